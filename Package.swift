@@ -1,0 +1,54 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+  name: "aepsl",
+  products: [
+    // MARK: - Public API
+    .library(name: "AEPSLEngine", targets: ["AEPSLEngine"]),
+    .library(name: "AEPSLImaging", targets: ["AEPSLImaging"]),
+    .executable(name: "aepsl", targets: ["aepsl"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // MARK: - Public API
+    // Tensors, layers with explicit forward/backward, losses, SGD, networks, checkpoints.
+    .target(
+      name: "AEPSLEngine",
+      dependencies: ["CDNNL", "COpenBLAS"],
+      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+    ),
+    // Images: JPEG/PNG codecs, resizing, colour maps, overlays.
+    .target(
+      name: "AEPSLImaging",
+      dependencies: ["CImageCodecs"],
+      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+    ),
+    // The command-line tool.
+    .executableTarget(
+      name: "aepsl",
+      dependencies: [
+        "AEPSLEngine",
+        "AEPSLImaging",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+
+    // MARK: - Implementation details (C shims, not API)
+    .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+    .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+    // libjpeg and libpng report errors with longjmp, which Swift cannot catch: this small C
+    // target turns them into return codes and messages.
+    .target(
+      name: "CImageCodecs",
+      linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
+    ),
+
+    // MARK: - Tests
+    .target(name: "AEPSLTestSupport", dependencies: ["AEPSLEngine"], path: "Sources/AEPSLTestSupport"),
+    .testTarget(name: "EngineTests", dependencies: ["AEPSLEngine", "AEPSLTestSupport"]),
+    .testTarget(name: "ImagingTests", dependencies: ["AEPSLImaging", "AEPSLTestSupport"]),
+  ]
+)

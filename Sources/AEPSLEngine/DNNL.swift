@@ -1,0 +1,224 @@
+import CDNNL
+
+// Thin wrappers over the oneDNN 2.6 C API. Every handle lives in a final class whose deinit
+// releases it. Buffers are always ours: the C headers do not export DNNL_MEMORY_ALLOCATE.
+
+/// A failed oneDNN call; names the operation.
+public struct DNNLError: Error, CustomStringConvertible {
+  public let operation: String
+  public let status: dnnl_status_t
+  public var description: String { "oneDNN \(operation) failed (status \(status.rawValue))" }
+}
+
+@inline(__always)
+func dnnlCheck(_ status: dnnl_status_t, _ operation: @autoclosure () -> String) {
+  if status != dnnl_success {
+    // A failure here is a programming error (a descriptor we built is inconsistent), not a
+    // user error: user input is validated before it reaches the engine.
+    preconditionFailure(DNNLError(operation: operation(), status: status).description)
+  }
+}
+
+/// The CPU engine and its stream, created once.
+final class DNNLContext: @unchecked Sendable {
+  static let shared = DNNLContext()
+  let engine: dnnl_engine_t
+  let stream: dnnl_stream_t
+
+  private init() {
+    var e: dnnl_engine_t?
+    dnnlCheck(dnnl_engine_create(&e, dnnl_cpu, 0), "engine_create")
+    engine = e!
+    var s: dnnl_stream_t?
+    dnnlCheck(dnnl_stream_create(&s, engine, dnnl_stream_default_flags.rawValue), "stream_create")
+    stream = s!
+  }
+
+  deinit {
+    dnnl_stream_destroy(stream)
+    dnnl_engine_destroy(engine)
+  }
+}
+
+/// A memory descriptor (a value type in the C API).
+struct MemoryDesc {
+  var raw = dnnl_memory_desc_t()
+
+  init(raw: dnnl_memory_desc_t) { self.raw = raw }
+
+  init(_ dims: [Int], _ tag: dnnl_format_tag_t) {
+    var d = dims.map { dnnl_dim_t($0) }
+    dnnlCheck(dnnl_memory_desc_init_by_tag(&raw, Int32(d.count), &d, dnnl_f32, tag), "memory_desc_init \(dims)")
+  }
+
+  /// Plain or blocked activations of a tensor.
+  init(_ t: Tensor) { self.init(t.shape, t.layout.dnnlTag(rank: t.shape.count)) }
+
+  /// "Let the primitive choose".
+  static func any(_ dims: [Int]) -> MemoryDesc { MemoryDesc(dims, dnnl_format_tag_any) }
+
+  var byteCount: Int { withUnsafePointer(to: raw) { Int(dnnl_memory_desc_get_size($0)) } }
+
+  func equals(_ other: MemoryDesc) -> Bool {
+    withUnsafePointer(to: raw) { a in withUnsafePointer(to: other.raw) { b in dnnl_memory_desc_equal(a, b) != 0 } }
+  }
+}
+
+extension TensorLayout {
+  func dnnlTag(rank: Int) -> dnnl_format_tag_t {
+    switch (self, rank) {
+    case (.nChw8c, 4): return dnnl_nChw8c
+    case (_, 1): return dnnl_a
+    case (_, 2): return dnnl_ab
+    case (_, 3): return dnnl_abc
+    case (_, 4): return dnnl_abcd
+    default: preconditionFailure("no oneDNN tag for rank \(rank) \(self)")
+    }
+  }
+}
+
+/// A oneDNN memory object over a buffer we own.
+final class DNNLMemory {
+  let handle: dnnl_memory_t
+  let desc: MemoryDesc
+
+  init(_ desc: MemoryDesc, _ pointer: UnsafeMutableRawPointer) {
+    var m: dnnl_memory_t?
+    var d = desc.raw
+    dnnlCheck(dnnl_memory_create(&m, &d, DNNLContext.shared.engine, pointer), "memory_create")
+    handle = m!
+    self.desc = desc
+  }
+
+  convenience init(_ t: Tensor) { self.init(MemoryDesc(t), UnsafeMutableRawPointer(t.data)) }
+
+  func setPointer(_ p: UnsafeMutableRawPointer) {
+    dnnlCheck(dnnl_memory_set_data_handle(handle, p), "memory_set_data_handle")
+  }
+
+  deinit { dnnl_memory_destroy(handle) }
+}
+
+/// An aligned byte buffer, for memory in a layout oneDNN chose (reordered weights,
+/// workspaces).
+final class RawBuffer {
+  let pointer: UnsafeMutableRawPointer
+  let byteCount: Int
+  init(byteCount: Int) {
+    self.byteCount = byteCount
+    pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
+    pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 64))
+  }
+  deinit { pointer.deallocate() }
+}
+
+/// A memory object with its own buffer, for a descriptor a primitive asked for.
+final class OwnedMemory {
+  let buffer: RawBuffer
+  let memory: DNNLMemory
+  init(_ desc: MemoryDesc) {
+    buffer = RawBuffer(byteCount: desc.byteCount)
+    memory = DNNLMemory(desc, buffer.pointer)
+  }
+  var handle: dnnl_memory_t { memory.handle }
+  var floats: UnsafeMutablePointer<Float> { buffer.pointer.assumingMemoryBound(to: Float.self) }
+}
+
+/// A primitive with its descriptor. Build once per shape and cache.
+final class Primitive {
+  let pd: dnnl_primitive_desc_t
+  let primitive: dnnl_primitive_t
+
+  /// `opDesc` points at an operation descriptor (convolution, pooling, ...).
+  init(_ opDesc: UnsafeRawPointer, attr: PrimitiveAttr? = nil, hint: Primitive? = nil, _ what: String) {
+    var p: dnnl_primitive_desc_t?
+    dnnlCheck(dnnl_primitive_desc_create(&p, opDesc, attr?.handle, DNNLContext.shared.engine, hint?.pd), "primitive_desc_create \(what)")
+    pd = p!
+    var prim: dnnl_primitive_t?
+    dnnlCheck(dnnl_primitive_create(&prim, pd), "primitive_create \(what)")
+    primitive = prim!
+  }
+
+  /// A reorder between two descriptors.
+  init(reorderFrom src: MemoryDesc, to dst: MemoryDesc) {
+    var p: dnnl_primitive_desc_t?
+    var s = src.raw, d = dst.raw
+    let e = DNNLContext.shared.engine
+    dnnlCheck(dnnl_reorder_primitive_desc_create(&p, &s, e, &d, e, nil), "reorder_primitive_desc_create")
+    pd = p!
+    var prim: dnnl_primitive_t?
+    dnnlCheck(dnnl_primitive_create(&prim, pd), "primitive_create reorder")
+    primitive = prim!
+  }
+
+  /// The descriptor the primitive chose for one of its memories.
+  func md(_ what: dnnl_query_t, _ index: Int32 = 0) -> MemoryDesc {
+    guard let p = dnnl_primitive_desc_query_md(pd, what, index) else {
+      preconditionFailure("primitive has no memory \(what) \(index)")
+    }
+    return MemoryDesc(raw: p.pointee)
+  }
+
+  func execute(_ args: [(Int32, dnnl_memory_t)]) {
+    var a = args.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1) }
+    let s = DNNLContext.shared.stream
+    dnnlCheck(dnnl_primitive_execute(primitive, s, Int32(a.count), &a), "primitive_execute")
+    dnnlCheck(dnnl_stream_wait(s), "stream_wait")
+  }
+
+  deinit {
+    dnnl_primitive_destroy(primitive)
+    dnnl_primitive_desc_destroy(pd)
+  }
+}
+
+/// Primitive attributes (post-ops).
+final class PrimitiveAttr {
+  let handle: dnnl_primitive_attr_t
+  init() {
+    var a: dnnl_primitive_attr_t?
+    dnnlCheck(dnnl_primitive_attr_create(&a), "primitive_attr_create")
+    handle = a!
+  }
+  /// An attribute that applies ReLU to the output.
+  static func relu() -> PrimitiveAttr {
+    let attr = PrimitiveAttr()
+    var ops: dnnl_post_ops_t?
+    dnnlCheck(dnnl_post_ops_create(&ops), "post_ops_create")
+    dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_relu, 0, 0), "post_ops_append_eltwise")
+    dnnlCheck(dnnl_primitive_attr_set_post_ops(attr.handle, ops), "attr_set_post_ops")
+    dnnl_post_ops_destroy(ops)
+    return attr
+  }
+  deinit { dnnl_primitive_attr_destroy(handle) }
+}
+
+/// Keeps memory in a primitive's chosen layout in step with a plain source tensor, re-running
+/// the reorder only when the source changed (`version`).
+final class ReorderedCopy {
+  private let reorder: Primitive?
+  let target: OwnedMemory?
+  private let source: DNNLMemory
+  private var seenVersion = -1
+
+  init(from plain: MemoryDesc, pointer: UnsafeMutablePointer<Float>, to chosen: MemoryDesc) {
+    source = DNNLMemory(plain, UnsafeMutableRawPointer(pointer))
+    if plain.equals(chosen) {
+      reorder = nil
+      target = nil
+    } else {
+      reorder = Primitive(reorderFrom: plain, to: chosen)
+      target = OwnedMemory(chosen)
+    }
+  }
+
+  /// The memory to pass to the primitive, current for `version`.
+  func memory(version: Int) -> dnnl_memory_t {
+    guard let reorder, let target else { return source.handle }
+    if version != seenVersion {
+      reorder.execute([(DNNL_ARG_FROM, source.handle), (DNNL_ARG_TO, target.handle)])
+      seenVersion = version
+    }
+    return target.handle
+  }
+}

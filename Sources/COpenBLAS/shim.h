@@ -1,0 +1,2 @@
+// Not API.
+#include <cblas.h>

@@ -1,0 +1,2 @@
+import AEPSLEngine
+print("aepsl")
