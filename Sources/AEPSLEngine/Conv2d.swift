@@ -151,12 +151,20 @@ public final class Conv2d: Layer {
     let wDims = weight.value.shape
     let biasDesc = bias.map { _ in MemoryDesc([outputChannels], dnnl_a) }
     let dyMem = DNNLMemory(p.dst, UnsafeMutableRawPointer(dy.data))
-    let srcMem = DNNLMemory(p.src, UnsafeMutableRawPointer(x.data))
+    // oneDNN 2.6 has no AVX2 kernel for dilated backward-weights on blocked layouts and falls
+    // back to a reference loop ~100x slower; its GEMM kernel handles plain NCHW, so dilated
+    // layers compute weight gradients from NCHW copies.
+    let plainWeights = dilation > 1
+    let (xw, dyw) = plainWeights ? (x.nchw(), dy.nchw()) : (x, dy)
+    let srcWDesc = plainWeights ? MemoryDesc(x.shape, dnnl_abcd) : p.src
+    let dstWDesc = plainWeights ? MemoryDesc(dy.shape, dnnl_abcd) : p.dst
+    let srcMem = DNNLMemory(srcWDesc, UnsafeMutableRawPointer(xw.data))
+    let dyWMem = plainWeights ? DNNLMemory(dstWDesc, UnsafeMutableRawPointer(dyw.data)) : dyMem
 
     // Weight (and bias) gradients: oneDNN writes them; we accumulate with +=.
     if p.backwardWeights == nil {
       var d = dnnl_convolution_desc_t()
-      var s = p.src.raw, w = MemoryDesc.any(wDims).raw, o = p.dst.raw
+      var s = srcWDesc.raw, w = MemoryDesc.any(wDims).raw, o = dstWDesc.raw
       var strides: [dnnl_dim_t] = [dnnl_dim_t(stride), dnnl_dim_t(stride)]
       var dil: [dnnl_dim_t] = [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)]
       var pad: [dnnl_dim_t] = [dnnl_dim_t(padding), dnnl_dim_t(padding)]
@@ -173,7 +181,7 @@ public final class Conv2d: Layer {
     }
     let (bwdW, diffW) = p.backwardWeights!
     let diffBias = bias.map { _ in Tensor(shape: [outputChannels]) }
-    var wArgs: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, srcMem.handle), (DNNL_ARG_DIFF_DST, dyMem.handle),
+    var wArgs: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, srcMem.handle), (DNNL_ARG_DIFF_DST, dyWMem.handle),
                                            (DNNL_ARG_DIFF_WEIGHTS, diffW.handle)]
     let diffBiasMem = diffBias.map { DNNLMemory(MemoryDesc([outputChannels], dnnl_a), UnsafeMutableRawPointer($0.data)) }
     if let diffBiasMem { wArgs.append((DNNL_ARG_DIFF_BIAS, diffBiasMem.handle)) }

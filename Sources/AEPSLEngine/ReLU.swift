@@ -1,0 +1,64 @@
+/// Rectified linear unit, element-wise; any shape and layout.
+///
+///     y = max(x, 0);  dx = dy where x > 0, else 0
+public final class ReLU: Layer {
+  public let name: String
+  private var cachedOutput: Tensor?
+
+  public init(name: String) { self.name = name }
+
+  public func forward(_ x: Tensor, training: Bool) -> Tensor {
+    let y = Tensor(shape: x.shape, layout: x.layout)
+    for i in 0..<x.count { y.data[i] = max(x.data[i], 0) }
+    if training { cachedOutput = y }
+    return y
+  }
+
+  public func backward(_ dyIn: Tensor) -> Tensor {
+    guard let y = cachedOutput else { preconditionFailure("\(name): backward without a training forward") }
+    let dy = dyIn.to(y.layout)
+    let dx = Tensor(shape: y.shape, layout: y.layout)
+    for i in 0..<y.count { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
+    return dx
+  }
+}
+
+/// Inverted dropout: in training, zeroes each element with probability `p` and scales the
+/// rest by 1 / (1 - p); in inference, the identity. Seeded, so one seed fixes the masks.
+public final class Dropout: Layer {
+  public let name: String
+  public let p: Float
+  private var rng: SeededGenerator
+  private var mask: Tensor?
+
+  public init(name: String, p: Float, seed: UInt64 = 0) {
+    precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
+    self.name = name
+    self.p = p
+    rng = SeededGenerator(seed: seed).split("dropout \(name)")
+  }
+
+  public func reseed(_ seed: UInt64) { rng = SeededGenerator(seed: seed).split("dropout \(name)") }
+
+  public func forward(_ x: Tensor, training: Bool) -> Tensor {
+    guard training, p > 0 else { mask = nil; return x }
+    let keep = 1 / (1 - p)
+    let m = Tensor(shape: x.shape, layout: x.layout)
+    let y = Tensor(shape: x.shape, layout: x.layout)
+    for i in 0..<x.count {
+      let k: Float = rng.nextUniform() >= p ? keep : 0
+      m.data[i] = k
+      y.data[i] = x.data[i] * k
+    }
+    mask = m
+    return y
+  }
+
+  public func backward(_ dyIn: Tensor) -> Tensor {
+    guard let m = mask else { return dyIn }
+    let dy = dyIn.to(m.layout)
+    let dx = Tensor(shape: dy.shape, layout: dy.layout)
+    for i in 0..<dy.count { dx.data[i] = dy.data[i] * m.data[i] }
+    return dx
+  }
+}

@@ -1,0 +1,8 @@
+import AEPSLEngine
+import ArgumentParser
+
+struct Bench: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Measure throughput (not part of the tests).",
+    subcommands: [])
+}

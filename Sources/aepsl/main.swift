@@ -1,2 +1,0 @@
-import AEPSLEngine
-print("aepsl")

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages aepsl builds and links against, when any is missing.
+# Runs as root or through sudo. Safe to run again: it does nothing when all are present.
+set -euo pipefail
+packages=(libdnnl-dev libopenblas-openmp-dev libpng-dev libjpeg-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "aepsl: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "aepsl: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
