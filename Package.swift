@@ -48,7 +48,10 @@ let package = Package(
 
     // MARK: - Tests
     .target(name: "AEPSLTestSupport", dependencies: ["AEPSLEngine"], path: "Sources/AEPSLTestSupport"),
-    .testTarget(name: "EngineTests", dependencies: ["AEPSLEngine", "AEPSLTestSupport"]),
+    .testTarget(
+      name: "EngineTests", dependencies: ["AEPSLEngine", "AEPSLTestSupport"],
+      exclude: ["make_safetensors_fixture.py", "make_torch_reference.py"]
+    ),
     .testTarget(name: "ImagingTests", dependencies: ["AEPSLImaging", "AEPSLTestSupport"]),
   ]
 )

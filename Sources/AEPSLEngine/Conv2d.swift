@@ -151,43 +151,14 @@ public final class Conv2d: Layer {
     let wDims = weight.value.shape
     let biasDesc = bias.map { _ in MemoryDesc([outputChannels], dnnl_a) }
     let dyMem = DNNLMemory(p.dst, UnsafeMutableRawPointer(dy.data))
-    // oneDNN 2.6 has no AVX2 kernel for dilated backward-weights on blocked layouts and falls
-    // back to a reference loop ~100x slower; its GEMM kernel handles plain NCHW, so dilated
-    // layers compute weight gradients from NCHW copies.
-    let plainWeights = dilation > 1
-    let (xw, dyw) = plainWeights ? (x.nchw(), dy.nchw()) : (x, dy)
-    let srcWDesc = plainWeights ? MemoryDesc(x.shape, dnnl_abcd) : p.src
-    let dstWDesc = plainWeights ? MemoryDesc(dy.shape, dnnl_abcd) : p.dst
-    let srcMem = DNNLMemory(srcWDesc, UnsafeMutableRawPointer(xw.data))
-    let dyWMem = plainWeights ? DNNLMemory(dstWDesc, UnsafeMutableRawPointer(dyw.data)) : dyMem
-
-    // Weight (and bias) gradients: oneDNN writes them; we accumulate with +=.
-    if p.backwardWeights == nil {
-      var d = dnnl_convolution_desc_t()
-      var s = srcWDesc.raw, w = MemoryDesc.any(wDims).raw, o = dstWDesc.raw
-      var strides: [dnnl_dim_t] = [dnnl_dim_t(stride), dnnl_dim_t(stride)]
-      var dil: [dnnl_dim_t] = [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)]
-      var pad: [dnnl_dim_t] = [dnnl_dim_t(padding), dnnl_dim_t(padding)]
-      if var b = biasDesc?.raw {
-        dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &s, &w, &b, &o,
-                                                                      &strides, &dil, &pad, &pad), "conv bwd weights \(name)")
-      } else {
-        dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &s, &w, nil, &o,
-                                                                      &strides, &dil, &pad, &pad), "conv bwd weights \(name)")
-      }
-      let prim = Primitive(&d, hint: p.forward, "conv bwd weights \(name)")
-      let chosen = prim.md(dnnl_query_diff_weights_md)
-      p.backwardWeights = (prim, OwnedMemory(chosen))
+    if dilation > 1 && stride == 1 {
+      // oneDNN 2.6 has no AVX2 kernel for dilated backward-weights: it falls back to a
+      // reference loop (~100x slower) or, on NCHW, to a GEMM path at a fraction of peak.
+      DilatedWeightGradient.accumulate(x: x.nchw(), dy: dy.nchw(), kernelSize: kernelSize, dilation: dilation,
+                                       padding: padding, weightGrad: weight.grad, biasGrad: bias?.grad)
+    } else {
+      weightGradientWithDNNL(x: x, dy: dy, dyMem: dyMem, plan: p)
     }
-    let (bwdW, diffW) = p.backwardWeights!
-    let diffBias = bias.map { _ in Tensor(shape: [outputChannels]) }
-    var wArgs: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, srcMem.handle), (DNNL_ARG_DIFF_DST, dyWMem.handle),
-                                           (DNNL_ARG_DIFF_WEIGHTS, diffW.handle)]
-    let diffBiasMem = diffBias.map { DNNLMemory(MemoryDesc([outputChannels], dnnl_a), UnsafeMutableRawPointer($0.data)) }
-    if let diffBiasMem { wArgs.append((DNNL_ARG_DIFF_BIAS, diffBiasMem.handle)) }
-    bwdW.execute(wArgs)
-    accumulatePlain(from: diffW, dims: wDims, into: weight.grad)
-    if let bias, let diffBias { bias.grad.add(diffBias) }
 
     guard computesInputGradient else { return Tensor(shape: x.shape, layout: x.layout) }
 
@@ -210,6 +181,38 @@ public final class Conv2d: Layer {
     bwdD.execute([(DNNL_ARG_DIFF_SRC, dxMem.handle), (DNNL_ARG_DIFF_DST, dyMem.handle),
                   (DNNL_ARG_WEIGHTS, weights.memory(version: weight.version))])
     return dx
+  }
+
+  /// Weight (and bias) gradients through oneDNN: it writes them; we accumulate with +=.
+  private func weightGradientWithDNNL(x: Tensor, dy: Tensor, dyMem: DNNLMemory, plan p: Plan) {
+    let wDims = weight.value.shape
+    let biasDesc = bias.map { _ in MemoryDesc([outputChannels], dnnl_a) }
+    if p.backwardWeights == nil {
+      var d = dnnl_convolution_desc_t()
+      var s = p.src.raw, w = MemoryDesc.any(wDims).raw, o = p.dst.raw
+      var strides: [dnnl_dim_t] = [dnnl_dim_t(stride), dnnl_dim_t(stride)]
+      var dil: [dnnl_dim_t] = [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)]
+      var pad: [dnnl_dim_t] = [dnnl_dim_t(padding), dnnl_dim_t(padding)]
+      if var b = biasDesc?.raw {
+        dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &s, &w, &b, &o,
+                                                                      &strides, &dil, &pad, &pad), "conv bwd weights \(name)")
+      } else {
+        dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &s, &w, nil, &o,
+                                                                      &strides, &dil, &pad, &pad), "conv bwd weights \(name)")
+      }
+      let prim = Primitive(&d, hint: p.forward, "conv bwd weights \(name)")
+      p.backwardWeights = (prim, OwnedMemory(prim.md(dnnl_query_diff_weights_md)))
+    }
+    let (bwdW, diffW) = p.backwardWeights!
+    let srcMem = DNNLMemory(p.src, UnsafeMutableRawPointer(x.data))
+    let diffBias = bias.map { _ in Tensor(shape: [outputChannels]) }
+    var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, srcMem.handle), (DNNL_ARG_DIFF_DST, dyMem.handle),
+                                          (DNNL_ARG_DIFF_WEIGHTS, diffW.handle)]
+    let diffBiasMem = diffBias.map { DNNLMemory(MemoryDesc([outputChannels], dnnl_a), UnsafeMutableRawPointer($0.data)) }
+    if let diffBiasMem { args.append((DNNL_ARG_DIFF_BIAS, diffBiasMem.handle)) }
+    bwdW.execute(args)
+    accumulatePlain(from: diffW, dims: wDims, into: weight.grad)
+    if let bias, let diffBias { bias.grad.add(diffBias) }
   }
 
   /// grad += diffW, converting oneDNN's chosen weight layout to OIHW.

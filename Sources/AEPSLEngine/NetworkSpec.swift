@@ -49,6 +49,10 @@ public struct BackboneSpec: Sendable, Equatable {
     .maxPool(name: name, kernelSize: 3, stride: stride, padding: 1, ceilMode: true)
   }
 
+  static func halve(_ name: String) -> LayerSpec {
+    .maxPool(name: name, kernelSize: 2, stride: 2, padding: 0, ceilMode: false)
+  }
+
   /// DeepLab-LargeFOV on VGG-16: pool4 and pool5 with stride 1, conv5 dilated by 2, fc6 a
   /// 3x3 convolution dilated by 12 with 1024 channels, fc7 1x1 with 1024; output stride 8.
   /// Layer names match torchvision's VGG-16 order so ImageNet weights load by position.
@@ -64,13 +68,13 @@ public struct BackboneSpec: Sendable, Equatable {
     batchNorm: false)
 
   /// The same shape at a size that trains in minutes on two cores: VGG-like stages of
-  /// 16-32-64-128 channels, three stride-2 pools (output stride 8), and one dilated 3x3
-  /// layer of 256 channels; 9 convolutions, each batch-normalised.
+  /// 16-32-64-128 channels, three 2x2 stride-2 pools (output stride 8, 128 -> 16), and one
+  /// dilated 3x3 layer of 256 channels; 9 convolutions, each batch-normalised.
   public static let tiny = BackboneSpec(
     name: "tiny",
-    layers: stage("conv1", 2, 16) + [pool("pool1", stride: 2)]
-      + stage("conv2", 2, 32) + [pool("pool2", stride: 2)]
-      + stage("conv3", 2, 64) + [pool("pool3", stride: 2)]
+    layers: stage("conv1", 2, 16) + [halve("pool1")]
+      + stage("conv2", 2, 32) + [halve("pool2")]
+      + stage("conv3", 2, 64) + [halve("pool3")]
       + stage("conv4", 2, 128)
       + [.conv(name: "fc6", outputChannels: 256, kernelSize: 3, padding: 2, dilation: 2)],
     batchNorm: true)

@@ -51,7 +51,11 @@ public final class Tensor: @unchecked Sendable {
   public var buffer: UnsafeMutableBufferPointer<Float> { .init(start: data, count: count) }
 
   /// Element values in row-major NCHW order, whatever the layout.
-  public var values: [Float] { Array(nchw().buffer) }
+  public var values: [Float] {
+    // Keep the (possibly temporary) NCHW copy alive while its buffer is read.
+    let t = nchw()
+    return withExtendedLifetime(t) { Array(t.buffer) }
+  }
 
   public func fill(_ value: Float) { data.update(repeating: value, count: count) }
   public func zero() { fill(0) }
