@@ -73,7 +73,7 @@ public final class BatchNorm2d: Layer {
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     precondition(x.shape.count == 4 && x.shape[1] == channels, "\(name): input \(x.shape), expected \(channels) channels")
     let p = plan(x, training: training)
-    let y = Tensor(shape: x.shape, layout: x.layout)
+    let y = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let src = DNNLMemory(p.data, UnsafeMutableRawPointer(x.data))
     let dst = DNNLMemory(p.data, UnsafeMutableRawPointer(y.data))
     let mean = training ? Tensor(shape: [channels]) : runningMean
@@ -105,7 +105,7 @@ public final class BatchNorm2d: Layer {
       dnnlCheck(dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, &dmd, &md, epsilon, baseFlags), "bn bwd desc \(name)")
       p.backward = Primitive(&d, hint: p.forward, "bn bwd \(name)")
     }
-    let dx = Tensor(shape: x.shape, layout: x.layout)
+    let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let dScale = Tensor(shape: [channels]), dShift = Tensor(shape: [channels])
     let src = DNNLMemory(p.data, UnsafeMutableRawPointer(x.data))
     let dyMem = DNNLMemory(p.data, UnsafeMutableRawPointer(dy.data))

@@ -62,6 +62,12 @@ public final class Conv2d: Layer {
     weight.version += 1
   }
 
+  private func geometry(_ s: [Int]) -> TapConvolution.Geometry {
+    let o = outputShape(s)
+    return .init(n: s[0], c: inputChannels, h: s[2], w: s[3], o: outputChannels, ho: o[2], wo: o[3],
+                 k: kernelSize, dilation: dilation, padding: padding)
+  }
+
   // MARK: Primitives, built once per input shape
 
   private final class Plan {
@@ -69,10 +75,13 @@ public final class Conv2d: Layer {
     let src: MemoryDesc, dst: MemoryDesc
     let weights: ReorderedCopy
     let outputLayout: TensorLayout
+    /// oneDNN offers only a reference loop for this shape: run as per-tap GEMMs instead.
+    let usesTaps: Bool
     var backwardData: (Primitive, ReorderedCopy)?
     var backwardWeights: (Primitive, OwnedMemory)?
-    init(forward: Primitive, src: MemoryDesc, dst: MemoryDesc, weights: ReorderedCopy, outputLayout: TensorLayout) {
+    init(forward: Primitive, src: MemoryDesc, dst: MemoryDesc, weights: ReorderedCopy, outputLayout: TensorLayout, usesTaps: Bool) {
       self.forward = forward; self.src = src; self.dst = dst; self.weights = weights; self.outputLayout = outputLayout
+      self.usesTaps = usesTaps
     }
   }
 
@@ -113,7 +122,8 @@ public final class Conv2d: Layer {
     let fwd = Primitive(&desc, attr: fusedReLU ? .relu() : nil, "conv \(name)")
     let weights = ReorderedCopy(from: MemoryDesc(wDims, dnnl_abcd), pointer: weight.value.data,
                                 to: fwd.md(dnnl_query_weights_md))
-    let p = Plan(forward: fwd, src: src, dst: dst, weights: weights, outputLayout: outputLayout)
+    let usesTaps = stride == 1 && fwd.implementation.hasPrefix("ref")
+    let p = Plan(forward: fwd, src: src, dst: dst, weights: weights, outputLayout: outputLayout, usesTaps: usesTaps)
     plans[key] = p
     return p
   }
@@ -121,7 +131,14 @@ public final class Conv2d: Layer {
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     precondition(x.shape.count == 4 && x.shape[1] == inputChannels, "\(name): input \(x.shape), expected \(inputChannels) channels")
     let p = plan(for: x, training: training)
-    let y = Tensor(shape: outputShape(x.shape), layout: p.outputLayout)
+    if p.usesTaps {
+      let y = TapConvolution.forward(x: x.nchw(), weight: weight.value, bias: bias?.value, geometry(x.shape))
+      if fusedReLU { for i in 0..<y.count { y.data[i] = max(y.data[i], 0) } }
+      let out = y.to(p.outputLayout)
+      if training { cachedInput = x; cachedOutput = out; trainingPlanKey = "\(x.shape)\(x.layout)\(training)" }
+      return out
+    }
+    let y = Tensor.uninitialized(shape: outputShape(x.shape), layout: p.outputLayout)
     let src = DNNLMemory(p.src, UnsafeMutableRawPointer(x.data))
     let dst = DNNLMemory(p.dst, UnsafeMutableRawPointer(y.data))
     var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle),
@@ -144,23 +161,25 @@ public final class Conv2d: Layer {
     precondition(dyIn.shape == y.shape, "\(name): gradient \(dyIn.shape) for output \(y.shape)")
     var dy = dyIn.to(p.outputLayout)
     if fusedReLU {
-      let masked = Tensor(shape: dy.shape, layout: dy.layout)
+      let masked = Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
       for i in 0..<dy.count { masked.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
       dy = masked
     }
     let wDims = weight.value.shape
     let biasDesc = bias.map { _ in MemoryDesc([outputChannels], dnnl_a) }
     let dyMem = DNNLMemory(p.dst, UnsafeMutableRawPointer(dy.data))
-    if dilation > 1 && stride == 1 {
-      // oneDNN 2.6 has no AVX2 kernel for dilated backward-weights: it falls back to a
-      // reference loop (~100x slower) or, on NCHW, to a GEMM path at a fraction of peak.
-      DilatedWeightGradient.accumulate(x: x.nchw(), dy: dy.nchw(), kernelSize: kernelSize, dilation: dilation,
-                                       padding: padding, weightGrad: weight.grad, biasGrad: bias?.grad)
+    if p.usesTaps || (dilation > 1 && stride == 1) {
+      // oneDNN 2.6 has no AVX2 kernel for dilated weight gradients (see TapConvolution).
+      TapConvolution.accumulateWeightGradient(x: x.nchw(), dy: dy.nchw(), geometry(x.shape),
+                                              weightGrad: weight.grad, biasGrad: bias?.grad)
     } else {
       weightGradientWithDNNL(x: x, dy: dy, dyMem: dyMem, plan: p)
     }
 
     guard computesInputGradient else { return Tensor(shape: x.shape, layout: x.layout) }
+    if p.usesTaps {
+      return TapConvolution.backwardData(dy: dy.nchw(), weight: weight.value, geometry(x.shape)).to(x.layout)
+    }
 
     if p.backwardData == nil {
       var d = dnnl_convolution_desc_t()
@@ -176,7 +195,7 @@ public final class Conv2d: Layer {
       p.backwardData = (prim, weights)
     }
     let (bwdD, weights) = p.backwardData!
-    let dx = Tensor(shape: x.shape, layout: x.layout)
+    let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let dxMem = DNNLMemory(p.src, UnsafeMutableRawPointer(dx.data))
     bwdD.execute([(DNNL_ARG_DIFF_SRC, dxMem.handle), (DNNL_ARG_DIFF_DST, dyMem.handle),
                   (DNNL_ARG_WEIGHTS, weights.memory(version: weight.version))])

@@ -151,6 +151,13 @@ final class Primitive {
     primitive = prim!
   }
 
+  /// The implementation oneDNN chose ("jit:avx2", "gemm:jit", "ref:any", ...).
+  var implementation: String {
+    var p: UnsafePointer<CChar>?
+    guard dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &p) == dnnl_success, let p else { return "" }
+    return String(cString: p)
+  }
+
   /// The descriptor the primitive chose for one of its memories.
   func md(_ what: dnnl_query_t, _ index: Int32 = 0) -> MemoryDesc {
     guard let p = dnnl_primitive_desc_query_md(pd, what, index) else {

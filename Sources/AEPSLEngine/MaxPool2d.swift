@@ -68,7 +68,7 @@ public final class MaxPool2d: Layer {
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     precondition(x.shape.count == 4, "\(name): input \(x.shape) is not 4-D")
     let p = plan(x, training: training)
-    let y = Tensor(shape: outputShape(x.shape), layout: x.layout)
+    let y = Tensor.uninitialized(shape: outputShape(x.shape), layout: x.layout)
     let src = DNNLMemory(p.src, UnsafeMutableRawPointer(x.data))
     let dst = DNNLMemory(p.dst, UnsafeMutableRawPointer(y.data))
     var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle)]
@@ -89,7 +89,7 @@ public final class MaxPool2d: Layer {
                 "pool bwd desc \(name)")
       p.backward = Primitive(&d, hint: p.forward, "pool bwd \(name)")
     }
-    let dx = Tensor(shape: x.shape, layout: x.layout)
+    let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let dyMem = DNNLMemory(p.dst, UnsafeMutableRawPointer(dy.data))
     let dxMem = DNNLMemory(p.src, UnsafeMutableRawPointer(dx.data))
     p.backward!.execute([(DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_DIFF_SRC, dxMem.handle),

@@ -8,7 +8,7 @@ public final class ReLU: Layer {
   public init(name: String) { self.name = name }
 
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
-    let y = Tensor(shape: x.shape, layout: x.layout)
+    let y = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     for i in 0..<x.count { y.data[i] = max(x.data[i], 0) }
     if training { cachedOutput = y }
     return y
@@ -17,7 +17,7 @@ public final class ReLU: Layer {
   public func backward(_ dyIn: Tensor) -> Tensor {
     guard let y = cachedOutput else { preconditionFailure("\(name): backward without a training forward") }
     let dy = dyIn.to(y.layout)
-    let dx = Tensor(shape: y.shape, layout: y.layout)
+    let dx = Tensor.uninitialized(shape: y.shape, layout: y.layout)
     for i in 0..<y.count { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
     return dx
   }
@@ -43,8 +43,8 @@ public final class Dropout: Layer {
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     guard training, p > 0 else { mask = nil; return x }
     let keep = 1 / (1 - p)
-    let m = Tensor(shape: x.shape, layout: x.layout)
-    let y = Tensor(shape: x.shape, layout: x.layout)
+    let m = Tensor.uninitialized(shape: x.shape, layout: x.layout)
+    let y = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     for i in 0..<x.count {
       let k: Float = rng.nextUniform() >= p ? keep : 0
       m.data[i] = k
@@ -57,7 +57,7 @@ public final class Dropout: Layer {
   public func backward(_ dyIn: Tensor) -> Tensor {
     guard let m = mask else { return dyIn }
     let dy = dyIn.to(m.layout)
-    let dx = Tensor(shape: dy.shape, layout: dy.layout)
+    let dx = Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
     for i in 0..<dy.count { dx.data[i] = dy.data[i] * m.data[i] }
     return dx
   }

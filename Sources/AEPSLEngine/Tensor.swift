@@ -1,3 +1,4 @@
+import CDNNL
 import Foundation
 
 /// How a 4-D tensor's elements are ordered in memory.
@@ -21,7 +22,18 @@ public final class Tensor: @unchecked Sendable {
   public let data: UnsafeMutablePointer<Float>
 
   /// A zero-filled tensor.
-  public init(shape: [Int], layout: TensorLayout = .nchw) {
+  public convenience init(shape: [Int], layout: TensorLayout = .nchw) {
+    self.init(shape: shape, layout: layout, zeroed: true)
+  }
+
+  /// A tensor whose elements are all about to be overwritten (a kernel's output): skipping
+  /// the zero fill saves a full pass over memory per layer.
+  static func uninitialized(shape: [Int], layout: TensorLayout = .nchw) -> Tensor {
+    Tensor(shape: shape, layout: layout, zeroed: false)
+  }
+
+  private init(shape: [Int], layout: TensorLayout, zeroed: Bool) {
+    _ = HeapTuning.applied
     precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
     precondition(layout == .nchw || (shape.count == 4 && shape[1] % 8 == 0),
                  "nChw8c needs a 4-D shape with channels a multiple of 8, got \(shape)")
@@ -30,8 +42,12 @@ public final class Tensor: @unchecked Sendable {
     let count = shape.reduce(1, *)
     self.count = count
     let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-    raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
-    self.data = raw.assumingMemoryBound(to: Float.self)
+    if zeroed {
+      raw.initializeMemory(as: Float.self, repeating: 0, count: max(count, 1))
+      self.data = raw.assumingMemoryBound(to: Float.self)
+    } else {
+      self.data = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
   }
 
   public convenience init(shape: [Int], repeating value: Float) {
@@ -148,4 +164,15 @@ public final class Tensor: @unchecked Sendable {
 
 extension Tensor: CustomStringConvertible {
   public var description: String { "Tensor(\(shape), \(layout))" }
+}
+
+/// Activations are allocated and freed every iteration. glibc returns large blocks to the
+/// kernel with munmap, so each new one costs a page fault per 4 KiB; keeping them in the
+/// heap makes the next iteration reuse warm pages.
+enum HeapTuning {
+  static let applied: Bool = {
+    _ = mallopt(M_MMAP_THRESHOLD, 1 << 30)
+    _ = mallopt(M_TRIM_THRESHOLD, Int32.max)
+    return true
+  }()
 }
