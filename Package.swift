@@ -7,6 +7,7 @@ let package = Package(
     // MARK: - Public API
     .library(name: "AEPSLEngine", targets: ["AEPSLEngine"]),
     .library(name: "AEPSLImaging", targets: ["AEPSLImaging"]),
+    .library(name: "AEPSLMethod", targets: ["AEPSLMethod"]),
     .executable(name: "aepsl", targets: ["aepsl"]),
   ],
   dependencies: [
@@ -26,12 +27,19 @@ let package = Package(
       dependencies: ["CImageCodecs"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
+    // The method: CAMs, adversarial erasing, pseudo masks, saliency, evaluation.
+    .target(
+      name: "AEPSLMethod",
+      dependencies: ["AEPSLEngine", "AEPSLImaging"],
+      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+    ),
     // The command-line tool.
     .executableTarget(
       name: "aepsl",
       dependencies: [
         "AEPSLEngine",
         "AEPSLImaging",
+        "AEPSLMethod",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -53,5 +61,6 @@ let package = Package(
       exclude: ["make_safetensors_fixture.py", "make_torch_reference.py"]
     ),
     .testTarget(name: "ImagingTests", dependencies: ["AEPSLImaging", "AEPSLTestSupport"]),
+    .testTarget(name: "MethodTests", dependencies: ["AEPSLMethod", "AEPSLTestSupport"]),
   ]
 )

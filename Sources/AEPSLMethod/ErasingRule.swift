@@ -1,0 +1,30 @@
+/// How a class activation map becomes the discriminative region to erase (DESIGN.md 1.1).
+public enum ErasingRule: String, Sendable, Codable, CaseIterable {
+  /// Pixels whose normalised CAM is at least 1 - delta (the default, delta 0.2).
+  case maxRatio = "max-ratio"
+  /// The delta fraction of pixels with the highest CAM (ties included), among positive ones.
+  case topFraction = "top-fraction"
+
+  /// The region of a CAM normalised to a maximum of 1 (an all-zero CAM gives no region).
+  public func region(cam: [Float], delta: Float) -> [Bool] {
+    guard let peak = cam.max(), peak > 0 else { return Array(repeating: false, count: cam.count) }
+    switch self {
+    case .maxRatio:
+      let threshold = (1 - delta) * peak
+      return cam.map { $0 >= threshold && $0 > 0 }
+    case .topFraction:
+      let keep = Int((Float(cam.count) * delta).rounded(.up))
+      guard keep > 0 else { return Array(repeating: false, count: cam.count) }
+      let sorted = cam.sorted(by: >)
+      let threshold = sorted[min(keep, sorted.count) - 1]
+      return cam.map { $0 >= threshold && $0 > 0 }
+    }
+  }
+}
+
+/// Normalises a CAM to a maximum of 1 in place (an all-zero map stays zero).
+public func normaliseToPeak(_ cam: inout [Float]) {
+  guard let peak = cam.max(), peak > 0 else { return }
+  let inv = 1 / peak
+  for i in cam.indices { cam[i] *= inv }
+}

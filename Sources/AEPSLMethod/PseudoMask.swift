@@ -1,0 +1,43 @@
+/// What one image's pseudo mask is made from (DESIGN.md 1.2).
+public struct MinedRegions: Sendable {
+  public let width: Int, height: Int
+  /// Per labelled class (1-based label): the union of its erased regions over the merged
+  /// steps, O_c.
+  public var regions: [Int: [Bool]]
+  /// Per labelled class: its CAM strength for settling conflicts (the maximum over the
+  /// merged steps of the normalised CAMs).
+  public var strength: [Int: [Float]]
+
+  public init(width: Int, height: Int, regions: [Int: [Bool]] = [:], strength: [Int: [Float]] = [:]) {
+    self.width = width
+    self.height = height
+    self.regions = regions
+    self.strength = strength
+  }
+}
+
+public enum PseudoMask {
+  public static let background: UInt8 = 0
+  public static let ignore: UInt8 = 255
+
+  /// Per pixel: class c where only O_c covers it; the class with the higher CAM where
+  /// several do; background where `isBackground` is true and no region covers it; 255
+  /// elsewhere. Mined object regions win over the background cue: they come from the
+  /// image's own labels.
+  public static func build(_ mined: MinedRegions, isBackground: [Bool]) -> [UInt8] {
+    let n = mined.width * mined.height
+    precondition(isBackground.count == n, "background cue has \(isBackground.count) pixels, image \(n)")
+    var mask = [UInt8](repeating: ignore, count: n)
+    var best = [Float](repeating: -1, count: n)
+    for (label, region) in mined.regions.sorted(by: { $0.key < $1.key }) {
+      precondition(region.count == n && label > 0 && label < 255, "bad region for class \(label)")
+      let strength = mined.strength[label]
+      for i in 0..<n where region[i] {
+        let s = strength?[i] ?? 0
+        if s > best[i] { best[i] = s; mask[i] = UInt8(label) }
+      }
+    }
+    for i in 0..<n where mask[i] == ignore && isBackground[i] { mask[i] = background }
+    return mask
+  }
+}
