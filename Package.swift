@@ -15,16 +15,19 @@ let package = Package(
   ],
   targets: [
     // MARK: - Public API
+    // Writing artefacts atomically (temporary file, fsync, rename): shared by every target
+    // that writes files.
+    .target(name: "AEPSLFiles"),
     // Tensors, layers with explicit forward/backward, losses, SGD, networks, checkpoints.
     .target(
       name: "AEPSLEngine",
-      dependencies: ["CDNNL", "COpenBLAS"],
+      dependencies: ["AEPSLFiles", "CDNNL", "COpenBLAS"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
     // Images: JPEG/PNG codecs, resizing, colour maps, overlays.
     .target(
       name: "AEPSLImaging",
-      dependencies: ["CImageCodecs"],
+      dependencies: ["AEPSLFiles", "CImageCodecs"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
     // The method: CAMs, adversarial erasing, pseudo masks, saliency, evaluation.
@@ -57,10 +60,10 @@ let package = Package(
     // MARK: - Tests
     .target(name: "AEPSLTestSupport", dependencies: ["AEPSLEngine"], path: "Sources/AEPSLTestSupport"),
     .testTarget(
-      name: "EngineTests", dependencies: ["AEPSLEngine", "AEPSLTestSupport"],
+      name: "EngineTests", dependencies: ["AEPSLEngine", "AEPSLFiles", "AEPSLTestSupport"],
       exclude: ["make_safetensors_fixture.py", "make_torch_reference.py"]
     ),
-    .testTarget(name: "ImagingTests", dependencies: ["AEPSLImaging", "AEPSLTestSupport"]),
+    .testTarget(name: "ImagingTests", dependencies: ["AEPSLFiles", "AEPSLImaging", "AEPSLTestSupport"]),
     .testTarget(name: "MethodTests", dependencies: ["AEPSLMethod", "AEPSLTestSupport"]),
   ]
 )

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import Foundation
 
 /// NumPy `.npy` files, for class activation maps and other arrays meant for Python.

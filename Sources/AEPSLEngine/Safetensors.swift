@@ -1,3 +1,4 @@
+import AEPSLFiles
 import Foundation
 
 /// A `.safetensors` file: named tensors and string metadata.

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import Foundation
 
 extension Image {
@@ -23,7 +24,7 @@ extension Image {
     }
     do {
       let data = format == .jpeg ? try jpegData(quality: jpegQuality) : try pngData()
-      try writeAtomically(data, to: url)
+      try writeFileAtomically(data, to: url)
     } catch let error as ImagingError {
       throw error.attributed(to: url)
     }
@@ -48,7 +49,7 @@ extension LabelMap {
   /// Writes atomically as a palette PNG.
   public func write(to url: URL, palette: Palette = .voc) throws {
     do {
-      try writeAtomically(pngData(palette: palette), to: url)
+      try writeFileAtomically(pngData(palette: palette), to: url)
     } catch let error as ImagingError {
       throw error.attributed(to: url)
     }

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import Foundation
 import Testing
 @testable import AEPSLEngine
