@@ -7,6 +7,7 @@ let package = Package(
     // MARK: - Public API
     .library(name: "AEPSLEngine", targets: ["AEPSLEngine"]),
     .library(name: "AEPSLImaging", targets: ["AEPSLImaging"]),
+    .library(name: "AEPSLData", targets: ["AEPSLData"]),
     .library(name: "AEPSLMethod", targets: ["AEPSLMethod"]),
     .executable(name: "aepsl", targets: ["aepsl"]),
   ],
@@ -30,6 +31,12 @@ let package = Package(
       dependencies: ["AEPSLFiles", "CImageCodecs"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
+    // Datasets: the VOC layout, augmentation, the background batch loader, the synthetic set.
+    .target(
+      name: "AEPSLData",
+      dependencies: ["AEPSLEngine", "AEPSLFiles", "AEPSLImaging"],
+      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+    ),
     // The method: CAMs, adversarial erasing, pseudo masks, saliency, evaluation.
     .target(
       name: "AEPSLMethod",
@@ -42,6 +49,7 @@ let package = Package(
       dependencies: [
         "AEPSLEngine",
         "AEPSLImaging",
+        "AEPSLData",
         "AEPSLMethod",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
@@ -61,9 +69,10 @@ let package = Package(
     .target(name: "AEPSLTestSupport", dependencies: ["AEPSLEngine"], path: "Sources/AEPSLTestSupport"),
     .testTarget(
       name: "EngineTests", dependencies: ["AEPSLEngine", "AEPSLFiles", "AEPSLTestSupport"],
-      exclude: ["make_safetensors_fixture.py", "make_torch_reference.py"]
+      exclude: ["make_safetensors_fixture.py", "make_torch_reference.py", "Fixtures"]
     ),
     .testTarget(name: "ImagingTests", dependencies: ["AEPSLFiles", "AEPSLImaging", "AEPSLTestSupport"]),
+    .testTarget(name: "DatasetTests", dependencies: ["AEPSLData", "AEPSLTestSupport"]),
     .testTarget(name: "MethodTests", dependencies: ["AEPSLMethod", "AEPSLTestSupport"]),
   ]
 )

@@ -166,7 +166,6 @@ public final class Conv2d: Layer {
       dy = masked
     }
     let wDims = weight.value.shape
-    let biasDesc = bias.map { _ in MemoryDesc([outputChannels], dnnl_a) }
     let dyMem = DNNLMemory(p.dst, UnsafeMutableRawPointer(dy.data))
     if p.usesTaps || (dilation > 1 && stride == 1) {
       // oneDNN 2.6 has no AVX2 kernel for dilated weight gradients (see TapConvolution).

@@ -26,8 +26,10 @@ public final class Classifier {
   public var parameters: [Parameter] { backbone.parameters + classifier.parameters }
   public var buffers: [Buffer] { backbone.buffers }
 
+  private var folded = FoldedBackbone()
+
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
-    let f = backbone.forward(x, training: training)
+    let f = training ? backbone.forward(x, training: true) : folded.network(for: backbone).forward(x, training: false)
     lastFeatures = f
     return classifier.forward(pool.forward(f, training: training), training: training)
   }
@@ -87,8 +89,10 @@ public final class Segmenter {
   public var parameters: [Parameter] { backbone.parameters + scoreLayer.parameters + classifier.parameters }
   public var buffers: [Buffer] { backbone.buffers }
 
+  private var folded = FoldedBackbone()
+
   public func forward(_ x: Tensor, training: Bool) -> (scores: Tensor, logits: Tensor) {
-    let f = backbone.forward(x, training: training)
+    let f = training ? backbone.forward(x, training: true) : folded.network(for: backbone).forward(x, training: false)
     let scores = scoreLayer.forward(f, training: training).nchw()
     let logits = classifier.forward(pool.forward(f, training: training), training: training)
     return (scores, logits)
@@ -101,5 +105,24 @@ public final class Segmenter {
     let g = a.to(b.layout)
     g.add(b)
     _ = backbone.backward(g)
+  }
+}
+
+/// The backbone with batch norm folded into the convolutions, for inference: rebuilt only
+/// when a parameter or running statistic changed since the last fold.
+struct FoldedBackbone {
+  private var stamp: [Int] = []
+  private var cached: Sequential?
+
+  mutating func network(for backbone: Sequential) -> Sequential {
+    guard backbone.layers.contains(where: { $0 is BatchNorm2d }) else { return backbone }
+    // Parameter versions change with every update; running statistics change with every
+    // training forward, which the first element (a count of those) tracks.
+    let current = [backbone.trainingForwards] + backbone.parameters.map(\.version)
+    if current != stamp || cached == nil {
+      cached = backbone.foldedForInference()
+      stamp = current
+    }
+    return cached!
   }
 }

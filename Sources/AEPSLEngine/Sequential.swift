@@ -46,8 +46,12 @@ public final class Sequential: Layer {
     return total
   }
 
+  /// Training forwards so far (they update batch-norm running statistics).
+  public private(set) var trainingForwards = 0
+
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
-    layers.reduce(x) { $1.forward($0, training: training) }
+    if training { trainingForwards += 1 }
+    return layers.reduce(x) { $1.forward($0, training: training) }
   }
 
   public func backward(_ dy: Tensor) -> Tensor {

@@ -20,8 +20,10 @@ enum TapConvolution {
     /// Offsets of a tap, and the output rows/columns whose shifted input lies inside.
     func window(_ a: Int, _ b: Int) -> (dr: Int, dc: Int, rows: Range<Int>, cols: Range<Int>)? {
       let dr = a * dilation - padding, dc = b * dilation - padding
-      let rows = max(0, -dr)..<min(ho, h - dr), cols = max(0, -dc)..<min(wo, w - dc)
-      return rows.isEmpty || cols.isEmpty ? nil : (dr, dc, rows, cols)
+      // Check the bounds before forming ranges: a tap that misses the image entirely (dilation
+      // or padding larger than the input) gives lower > upper, which -Ounchecked lets through.
+      let (r0, r1, c0, c1) = (max(0, -dr), min(ho, h - dr), max(0, -dc), min(wo, w - dc))
+      return r0 >= r1 || c0 >= c1 ? nil : (dr, dc, r0..<r1, c0..<c1)
     }
   }
 
