@@ -11,22 +11,24 @@ public struct LossResult {
 /// The losses of the method. Each takes raw network outputs (logits) and returns the mean
 /// loss and its gradient; no layer holds state for them.
 public enum Loss {
-  /// The paper's multi-label classification loss: squared error between sigmoid scores and
-  /// {0, 1} targets, averaged over images and classes.
+  /// The paper's multi-label classification loss: Caffe's Euclidean loss between sigmoid
+  /// scores and {0, 1} targets, summed over classes and averaged over images.
   ///
-  ///     logits [N, C], targets [N, C];  L = mean (sigmoid(z) - y)^2
+  ///     logits [N, C], targets [N, C];  L = 1 / (2N) sum_n sum_c (sigmoid(z) - y)^2
+  ///
+  /// (Averaging over classes too would shrink the gradient C times and stall training.)
   public static func sigmoidSquaredError(logits: Tensor, targets: Tensor) -> LossResult {
     precondition(logits.shape == targets.shape, "logits \(logits.shape) vs targets \(targets.shape)")
     let g = Tensor(shape: logits.shape)
-    let scale = 1 / Float(logits.count)
+    let scale = 1 / Float(logits.shape[0])
     var total: Double = 0
     for i in 0..<logits.count {
       let s = sigmoid(logits.data[i])
       let d = s - targets.data[i]
       total += Double(d * d)
-      g.data[i] = 2 * d * s * (1 - s) * scale
+      g.data[i] = d * s * (1 - s) * scale
     }
-    return LossResult(value: Float(total) * scale, gradient: g)
+    return LossResult(value: Float(total) * scale / 2, gradient: g)
   }
 
   /// Binary cross-entropy on logits (numerically stable), averaged over images and classes.

@@ -1,8 +1,8 @@
 import Foundation
 
-/// Progress of a long loop on standard error: count, rate and time left, at most a few times
+/// ProgressReporter of a long loop on standard error: count, rate and time left, at most a few times
 /// a second; `quiet` silences it; `jsonLog` receives one JSON object per report for machines.
-public final class Progress: @unchecked Sendable {
+public final class ProgressReporter: @unchecked Sendable {
   public struct Options: Sendable {
     public var quiet: Bool
     public var jsonLog: URL?

@@ -250,11 +250,12 @@ extension Reference {
 
   @inlinable public static func sigmoid<T: BinaryFloatingPoint>(_ z: T) -> T { 1 / (1 + exponential(-z)) }
 
-  /// mean (sigmoid(z) - y)^2 over all elements (PyTorch: mse_loss(sigmoid(z), y)).
+  /// Caffe's Euclidean loss on sigmoid scores: sum (sigmoid(z) - y)^2 / (2N), N the first
+  /// dimension (PyTorch: mse_loss(sigmoid(z), y, reduction="sum") / (2N)).
   @inlinable public static func sigmoidSquaredError<T>(logits: HostTensor<T>, targets: HostTensor<T>) -> T {
     var s: T = 0
     for i in 0..<logits.count { let d = sigmoid(logits.values[i]) - targets.values[i]; s += d * d }
-    return s / T(logits.count)
+    return s / T(2 * logits.shape[0])
   }
 
   /// mean -(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))) (binary_cross_entropy_with_logits).

@@ -133,7 +133,7 @@ extension EngineSuite {
       expectClose(result.gradient, c("grad_logits"), tolerance: tolerance, "dz")
     }
 
-    @Test func sigmoidSquaredErrorIsMSEOnSigmoid() throws {
+    @Test func sigmoidSquaredErrorIsCaffesEuclideanLossOnSigmoid() throws {
       let c = try #require(fixture.cases["sigmoid_squared_error"])
       let result = Loss.sigmoidSquaredError(logits: c("logits").tensor(), targets: c("targets").tensor())
       expectClose(result.value, c("loss").values[0], tolerance: tolerance, "loss")

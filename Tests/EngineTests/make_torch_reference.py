@@ -138,7 +138,7 @@ cases["bce_with_logits"] = loss_case(
     lambda logits, targets: F.binary_cross_entropy_with_logits(logits, targets))
 cases["sigmoid_squared_error"] = loss_case(
     {}, {"logits": wave([3, 4], scale=3), "targets": targets},
-    lambda logits, targets: F.mse_loss(torch.sigmoid(logits), targets))
+    lambda logits, targets: F.mse_loss(torch.sigmoid(logits), targets, reduction="sum") / (2 * logits.shape[0]))
 
 out = {"generator": "Tests/EngineTests/make_torch_reference.py", "torch": torch.__version__, "cases": cases}
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "Fixtures", "torch_reference.json")

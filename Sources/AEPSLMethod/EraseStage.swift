@@ -1,0 +1,270 @@
+import AEPSLData
+import AEPSLEngine
+import AEPSLFiles
+import AEPSLImaging
+import Foundation
+
+/// Everything the adversarial-erasing stage depends on (DESIGN.md 1.1). Written to the
+/// stage's manifest; a run's config.json can set each field.
+public struct EraseConfiguration: Sendable, Codable, Equatable {
+  public var dataset: String
+  public var split = "train"
+  public var net = "tiny"
+  /// torchvision VGG-16 weights (.safetensors) for `largefov`'s convolutions.
+  public var initWeights: String?
+  public var maxSteps = 4
+  public var rule = ErasingRule.maxRatio
+  public var delta: Float = 0.2
+  /// A step whose final-epoch loss exceeds this times step 1's did not converge: erasing
+  /// stops and the steps before it are merged.
+  public var stopRatio: Float = 2.0
+  public var loss = ClassificationLoss.mse
+  public var schedule: TrainingSchedule
+  public var batchSize: Int
+  /// Training crops are this square size (padded with the mean pixel when smaller).
+  public var cropSize: Int
+  public var minScale: Float
+  public var maxScale: Float
+  public var camScales: [Float] = [1]
+  public var camFlip = false
+  public var seed: UInt64 = 0
+
+  /// Defaults by network: `tiny` trains from scratch on small images, `largefov` fine-tunes
+  /// ImageNet weights on DeepLab's 321x321 crops.
+  public init(dataset: String, net: String = "tiny") {
+    self.dataset = dataset
+    self.net = net
+    if net == "largefov" {
+      schedule = TrainingSchedule(epochs: 5, learningRate: 0.001)
+      batchSize = 4; cropSize = 321; minScale = 0.5; maxScale = 1.5
+    } else {
+      schedule = TrainingSchedule(epochs: 8, learningRate: 0.1, weightDecay: 1e-4)
+      batchSize = 32; cropSize = 128; minScale = 0.75; maxScale = 1.25
+    }
+  }
+
+  var spec: BackboneSpec? { BackboneSpec.named(net) }
+
+  /// A rendering of every field for the manifest.
+  var parameterTable: [String: String] {
+    guard let data = try? JSONEncoder().encode(self),
+          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+    return object.mapValues { "\($0)" }
+  }
+}
+
+/// Files of the erasing stage inside a run directory.
+public struct EraseLayout: Sendable {
+  public let root: URL
+  public init(run: URL) { root = run.appendingPathComponent("erase", isDirectory: true) }
+  public func step(_ t: Int) -> URL { root.appendingPathComponent("step-\(t)", isDirectory: true) }
+  public func checkpoint(_ t: Int) -> URL { step(t).appendingPathComponent("classifier.safetensors") }
+  public func lossCurve(_ t: Int) -> URL { step(t).appendingPathComponent("loss.csv") }
+  /// [labels, H, W] Float32, one map per label of the image in ascending class order.
+  public func cam(_ t: Int, _ id: String) -> URL { step(t).appendingPathComponent("cams/\(id).npy") }
+  /// Cumulative erased region after step t: a palette PNG, 1 erased, 0 kept.
+  public func erased(_ t: Int, _ id: String) -> URL { step(t).appendingPathComponent("erased/\(id).png") }
+  public var meanPixelFile: URL { root.appendingPathComponent("mean_pixel.json") }
+}
+
+/// The outcome of the erasing stage, as its manifest records it.
+public struct EraseSummary: Sendable, Codable, Equatable {
+  /// Final-epoch loss of each trained step.
+  public var finalLosses: [Float]
+  /// The steps whose regions are merged into the object regions.
+  public var mergedSteps: [Int]
+  public var reason: String
+}
+
+public enum EraseStage {
+  /// Runs (or resumes) adversarial erasing into `run`/erase. Finished steps are never redone;
+  /// an interrupted one keeps its trained classifier and the CAMs already written.
+  public static func run(_ config: EraseConfiguration, run: URL, progress: ProgressReporter.Options = .init(),
+                         log: (String) -> Void = { print($0) }) throws -> EraseSummary {
+    guard let spec = config.spec else {
+      throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
+    }
+    let layout = EraseLayout(run: run)
+    if let done = try StageManifest.read(from: layout.root), let summary = try? decodeSummary(done) {
+      log("erase: already done (steps \(summary.mergedSteps) merged); delete \(layout.root.path) to redo it")
+      return summary
+    }
+    let started = Date()
+    try FileManager.default.createDirectory(at: layout.root, withIntermediateDirectories: true)
+    let dataset = try VOCDataset(root: URL(fileURLWithPath: config.dataset))
+    let set = try dataset.classificationSet(split: config.split)
+    guard set.count > 0 else {
+      throw MethodError(file: dataset.listURL(split: config.split).path, problem: "lists no labelled image",
+                        fix: "Check the split name and the annotations.")
+    }
+    if !set.skippedUnlabeled.isEmpty { log("erase: \(set.skippedUnlabeled.count) images without labels are skipped") }
+    let mean = try meanPixel(of: set, layout: layout, progress: progress)
+    log("erase: \(set.count) images, \(dataset.classes.count) classes, mean pixel \(mean)")
+
+    var finalLosses: [Float] = []
+    var merged: [Int] = []
+    var reason = ""
+    for t in 1...config.maxSteps {
+      let stepDir = layout.step(t)
+      if let manifest = try StageManifest.read(from: stepDir), let loss = manifest.notes["final_loss"].flatMap(Float.init) {
+        finalLosses.append(loss)
+        if manifest.notes["converged"] == "false" {
+          merged = Array(1..<t)
+          reason = manifest.notes["reason"] ?? ""
+          break
+        }
+        merged.append(t)
+        log("erase: step \(t) already done (final loss \(loss))")
+        continue
+      }
+      let stepStarted = Date()
+      try FileManager.default.createDirectory(at: stepDir.appendingPathComponent("cams"), withIntermediateDirectories: true)
+      try FileManager.default.createDirectory(at: stepDir.appendingPathComponent("erased"), withIntermediateDirectories: true)
+      let source = erasedSource(set, step: t, layout: layout, mean: mean)
+
+      // 1. A fresh classifier from the same initialisation as step 1, on the erased images.
+      let model = try makeClassifier(config, spec: spec, classes: dataset.classes.count)
+      let curve: [Float]
+      if let trained = try? Checkpoint.load(from: layout.checkpoint(t), into: model.parameters, buffers: model.buffers),
+         let text = trained["loss_curve"] {
+        curve = text.split(separator: ",").compactMap { Float($0) }
+        log("erase: step \(t) classifier already trained")
+      } else {
+        let loader = BatchLoader(source: source, classes: dataset.classes.count, options: .init(
+          batchSize: config.batchSize,
+          augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true),
+          shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed))
+        curve = try trainClassifier(model, loader: loader, schedule: config.schedule, loss: config.loss,
+                                    stage: "erase step \(t)", progress: progress)
+        try writeLossCurve(curve, to: layout.lossCurve(t))
+        try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,
+                            metadata: ["loss_curve": curve.map { "\($0)" }.joined(separator: ","), "step": "\(t)"],
+                            to: layout.checkpoint(t))
+      }
+      let final = curve.last ?? .nan
+      finalLosses.append(final)
+
+      // 2. The stopping rule: a step that no longer converges is not merged.
+      if t > 1, final > config.stopRatio * finalLosses[0] {
+        reason = String(format: "step %d did not converge: final loss %.4f > %.2f x step 1's %.4f; merged steps 1-%d",
+                        t, final, config.stopRatio, finalLosses[0], t - 1)
+        try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
+                          notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)
+        merged = Array(1..<t)
+        log("erase: \(reason)")
+        break
+      }
+
+      // 3. CAMs on the current images, discriminative regions, cumulative erasure.
+      try mineRegions(config, model: model, set: set, source: source, step: t, layout: layout, progress: progress)
+      try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [config.dataset], startedAt: stepStarted,
+                        notes: ["final_loss": "\(final)", "converged": "true"]).write(to: stepDir)
+      merged.append(t)
+      log(String(format: "erase: step %d done, final loss %.4f", t, final))
+    }
+    if reason.isEmpty {
+      reason = "every step converged up to --max-steps \(config.maxSteps); merged steps 1-\(merged.last ?? 0)"
+    }
+    let summary = EraseSummary(finalLosses: finalLosses, mergedSteps: merged, reason: reason)
+    var notes = ["merged_steps": merged.map(String.init).joined(separator: ","), "reason": reason,
+                 "final_losses": finalLosses.map { "\($0)" }.joined(separator: ","),
+                 "skipped_unlabeled": "\(set.skippedUnlabeled.count)",
+                 "cam_layout": "cams/<id>.npy is [labels, H, W], one map per label of the image in ascending class order"]
+    notes["classes"] = dataset.classes.names.joined(separator: ",")
+    try StageManifest(stage: "erase", parameters: config.parameterTable, inputs: [config.dataset], startedAt: started,
+                      notes: notes).write(to: layout.root)
+    log("erase: \(reason)")
+    return summary
+  }
+
+  static func decodeSummary(_ m: StageManifest) throws -> EraseSummary {
+    guard let merged = m.notes["merged_steps"], let losses = m.notes["final_losses"] else {
+      throw MethodError(file: "erase/manifest.json", problem: "lacks merged_steps", fix: "Delete the erase directory to redo it.")
+    }
+    return EraseSummary(finalLosses: losses.split(separator: ",").compactMap { Float($0) },
+                        mergedSteps: merged.split(separator: ",").compactMap { Int($0) }, reason: m.notes["reason"] ?? "")
+  }
+
+  static func makeClassifier(_ config: EraseConfiguration, spec: BackboneSpec, classes: Int) throws -> Classifier {
+    let pretrained = config.initWeights != nil
+    let model = Classifier(spec: spec, classes: classes, seed: config.seed, headLRMultiplier: pretrained ? 10 : 1)
+    if let path = config.initWeights {
+      try VGG16Import.load(from: URL(fileURLWithPath: path), into: model.parameters)
+    }
+    model.backbone.reseedDropout(config.seed)
+    return model
+  }
+
+  /// The training set's mean pixel, computed once and kept in the run.
+  static func meanPixel(of set: ClassificationSet, layout: EraseLayout, progress: ProgressReporter.Options) throws -> [UInt8] {
+    if let data = try? Data(contentsOf: layout.meanPixelFile),
+       let values = try? JSONDecoder().decode([UInt8].self, from: data), values.count == 3 {
+      return values
+    }
+    var acc = MeanPixelAccumulator(channels: 3)
+    let source = set.source()
+    let bar = ProgressReporter("mean pixel", total: source.count, unit: "images", options: progress)
+    for i in 0..<source.count {
+      acc.add(try source.load(i).image.converted(toChannels: 3))
+      bar.advance()
+    }
+    bar.finish()
+    let mean = (acc.mean ?? [0, 0, 0]).map { UInt8(max(0, min(255, $0.rounded()))) }
+    try writeFileAtomically(try JSONEncoder().encode(mean), to: layout.meanPixelFile)
+    return mean
+  }
+
+  /// Training images with the regions erased up to step t - 1 set to the mean pixel.
+  static func erasedSource(_ set: ClassificationSet, step t: Int, layout: EraseLayout, mean: [UInt8]) -> SampleSource {
+    let base = set.source()
+    guard t > 1 else { return base }
+    return base.mapSamples { _, sample in
+      var s = sample
+      let region = try LabelMap(contentsOf: layout.erased(t - 1, sample.id))
+      s.image = erase(s.image.converted(toChannels: 3), where: region, with: mean)
+      return s
+    }
+  }
+
+  /// Pixels of `image` where `region` is non-zero take the value `mean`.
+  public static func erase(_ image: Image, where region: LabelMap, with mean: [UInt8]) -> Image {
+    precondition(region.width == image.width && region.height == image.height && image.channels == 3)
+    var out = image
+    out.withUnsafeMutablePixels { px in
+      for (i, v) in region.labels.enumerated() where v != 0 {
+        px[3 * i] = mean[0]; px[3 * i + 1] = mean[1]; px[3 * i + 2] = mean[2]
+      }
+    }
+    return out
+  }
+
+  static func mineRegions(_ config: EraseConfiguration, model: Classifier, set: ClassificationSet, source: SampleSource,
+                          step t: Int, layout: EraseLayout, progress: ProgressReporter.Options) throws {
+    let extractor = CAMExtractor(scales: config.camScales, flip: config.camFlip)
+    let bar = ProgressReporter("erase step \(t) CAMs", total: source.count, unit: "images", options: progress)
+    for i in 0..<source.count {
+      let id = source.ids[i]
+      defer { bar.advance() }
+      if FileManager.default.fileExists(atPath: layout.erased(t, id).path),
+         FileManager.default.fileExists(atPath: layout.cam(t, id).path) { continue }
+      let sample = try source.load(i)
+      let image = sample.image.converted(toChannels: 3)
+      let labels = set.samples[i].labels
+      let cams = extractor.maps(classifier: model, image: PixelNormalization.imageNet.tensor(image), classes: labels)
+      let (w, h) = (image.width, image.height)
+      try NumPyArray.write(cams.flatMap { $0 }, shape: [labels.count, h, w], to: layout.cam(t, id))
+      var erased = t > 1 ? try LabelMap(contentsOf: layout.erased(t - 1, id)).labels : [UInt8](repeating: 0, count: w * h)
+      for cam in cams {
+        for (p, inside) in config.rule.region(cam: cam, delta: config.delta).enumerated() where inside { erased[p] = 1 }
+      }
+      // The CAM file first, the erased region last: its presence marks the image done.
+      try LabelMap(width: w, height: h, labels: erased).write(to: layout.erased(t, id))
+    }
+    bar.finish()
+  }
+
+  static func writeLossCurve(_ curve: [Float], to url: URL) throws {
+    let text = "epoch,loss\n" + curve.enumerated().map { "\($0.offset + 1),\($0.element)" }.joined(separator: "\n") + "\n"
+    try writeFileAtomically(Data(text.utf8), to: url)
+  }
+}

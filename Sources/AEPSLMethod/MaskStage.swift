@@ -1,0 +1,121 @@
+import AEPSLData
+import AEPSLEngine
+import AEPSLFiles
+import AEPSLImaging
+import Foundation
+
+/// Where the background of a pseudo mask comes from (DESIGN.md 1.2).
+public enum BackgroundCue: String, Sendable, Codable, CaseIterable {
+  /// The minimum-barrier salient-object detector (or --saliency-dir maps): background where
+  /// saliency is below the threshold.
+  case saliency
+  /// Low class activation: background where every labelled class's step-1 CAM is below the
+  /// threshold.
+  case cam
+}
+
+public struct MaskConfiguration: Sendable, Codable, Equatable {
+  public var background = BackgroundCue.saliency
+  /// Grayscale PNGs <id>.png from an external saliency detector (0 = background).
+  public var saliencyDirectory: String?
+  /// Background where the cue is below this. The paper's 0.06 is for its own saliency maps;
+  /// ours are sigmoid-stretched, and the default was chosen on the synthetic set (RESULTS.md).
+  public var backgroundThreshold: Float = 0.06
+  /// Merge only the first `steps` erasing steps (1 = the CAM-only baseline); nil: the steps
+  /// the stopping rule chose.
+  public var steps: Int?
+  public var output: String?
+
+  public init() {}
+}
+
+public enum MaskStage {
+  /// Writes a pseudo mask <id>.png (0 background, 1...C, 255 ignore) per training image.
+  /// Returns the output directory.
+  @discardableResult
+  public static func run(_ config: MaskConfiguration, run: URL, progress: ProgressReporter.Options = .init(),
+                         log: (String) -> Void = { print($0) }) throws -> URL {
+    let layout = EraseLayout(run: run)
+    guard let eraseManifest = try StageManifest.read(from: layout.root) else {
+      throw MethodError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase --run \(run.path) ...` first.")
+    }
+    let summary = try EraseStage.decodeSummary(eraseManifest)
+    let merged = config.steps.map { Array(1...min($0, max(summary.finalLosses.count, 1))) } ?? summary.mergedSteps
+    let out = config.output.map { URL(fileURLWithPath: $0) } ?? run.appendingPathComponent("masks", isDirectory: true)
+    if let done = try StageManifest.read(from: out), done.parameters == parameterTable(config, merged: merged) {
+      log("masks: already done in \(out.path)")
+      return out
+    }
+    let started = Date()
+    try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+    guard let datasetPath = eraseManifest.parameters["dataset"], let split = eraseManifest.parameters["split"] else {
+      throw MethodError(file: layout.root.appendingPathComponent(StageManifest.fileName).path,
+                        problem: "does not name its dataset", fix: "Delete the erase directory and run `aepsl erase` again.")
+    }
+    let dataset = try VOCDataset(root: URL(fileURLWithPath: datasetPath))
+    let set = try dataset.classificationSet(split: split)
+    let rule = ErasingRule(rawValue: eraseManifest.parameters["rule"] ?? "") ?? .maxRatio
+    let delta = Float(eraseManifest.parameters["delta"] ?? "") ?? 0.2
+    let detector = MBDSaliency()
+    let bar = ProgressReporter("masks", total: set.count, unit: "images", options: progress)
+    for sample in set.samples {
+      defer { bar.advance() }
+      let target = out.appendingPathComponent("\(sample.id).png")
+      let image = try dataset.image(sample.id).converted(toChannels: 3)
+      let (w, h) = (image.width, image.height)
+      var mined = MinedRegions(width: w, height: h)
+      var firstCAM: [[Float]] = []
+      for t in merged {
+        let cams = try NumPyArray.read(contentsOf: layout.cam(t, sample.id))
+        guard cams.shape == [sample.labels.count, h, w] else {
+          throw MethodError(file: layout.cam(t, sample.id).path, problem: "has shape \(cams.shape), expected \([sample.labels.count, h, w])",
+                            fix: "Delete \(layout.step(t).path) and rerun `aepsl erase`.")
+        }
+        let values = cams.values
+        for (k, c) in sample.labels.enumerated() {
+          let cam = Array(values[(k * w * h)..<((k + 1) * w * h)])
+          if t == merged.first { firstCAM.append(cam) }
+          let region = rule.region(cam: cam, delta: delta)
+          let label = c + 1
+          var r = mined.regions[label] ?? [Bool](repeating: false, count: w * h)
+          var s = mined.strength[label] ?? [Float](repeating: 0, count: w * h)
+          for p in 0..<(w * h) {
+            if region[p] { r[p] = true }
+            s[p] = max(s[p], cam[p])
+          }
+          mined.regions[label] = r
+          mined.strength[label] = s
+        }
+      }
+      let cue: [Float]
+      switch config.background {
+      case .saliency:
+        if let dir = config.saliencyDirectory {
+          let map = try LabelMap(contentsOf: URL(fileURLWithPath: dir).appendingPathComponent("\(sample.id).png"))
+          guard map.width == w && map.height == h else {
+            throw MethodError(file: "\(dir)/\(sample.id).png", problem: "is \(map.width)x\(map.height), the image \(w)x\(h)",
+                              fix: "Give saliency maps at the images' own size.")
+          }
+          cue = map.labels.map { Float($0) / 255 }
+        } else {
+          cue = detector.saliency(rgb: image.pixels, width: w, height: h)
+        }
+      case .cam:
+        cue = (0..<(w * h)).map { p in firstCAM.reduce(Float(0)) { max($0, $1[p]) } }
+      }
+      let mask = PseudoMask.build(mined, isBackground: cue.map { $0 < config.backgroundThreshold })
+      try LabelMap(width: w, height: h, labels: mask).write(to: target)
+    }
+    bar.finish()
+    try StageManifest(stage: "masks", parameters: parameterTable(config, merged: merged),
+                      inputs: [layout.root.path], startedAt: started,
+                      notes: ["images": "\(set.count)", "merged_steps": merged.map(String.init).joined(separator: ",")]).write(to: out)
+    log("masks: \(set.count) pseudo masks in \(out.path) (steps \(merged.map(String.init).joined(separator: ", ")) merged)")
+    return out
+  }
+
+  static func parameterTable(_ c: MaskConfiguration, merged: [Int]) -> [String: String] {
+    ["background": c.background.rawValue, "saliency_dir": c.saliencyDirectory ?? "",
+     "background_threshold": "\(c.backgroundThreshold)", "steps": merged.map(String.init).joined(separator: ",")]
+  }
+}

@@ -1,0 +1,124 @@
+import AEPSLEngine
+import AEPSLMethod
+import ArgumentParser
+import Foundation
+
+extension ErasingRule: ExpressibleByArgument {}
+extension ClassificationLoss: ExpressibleByArgument {}
+
+/// --quiet and --log-json, for every command with long loops.
+struct ProgressOptions: ParsableArguments {
+  @Flag(help: "Print no progress lines.")
+  var quiet = false
+
+  @Option(name: .customLong("log-json"), help: "Append one JSON object per progress report to this file.")
+  var logJSON: String?
+
+  var options: ProgressReporter.Options { .init(quiet: quiet, jsonLog: logJSON.map { URL(fileURLWithPath: $0) }) }
+}
+
+struct EraseCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "erase",
+    abstract: "Adversarial erasing: train classifiers in turn on ever more erased images and mine object regions.",
+    discussion: """
+      Each step trains a fresh classifier (same initialisation as step 1) on the current images, \
+      computes the class activation map of every labelled class of every training image, erases the \
+      discriminative region (sets it to the training set's mean pixel) and records the loss curve. \
+      A step whose final loss exceeds --stop-ratio times step 1's did not converge: erasing stops \
+      and the steps before it are merged. Writes RUN/erase/step-N/{classifier.safetensors, loss.csv, \
+      cams/<id>.npy, erased/<id>.png, manifest.json} and RUN/erase/manifest.json. Finished steps are \
+      never redone. Next: aepsl masks --run RUN
+      """)
+
+  @Option(help: "Dataset in the PASCAL VOC layout.")
+  var dataset: String
+
+  @Option(name: .customLong("run"), help: "Run directory (created if missing).")
+  var runDirectory: String
+
+  @Option(help: "Split (ImageSets/Segmentation/<split>.txt) to mine.")
+  var split = "train"
+
+  @Option(help: "Network: tiny or largefov.")
+  var net = "tiny"
+
+  @Option(name: .customLong("init"), help: "torchvision VGG-16 weights (.safetensors) for largefov.")
+  var initWeights: String?
+
+  @Option(help: "Most erasing steps.")
+  var maxSteps = 4
+
+  @Option(help: "How a CAM becomes the region to erase: max-ratio (CAM >= (1 - delta) x max) or top-fraction.")
+  var eraseRule = ErasingRule.maxRatio
+
+  @Option(help: "delta of the erasing rule.")
+  var delta: Float = 0.2
+
+  @Option(help: "A step whose final-epoch loss exceeds this times step 1's stops erasing.")
+  var stopRatio: Float = 2.0
+
+  @Option(help: "Epochs per step. Default: 8 for tiny, 5 for largefov.")
+  var epochs: Int?
+
+  @Option(help: "Images per batch. Default: 32 for tiny, 4 for largefov.")
+  var batchSize: Int?
+
+  @Option(help: "Base learning rate (poly decay). Default: 0.1 for tiny, 0.001 for largefov.")
+  var lr: Float?
+
+  @Option(help: "Training crop size. Default: 128 for tiny, 321 for largefov.")
+  var cropSize: Int?
+
+  @Option(help: "Classification loss: mse (the paper's) or bce.")
+  var clsLoss = ClassificationLoss.mse
+
+  @Option(help: "Comma-separated scales whose CAMs are averaged, e.g. 0.75,1,1.25.")
+  var camScales = "1"
+
+  @Flag(help: "Also average the CAMs of horizontally flipped images.")
+  var camFlip = false
+
+  @OptionGroup var compute: ComputeOptions
+  @OptionGroup var progress: ProgressOptions
+
+  func validate() throws {
+    guard BackboneSpec.named(net) != nil else { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
+    guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1.") }
+    guard delta > 0 && delta < 1 else { throw ValidationError("--delta must be in (0, 1), got \(delta).") }
+    guard stopRatio > 1 else { throw ValidationError("--stop-ratio must be above 1, got \(stopRatio).") }
+    guard parsedScales != nil else { throw ValidationError("--cam-scales must be positive numbers separated by commas, got '\(camScales)'.") }
+  }
+
+  var parsedScales: [Float]? {
+    let v = camScales.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+    return v.map { $0! }
+  }
+
+  var configuration: EraseConfiguration {
+    var c = EraseConfiguration(dataset: dataset, net: net)
+    c.split = split
+    c.initWeights = initWeights
+    c.maxSteps = maxSteps
+    c.rule = eraseRule
+    c.delta = delta
+    c.stopRatio = stopRatio
+    c.loss = clsLoss
+    if let epochs { c.schedule.epochs = epochs }
+    if let lr { c.schedule.learningRate = lr }
+    if let batchSize { c.batchSize = batchSize }
+    if let cropSize { c.cropSize = cropSize }
+    c.camScales = parsedScales ?? [1]
+    c.camFlip = camFlip
+    c.seed = compute.seed
+    return c
+  }
+
+  func run() throws {
+    compute.apply()
+    let summary = try EraseStage.run(configuration, run: URL(fileURLWithPath: runDirectory), progress: progress.options)
+    print("Merged steps: \(summary.mergedSteps.map(String.init).joined(separator: ", ")) (\(summary.reason))")
+    print("Next: aepsl masks --run \(runDirectory)")
+  }
+}

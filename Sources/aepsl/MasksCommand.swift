@@ -1,0 +1,110 @@
+import AEPSLData
+import AEPSLMethod
+import ArgumentParser
+import Foundation
+
+extension BackgroundCue: ExpressibleByArgument {}
+
+struct MasksCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "masks",
+    abstract: "Pseudo masks from the mined object regions and a background cue.",
+    discussion: """
+      Per pixel: class c where only its mined region covers it; the class with the higher CAM where \
+      several do; background (0) where the background cue is confident; 255 (ignore) elsewhere. \
+      Writes palette PNGs <id>.png to RUN/masks (or --out). --steps 1 gives the CAM-only baseline. \
+      Next: aepsl train-seg --run RUN
+      """)
+
+  @Option(name: .customLong("run"), help: "Run directory with a finished erasing stage.")
+  var runDirectory: String
+
+  @Option(help: "Output directory. Default: RUN/masks.")
+  var out: String?
+
+  @Option(help: "Background cue: saliency (built-in minimum-barrier detector, or --saliency-dir) or cam.")
+  var background = BackgroundCue.saliency
+
+  @Option(help: "Grayscale saliency PNGs <id>.png from any detector (255 = salient).")
+  var saliencyDir: String?
+
+  @Option(help: "Background where the cue is below this (0-1).")
+  var backgroundThreshold: Float = MaskConfiguration().backgroundThreshold
+
+  @Option(help: "Merge only the first N erasing steps (1 = CAM-only baseline). Default: the steps the stopping rule chose.")
+  var steps: Int?
+
+  @OptionGroup var progress: ProgressOptions
+
+  func validate() throws {
+    guard backgroundThreshold >= 0 && backgroundThreshold <= 1 else {
+      throw ValidationError("--background-threshold must be in [0, 1], got \(backgroundThreshold).")
+    }
+    if let steps, steps < 1 { throw ValidationError("--steps must be at least 1.") }
+    if saliencyDir != nil && background != .saliency { throw ValidationError("--saliency-dir needs --background saliency.") }
+  }
+
+  func run() throws {
+    var c = MaskConfiguration()
+    c.background = background
+    c.saliencyDirectory = saliencyDir
+    c.backgroundThreshold = backgroundThreshold
+    c.steps = steps
+    c.output = out
+    let dir = try MaskStage.run(c, run: URL(fileURLWithPath: runDirectory), progress: progress.options)
+    print("Next: aepsl eval --pred \(dir.path) --dataset DATASET --split train, or aepsl train-seg --run \(runDirectory)")
+  }
+}
+
+struct EvalCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "eval",
+    abstract: "Score label maps (or a run's CAMs) against the ground truth: IoU per class, mIoU, pixel accuracy.",
+    discussion: """
+      mIoU is the mean over the classes present in truth or prediction; 255 in the ground truth is \
+      ignored; a predicted 255 on a labelled pixel counts against coverage. For pseudo masks, \
+      precision (labelled pixels that are right) and coverage (ground-truth pixels labelled at all) \
+      tell how clean and how complete they are. --cams RUN scores the CAMs of an erasing step with a \
+      background-threshold sweep.
+      """)
+
+  @Option(help: "Directory of predicted palette PNGs <id>.png.")
+  var pred: String?
+
+  @Option(help: "Dataset in the PASCAL VOC layout (with SegmentationClass or SegmentationClassAug).")
+  var dataset: String?
+
+  @Option(help: "Split to score.")
+  var split = "val"
+
+  @Option(help: "Score the CAMs of this run's erasing stage instead.")
+  var cams: String?
+
+  @Option(help: "Erasing step whose CAMs --cams scores.")
+  var step = 1
+
+  @Option(help: "Write the report as JSON here.")
+  var json: String?
+
+  @OptionGroup var progress: ProgressOptions
+
+  func validate() throws {
+    if cams == nil && (pred == nil || dataset == nil) {
+      throw ValidationError("Give --pred DIR and --dataset DIR, or --cams RUN.")
+    }
+    if cams != nil && pred != nil { throw ValidationError("--cams and --pred exclude each other.") }
+  }
+
+  func run() throws {
+    let report: EvaluationReport
+    if let cams {
+      report = try Evaluation.cams(run: URL(fileURLWithPath: cams), step: step, progress: progress.options)
+    } else {
+      let data = try AEPSLData.VOCDataset(root: URL(fileURLWithPath: dataset!))
+      report = try Evaluation.labelMaps(predictions: URL(fileURLWithPath: pred!), dataset: data, split: split,
+                                        progress: progress.options)
+    }
+    print(report.table)
+    if let json { try report.write(to: URL(fileURLWithPath: json)) }
+  }
+}
