@@ -9,6 +9,7 @@ let package = Package(
     .library(name: "AEPSLImaging", targets: ["AEPSLImaging"]),
     .library(name: "AEPSLData", targets: ["AEPSLData"]),
     .library(name: "AEPSLMethod", targets: ["AEPSLMethod"]),
+    .library(name: "AEPSLCRF", targets: ["AEPSLCRF"]),
     .executable(name: "aepsl", targets: ["aepsl"]),
   ],
   dependencies: [
@@ -40,7 +41,12 @@ let package = Package(
     // The method: CAMs, adversarial erasing, pseudo masks, saliency, evaluation.
     .target(
       name: "AEPSLMethod",
-      dependencies: ["AEPSLEngine", "AEPSLImaging"],
+      dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"],
+      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+    ),
+    // The fully connected CRF: mean field on permutohedral lattices; pure Swift (Foundation, Dispatch).
+    .target(
+      name: "AEPSLCRF",
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
     // The command-line tool.
@@ -51,6 +57,7 @@ let package = Package(
         "AEPSLImaging",
         "AEPSLData",
         "AEPSLMethod",
+        "AEPSLCRF",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -74,5 +81,6 @@ let package = Package(
     .testTarget(name: "ImagingTests", dependencies: ["AEPSLFiles", "AEPSLImaging", "AEPSLTestSupport"]),
     .testTarget(name: "DatasetTests", dependencies: ["AEPSLData", "AEPSLTestSupport"]),
     .testTarget(name: "MethodTests", dependencies: ["AEPSLMethod", "AEPSLTestSupport"]),
+    .testTarget(name: "CRFTests", dependencies: ["AEPSLCRF", "AEPSLTestSupport"]),
   ]
 )

@@ -32,23 +32,15 @@ struct Demo: ParsableCommand {
     compute.apply()
     let classes = 4
     let model = Classifier(spec: BackboneSpec.named(net)!, classes: classes, seed: compute.seed)
-    let sgd = SGD(parameters: model.parameters, learningRate: 0.05, momentum: 0.9, weightDecay: 1e-4)
+    let sgd = SGD(parameters: model.parameters, learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4)
     var rng = SeededGenerator(seed: compute.seed).split("demo data")
     let start = Date()
     for it in 1...iterations {
-      let t0 = Date()
       let (x, y) = ShapesScene.batch(count: batchSize, size: size, classes: classes, rng: &rng)
-      let t1 = Date()
       let logits = model.forward(x, training: true)
-      let t2 = Date()
       let loss = Loss.sigmoidSquaredError(logits: logits, targets: y)
       model.backward(loss.gradient)
-      let t3 = Date()
       sgd.step()
-      let t4 = Date()
-      if ProcessInfo.processInfo.environment["AEPSL_PROFILE"] != nil {
-        print(String(format: "data %.1f fwd %.1f bwd %.1f sgd %.1f ms", t1.timeIntervalSince(t0) * 1000, t2.timeIntervalSince(t1) * 1000, t3.timeIntervalSince(t2) * 1000, t4.timeIntervalSince(t3) * 1000))
-      }
       if it == 1 || it % 10 == 0 || it == iterations {
         let rate = Double(it * batchSize) / Date().timeIntervalSince(start)
         print(String(format: "iteration %4d/%d  loss %.4f  %.1f images/s", it, iterations, loss.value, rate))

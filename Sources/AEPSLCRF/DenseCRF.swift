@@ -1,0 +1,622 @@
+import Foundation
+
+/// One pairwise term of a fully connected CRF: energy sum_{i,j} mu(x_i, x_j) k(f_i, f_j) with
+/// k(f_i, f_j) = exp(-|f_i - f_j|^2 / 2) over features already divided by their standard
+/// deviations, normalised as `normalization` says.
+public struct PairwisePotential: Sendable {
+  /// Where the features come from.
+  public enum Kernel: Sendable {
+    /// (x / sxy, y / sxy).
+    case gaussian(sxy: Float)
+    /// (x / sxy, y / sxy, r / srgb, g / srgb, b / srgb) of RGB bytes [height][width][3].
+    case bilateral(sxy: Float, srgb: Float, image: [UInt8])
+    /// Given features, [pixels][dimensions].
+    case features([Float], dimensions: Int)
+  }
+
+  /// How the kernel is evaluated.
+  public enum Evaluation: Sendable, Equatable {
+    /// On a permutohedral lattice over the features (densecrf).
+    case lattice
+    /// Exactly, as a separable blur of the pixel grid (Gaussian kernels only).
+    case separableGaussian(sigmaX: Float, sigmaY: Float, truncation: Float)
+  }
+
+  public let kernel: Kernel
+  public let width: Int
+  public let height: Int
+  public let compatibility: LabelCompatibility
+  public let normalization: KernelNormalization
+  public let evaluation: Evaluation
+
+  public var dimensions: Int {
+    switch kernel {
+    case .gaussian: return 2
+    case .bilateral: return 5
+    case .features(_, let d): return d
+    }
+  }
+
+  /// The features, [pixels][dimensions], built on `threads` threads.
+  public func features(threads: Int = 1) -> [Float] {
+    let n = width * height, d = dimensions, w = width
+    switch kernel {
+    case .features(let values, _):
+      return values
+    case .gaussian(let sxy):
+      return [Float](unsafeUninitializedCapacity: n * d) { out, count in
+        let base = out.baseAddress!
+        parallelRanges(n, threads: threads, grain: 8192) { _, range in
+          for i in range {
+            base[i * 2] = Float(i % w) / sxy
+            base[i * 2 + 1] = Float(i / w) / sxy
+          }
+        }
+        count = n * d
+      }
+    case .bilateral(let sxy, let srgb, let image):
+      return [Float](unsafeUninitializedCapacity: n * d) { out, count in
+        let base = out.baseAddress!
+        image.withUnsafeBufferPointer { rgb in
+          let rgb = rgb.baseAddress!
+          parallelRanges(n, threads: threads, grain: 8192) { _, range in
+            for i in range {
+              base[i * 5] = Float(i % w) / sxy
+              base[i * 5 + 1] = Float(i / w) / sxy
+              base[i * 5 + 2] = Float(rgb[i * 3]) / srgb
+              base[i * 5 + 3] = Float(rgb[i * 3 + 1]) / srgb
+              base[i * 5 + 4] = Float(rgb[i * 3 + 2]) / srgb
+            }
+          }
+        }
+        count = n * d
+      }
+    }
+  }
+}
+
+/// A fully connected CRF over the pixels of an image (Kraehenbuehl and Koltun 2011): a unary
+/// term plus a list of pairwise potentials, and mean-field inference like densecrf's
+/// `DenseCRF::inference`:
+///
+///     Q = softmax(-U)
+///     repeat n times: Q = softmax(-U - sum_k mu_k (K~_k Q))     (all pixels at once)
+///
+/// with K~ the normalised kernel matrix (diagonal included, as densecrf). Marginals are kept
+/// as [pixel][labels padded to a multiple of 8], so every filter and the softmax work on all
+/// labels of a pixel as SIMD vectors; filtering and the update run on `threads` threads.
+///
+/// For Potts compatibilities and symmetric (or no) normalisation this update cannot raise
+/// the mean-field free energy `freeEnergy(_:)` when K~ is positive semidefinite, as the exact
+/// Gaussian kernel is: the pairwise part is then concave on the label simplex, and the
+/// update minimises its linearisation plus the convex rest (Kraehenbuehl and Koltun 2013).
+public final class DenseCRF {
+  public let width: Int
+  public let height: Int
+  public let labels: Int
+  /// Threads for building lattices and for inference.
+  public var threads: Int
+  public private(set) var potentials: [PairwisePotential] = []
+
+  /// SIMD8 vectors per pixel.
+  let vectors: Int
+  /// -U, [pixel][vectors]; padding lanes hold -1e30 so that they never win the max.
+  let negativeUnary: VectorBuffer
+  private var filters: [MessageFilter] = []
+
+  var pixelCount: Int { width * height }
+
+  public init(width: Int, height: Int, labels: Int, threads: Int = crfDefaultThreads) throws {
+    guard width > 0 && height > 0 else { throw CRFError.badInput("image size must be positive, got \(width)x\(height)") }
+    guard labels >= 1 else { throw CRFError.badInput("need at least one label, got \(labels)") }
+    self.width = width
+    self.height = height
+    self.labels = labels
+    self.threads = max(1, threads)
+    vectors = (labels + 7) / 8
+    negativeUnary = VectorBuffer(count: width * height * vectors, zeroed: true)
+    setPadding(negativeUnary.base, uniform: -1e30)
+  }
+
+  // MARK: - Unary
+
+  /// Sets U from energies stored [labels][height][width] (channels first).
+  public func setUnary(energies: [Float]) throws {
+    try checkPlanes(energies.count, "unary energies")
+    guard transform(energies, { $0 * -1 }) else { throw CRFError.badInput("unary energies hold NaN or infinite values") }
+  }
+
+  /// Sets U = -ln(max(p, floor)) from probabilities stored [labels][height][width]
+  /// (pydensecrf's `unary_from_softmax`, which DeepLab's probability maps go through).
+  public func setUnary(probabilities: [Float], floor: Float = 1e-5) throws {
+    try checkPlanes(probabilities.count, "probabilities")
+    guard floor > 0 && floor <= 1 else { throw CRFError.badParameter("probability floor must be in (0, 1], got \(floor)") }
+    guard transform(probabilities, { vectorLog(vmin(vmax($0, SIMD8(repeating: floor)), SIMD8(repeating: 1))) }) else {
+      throw CRFError.badInput("probabilities hold NaN or infinite values")
+    }
+  }
+
+  /// -U[pixel] = f(planes[.][pixel]) for [labels][H][W] planes, eight labels at a time;
+  /// padding lanes get -1e30. Transposes a block of pixels at a time, one plane after another.
+  /// Returns false if a result is not finite.
+  @inline(__always)
+  private func transform(_ planes: [Float], _ f: (SIMD8<Float>) -> SIMD8<Float>) -> Bool {
+    let nonFinite = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
+    nonFinite.initialize(to: 0)
+    defer { nonFinite.deallocate() }
+    let n = pixelCount, nv = vectors, labels = self.labels, base = negativeUnary.base, stride = nv * 8
+    let raw = UnsafeMutableRawPointer(base).assumingMemoryBound(to: Float.self)
+    let lastMask = Self.laneMask(labels: labels)
+    planes.withUnsafeBufferPointer { src in
+      let src = src.baseAddress!
+      parallelRanges(n, threads: threads, grain: 4096) { _, range in
+        var start = range.lowerBound
+        while start < range.upperBound {
+          let end = Swift.min(start + 256, range.upperBound)
+          for l in 0..<labels {
+            let plane = src + l * n
+            for i in start..<end { raw[i * stride + l] = plane[i] }
+          }
+          // x * 0 is 0 for finite x and NaN otherwise.
+          var probe = SIMD8<Float>()
+          for i in start..<end {
+            for k in 0..<nv {
+              let x = base[i * nv + k], y = f(x)
+              probe += x * 0 + y * 0
+              base[i * nv + k] = k == nv - 1 ? blend(lastMask, y, SIMD8(repeating: -1e30)) : y
+            }
+          }
+          if !hsum(probe).isFinite { nonFinite.pointee = 1 }
+          start = end
+        }
+      }
+    }
+    return nonFinite.pointee == 0
+  }
+
+  /// U as [labels][height][width].
+  public var unaryEnergies: [Float] {
+    var out = [Float](repeating: 0, count: labels * pixelCount)
+    let n = pixelCount, stride = vectors * 8
+    let raw = UnsafeRawPointer(negativeUnary.base).assumingMemoryBound(to: Float.self)
+    for i in 0..<n { for l in 0..<labels { out[l * n + i] = -raw[i * stride + l] } }
+    return out
+  }
+
+  private func checkPlanes(_ count: Int, _ what: String) throws {
+    guard count == labels * pixelCount else {
+      throw CRFError.badInput("\(what) hold \(count) values; [\(labels)][\(height)][\(width)] needs \(labels * pixelCount)")
+    }
+  }
+
+  private func setPadding(_ buffer: UnsafeMutablePointer<SIMD8<Float>>, uniform value: Float) {
+    let raw = UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: Float.self)
+    let stride = vectors * 8
+    guard labels < stride else { return }
+    for i in 0..<pixelCount { for l in labels..<stride { raw[i * stride + l] = value } }
+  }
+
+  /// All ones in the lanes of the last vector that hold labels, zeros in the padding.
+  static func laneMask(labels: Int) -> SIMD8<Int32> {
+    let used = labels - ((labels + 7) / 8 - 1) * 8
+    var mask = SIMD8<Int32>()
+    for k in 0..<used { mask[k] = -1 }
+    return mask
+  }
+
+  // MARK: - Pairwise potentials
+
+  /// A kernel over arbitrary features, [pixels][dimensions] already divided by their
+  /// standard deviations, filtered on a permutohedral lattice.
+  public func addPairwise(features: [Float], dimensions: Int, compatibility: LabelCompatibility,
+                          normalization: KernelNormalization = .symmetric) throws {
+    guard features.count == pixelCount * dimensions else {
+      throw CRFError.badInput("features hold \(features.count) values; \(pixelCount) pixels x \(dimensions) dimensions needs \(pixelCount * dimensions)")
+    }
+    try addLattice(PairwisePotential(kernel: .features(features, dimensions: dimensions), width: width, height: height,
+                                     compatibility: compatibility, normalization: normalization, evaluation: .lattice))
+  }
+
+  /// The smoothness kernel exp(-|p_i - p_j|^2 / (2 sxy^2)) on pixel positions
+  /// (densecrf's addPairwiseGaussian).
+  public func addPairwiseGaussian(sxy: Float, compatibility: LabelCompatibility,
+                                  normalization: KernelNormalization = .symmetric,
+                                  filter: SpatialFilter = .lattice, truncation: Float = 4) throws {
+    guard sxy > 0 else { throw CRFError.badParameter("gaussian sxy must be positive, got \(sxy)") }
+    switch filter {
+    case .lattice:
+      try addLattice(PairwisePotential(kernel: .gaussian(sxy: sxy), width: width, height: height,
+                                       compatibility: compatibility, normalization: normalization, evaluation: .lattice))
+    case .separable:
+      guard truncation >= 1 else { throw CRFError.badParameter("truncation must be at least 1, got \(truncation)") }
+      try checkCompatibility(compatibility)
+      let blur = SeparableGaussian(width: width, height: height, sigmaX: sxy, sigmaY: sxy, truncation: truncation,
+                                   normalization: normalization, vectors: vectors)
+      filters.append(SeparableFilter(blur: blur))
+      potentials.append(PairwisePotential(
+        kernel: .gaussian(sxy: sxy), width: width, height: height, compatibility: compatibility,
+        normalization: normalization, evaluation: .separableGaussian(sigmaX: sxy, sigmaY: sxy, truncation: truncation)))
+    }
+  }
+
+  /// The appearance kernel exp(-|p_i - p_j|^2 / (2 sxy^2) - |I_i - I_j|^2 / (2 srgb^2)) on
+  /// positions and RGB bytes stored [height][width][3] (densecrf's addPairwiseBilateral).
+  public func addPairwiseBilateral(sxy: Float, srgb: Float, image: [UInt8], compatibility: LabelCompatibility,
+                                   normalization: KernelNormalization = .symmetric) throws {
+    guard sxy > 0, srgb > 0 else { throw CRFError.badParameter("bilateral sxy and srgb must be positive, got \(sxy), \(srgb)") }
+    guard image.count == pixelCount * 3 else {
+      throw CRFError.badInput("the image holds \(image.count) bytes; \(width)x\(height) RGB needs \(pixelCount * 3)")
+    }
+    try addLattice(PairwisePotential(kernel: .bilateral(sxy: sxy, srgb: srgb, image: image), width: width, height: height,
+                                     compatibility: compatibility, normalization: normalization, evaluation: .lattice))
+  }
+
+  private func addLattice(_ potential: PairwisePotential) throws {
+    try checkCompatibility(potential.compatibility)
+    let features = potential.features(threads: threads)
+    let lattice = try PermutohedralLattice(features: features, dimensions: potential.dimensions, threads: threads)
+    filters.append(LatticeFilter(lattice: lattice, normalization: potential.normalization, vectors: vectors,
+                                 threads: threads))
+    potentials.append(potential)
+  }
+
+  private func checkCompatibility(_ compatibility: LabelCompatibility) throws {
+    switch compatibility {
+    case .potts(let w):
+      guard w.isFinite else { throw CRFError.badParameter("Potts weight must be finite, got \(w)") }
+    case .matrix(let m):
+      guard m.count == labels * labels, m.allSatisfy(\.isFinite) else {
+        throw CRFError.badParameter("a compatibility matrix needs \(labels)x\(labels) finite values, got \(m.count)")
+      }
+    }
+  }
+
+  /// Lattice vertices of each potential (0 for a separable Gaussian), for reports.
+  public var latticeVertexCounts: [Int] {
+    filters.map { ($0 as? LatticeFilter)?.lattice.vertexCount ?? 0 }
+  }
+
+  // MARK: - Inference
+
+  /// Runs `iterations` mean-field updates from softmax(-U). `observe` sees the marginals
+  /// after every update (and at 0, the start), at the cost of a copy each time.
+  public func inference(iterations: Int, observe: ((Int, Marginals) -> Void)? = nil) -> Marginals {
+    var result: Marginals?
+    run(iterations: iterations, labelsOnly: false, observe: observe) { q, _ in
+      result = Marginals(copying: q, width: width, height: height, labels: labels)
+    }
+    return result!
+  }
+
+  /// The most probable label of every pixel after `iterations` updates, [height][width]
+  /// (the argmax of the last update's logits, so its softmax is skipped).
+  public func labelMap(iterations: Int) -> [Int32] {
+    var result: [Int32] = []
+    run(iterations: iterations, labelsOnly: true, observe: nil) { _, labels in result = labels }
+    return result
+  }
+
+  /// Per-pixel softmax shifts that make the row max unnecessary. With Potts weights w >= 0
+  /// every message of pixel i lies in [0, B_i], B_i = sum_k w_k (K~_k 1)_i, so its largest
+  /// logit lies in [max(-U_i), max(-U_i) + B_i]; shifting by max(-U_i) + B_i / 2 keeps that
+  /// logit within B_i / 2 of 0, far from overflow and underflow. NaN (use the exact max)
+  /// where B_i > 120; nil when a compatibility is not a non-negative Potts weight.
+  private func softmaxShifts() -> [Float]? {
+    var weights: [Float] = []
+    for potential in potentials {
+      guard case .potts(let w) = potential.compatibility, w >= 0 else { return nil }
+      weights.append(w)
+    }
+    let n = pixelCount, nv = vectors, negU = negativeUnary.base
+    let units = zip(filters, weights).filter { $0.1 > 0 }.map { ($0.0.unitResponse, $0.1) }
+    return [Float](unsafeUninitializedCapacity: n) { out, count in
+      let out = out.baseAddress!
+      parallelRanges(n, threads: threads, grain: 8192) { _, range in
+        for i in range {
+          var bound: Float = 0
+          for (unit, w) in units { bound += w * unit[i] }
+          var m = negU[i * nv]
+          for k in 1..<nv { m = vmax(m, negU[i * nv + k]) }
+          out[i] = bound <= 120 ? hmax(m) + bound / 2 : .nan
+        }
+      }
+      count = n
+    }
+  }
+
+  /// The mean-field loop. Each update works through the image in blocks of pixels, one part
+  /// of the image per thread: unary plus the messages read from every filter, softmax, and
+  /// the new Q splatted straight into every filter for the next update, so Q itself is only
+  /// stored when needed (the last update, or an observer). `finish` gets Q (filled unless
+  /// `labelsOnly`) and the labels (only when `labelsOnly`).
+  private func run(iterations: Int, labelsOnly: Bool, observe: ((Int, Marginals) -> Void)?,
+                   finish: (UnsafePointer<SIMD8<Float>>, [Int32]) -> Void) {
+    let n = pixelCount, nv = vectors, labels = self.labels
+    let keepQ = !labelsOnly || observe != nil
+    let q = VectorBuffer(count: keepQ ? n * nv : 1)
+    var labelOutput = [Int32](repeating: 0, count: labelsOnly ? n : 0)
+    let negU = negativeUnary.base, qb = q.base
+    let mask = Self.laneMask(labels: labels)
+    let threads = self.threads, grain = 1024, block = 64
+    let parts = partCount(n, threads: threads, grain: grain)
+    let terms = Array(zip(filters, potentials.map(\.compatibility)))
+    let shiftArray = softmaxShifts()
+    labelOutput.withUnsafeMutableBufferPointer { labelBuffer in
+      (shiftArray ?? []).withUnsafeBufferPointer { shiftBuffer in
+        let shifts = shiftArray == nil ? nil : shiftBuffer.baseAddress
+        let labelPointer = labelBuffer.baseAddress
+        if iterations == 0 && labelsOnly {
+          parallelRanges(n, threads: threads, grain: grain) { _, range in
+            Self.argmax(negU + range.lowerBound * nv, pixels: range.count, labels: labels,
+                        into: labelPointer! + range.lowerBound)
+          }
+          return
+        }
+        if iterations > 0 { for (filter, _) in terms { filter.beginSplat(parts: parts, threads: threads) } }
+        parallelRanges(n, threads: threads, grain: grain) { part, range in
+          let fresh = VectorBuffer(count: block * nv)
+          var start = range.lowerBound
+          while start < range.upperBound {
+            let sub = start..<min(start + block, range.upperBound)
+            let target = keepQ ? qb + start * nv : fresh.base
+            Self.softmax(negU + start * nv, into: target, pixels: sub.count, vectors: nv, lastMask: mask,
+                         shifts: shifts.map { $0 + start })
+            if iterations > 0 { for (filter, _) in terms { filter.splat(range: sub, rows: target, part: part) } }
+            start = sub.upperBound
+          }
+          withExtendedLifetime(fresh) {}
+        }
+        observe?(0, Marginals(copying: qb, width: width, height: height, labels: labels))
+        guard iterations > 0 else { return }
+        for (filter, _) in terms { filter.finishSplat(threads: threads) }
+        for iteration in 1...iterations {
+          let last = iteration == iterations
+          let store = (last && !labelsOnly) || observe != nil
+          if !last { for (filter, _) in terms { filter.beginSplat(parts: parts, threads: threads) } }
+          parallelRanges(n, threads: threads, grain: grain) { part, range in
+            let acc = VectorBuffer(count: block * nv)
+            let message = VectorBuffer(count: block * nv)
+            let fresh = VectorBuffer(count: block * nv)
+            var start = range.lowerBound
+            while start < range.upperBound {
+              let sub = start..<min(start + block, range.upperBound)
+              // The first Potts term reads -U as it writes; otherwise copy -U first.
+              var unaryAdded = false
+              if case .potts = terms.first?.1 {} else {
+                acc.base.update(from: negU + start * nv, count: sub.count * nv)
+                unaryAdded = true
+              }
+              for (filter, compatibility) in terms {
+                switch compatibility {
+                case .potts(let w):
+                  filter.addMessages(range: sub, into: acc.base, scale: w, base: unaryAdded ? nil : negU + start * nv)
+                  unaryAdded = true
+                case .matrix(let mu):
+                  message.base.update(repeating: .zero, count: sub.count * nv)
+                  filter.addMessages(range: sub, into: message.base, scale: 1, base: nil)
+                  Self.subtractCompatibility(mu, labels: labels, message: message.base, from: acc.base,
+                                             pixels: sub.count, vectors: nv)
+                }
+              }
+              if last && labelsOnly {
+                // The argmax of the logits is the argmax of their softmax.
+                Self.argmax(acc.base, pixels: sub.count, labels: labels, into: labelPointer! + start)
+                if store {
+                  Self.softmax(acc.base, into: qb + start * nv, pixels: sub.count, vectors: nv, lastMask: mask,
+                               shifts: shifts.map { $0 + start })
+                }
+              } else {
+                let target = store ? qb + start * nv : fresh.base
+                Self.softmax(acc.base, into: target, pixels: sub.count, vectors: nv, lastMask: mask,
+                             shifts: shifts.map { $0 + start })
+                if !last { for (filter, _) in terms { filter.splat(range: sub, rows: target, part: part) } }
+              }
+              start = sub.upperBound
+            }
+            withExtendedLifetime((acc, message, fresh)) {}
+          }
+          if !last { for (filter, _) in terms { filter.finishSplat(threads: threads) } }
+          observe?(iteration, Marginals(copying: qb, width: width, height: height, labels: labels))
+        }
+      }
+    }
+    withExtendedLifetime(q) { finish(q.base, labelOutput) }
+  }
+
+  /// The first largest label of each of `pixels` rows.
+  static func argmax(_ rows: UnsafePointer<SIMD8<Float>>, pixels: Int, labels: Int,
+                     into out: UnsafeMutablePointer<Int32>) {
+    let stride = (labels + 7) / 8 * 8
+    let raw = UnsafeRawPointer(rows).assumingMemoryBound(to: Float.self)
+    for p in 0..<pixels {
+      let row = raw + p * stride
+      var best = 0
+      var value = row[0]
+      for l in 1..<max(1, labels) where row[l] > value {
+        best = l
+        value = row[l]
+      }
+      out[p] = Int32(best)
+    }
+  }
+
+  /// acc_l -= sum_l' mu(l, l') m_l' per pixel.
+  static func subtractCompatibility(_ mu: [Float], labels: Int, message: UnsafeMutablePointer<SIMD8<Float>>,
+                                    from acc: UnsafeMutablePointer<SIMD8<Float>>, pixels: Int, vectors: Int) {
+    let accRaw = UnsafeMutableRawPointer(acc).assumingMemoryBound(to: Float.self)
+    let mRaw = UnsafeMutableRawPointer(message).assumingMemoryBound(to: Float.self)
+    mu.withUnsafeBufferPointer { mu in
+      for p in 0..<pixels {
+        let m = mRaw + p * vectors * 8, a = accRaw + p * vectors * 8
+        for l in 0..<labels {
+          var s: Float = 0
+          for k in 0..<labels { s += mu[l * labels + k] * m[k] }
+          a[l] -= s
+        }
+      }
+    }
+  }
+
+  /// Row-wise softmax of `pixels` rows of `vectors` SIMD8 lanes; padding lanes come out 0.
+  /// Each row is shifted by shifts[p] (see `softmaxShifts`), or by its max when that is NaN
+  /// or there are no shifts.
+  @inline(__always)
+  static func softmax(_ logits: UnsafePointer<SIMD8<Float>>, into out: UnsafeMutablePointer<SIMD8<Float>>,
+                      pixels: Int, vectors: Int, lastMask: SIMD8<Int32>, shifts: UnsafePointer<Float>? = nil) {
+    if vectors == 3 {
+      for p in 0..<pixels {
+        let a = logits + p * 3
+        let x0 = a[0], x1 = a[1], x2 = a[2]
+        var mx = shifts?[p] ?? .nan
+        if mx.isNaN { mx = hmax(vmax(vmax(x0, x1), x2)) }
+        let e0 = vectorExp(x0 - mx), e1 = vectorExp(x1 - mx), e2 = blend(lastMask, vectorExp(x2 - mx), .zero)
+        let inv = 1 / hsum(e0 + e1 + e2)
+        let o = out + p * 3
+        o[0] = e0 * inv; o[1] = e1 * inv; o[2] = e2 * inv
+      }
+      return
+    }
+    for p in 0..<pixels {
+      let a = logits + p * vectors, o = out + p * vectors
+      var mx = shifts?[p] ?? .nan
+      if mx.isNaN {
+        var m = a[0]
+        for k in 1..<max(1, vectors) { m = vmax(m, a[k]) }
+        mx = hmax(m)
+      }
+      var total = SIMD8<Float>()
+      for k in 0..<vectors {
+        var e = vectorExp(a[k] - mx)
+        if k == vectors - 1 { e = blend(lastMask, e, .zero) }
+        o[k] = e
+        total += e
+      }
+      let inv = 1 / hsum(total)
+      for k in 0..<vectors { o[k] *= inv }
+    }
+  }
+
+  // MARK: - Energy
+
+  /// The normalised filtering m = post * K (pre * values) of potential `k` (compatibility not
+  /// applied), for [pixel][label] values; returns [pixel][label].
+  public func messages(_ values: [Float], potential k: Int) throws -> [Float] {
+    guard potentials.indices.contains(k) else { throw CRFError.badInput("no potential \(k); there are \(potentials.count)") }
+    guard values.count == pixelCount * labels else {
+      throw CRFError.badInput("values hold \(values.count) numbers; [\(pixelCount)][\(labels)] needs \(pixelCount * labels)")
+    }
+    let n = pixelCount, nv = vectors, stride = nv * 8
+    let input = VectorBuffer(count: n * nv, zeroed: true), output = VectorBuffer(count: n * nv, zeroed: true)
+    let inRaw = UnsafeMutableRawPointer(input.base).assumingMemoryBound(to: Float.self)
+    let outRaw = UnsafeMutableRawPointer(output.base).assumingMemoryBound(to: Float.self)
+    for i in 0..<n { for l in 0..<labels { inRaw[i * stride + l] = values[i * labels + l] } }
+    let filter = filters[k]
+    filter.beginSplat(parts: 1, threads: threads)
+    filter.splat(range: 0..<n, rows: input.base, part: 0)
+    filter.finishSplat(threads: threads)
+    filter.addMessages(range: 0..<n, into: output.base, scale: 1, base: nil)
+    var out = [Float](repeating: 0, count: n * labels)
+    for i in 0..<n { for l in 0..<labels { out[i * labels + l] = outRaw[i * stride + l] } }
+    withExtendedLifetime((input, output)) {}
+    return out
+  }
+
+  /// The mean-field free energy (KL(Q || P) up to ln Z):
+  ///     F(Q) = sum_i sum_l Q_il (U_il + ln Q_il) + 1/2 sum_k sum_i sum_{l,l'} Q_il mu_k(l, l') (K~_k Q)_il'
+  /// with Potts mu(l, l') = w [l != l'] and the kernels as inference evaluates them (so the
+  /// lattice's approximation for lattice potentials). This is not pydensecrf's
+  /// `klDivergence`, which counts each pair twice (no 1/2) and uses mu = -w [l = l'].
+  public func freeEnergy(_ marginals: Marginals) -> Double {
+    precondition(marginals.width == width && marginals.height == height && marginals.labels == labels,
+                 "marginals of another CRF")
+    let n = pixelCount, nv = vectors, stride = nv * 8
+    let q = VectorBuffer(count: n * nv)
+    let qRaw = UnsafeMutableRawPointer(q.base).assumingMemoryBound(to: Float.self)
+    marginals.storage.withUnsafeBufferPointer { qRaw.update(from: $0.baseAddress!, count: n * stride) }
+    let uRaw = UnsafeRawPointer(negativeUnary.base).assumingMemoryBound(to: Float.self)
+    var energy = 0.0
+    for i in 0..<n {
+      for l in 0..<labels {
+        let p = Double(qRaw[i * stride + l])
+        energy += p * (-Double(uRaw[i * stride + l]) + (p > 0 ? log(p) : 0))
+      }
+    }
+    let message = VectorBuffer(count: n * nv, zeroed: true)
+    let mRaw = UnsafeRawPointer(message.base).assumingMemoryBound(to: Float.self)
+    for (filter, potential) in zip(filters, potentials) {
+      filter.beginSplat(parts: 1, threads: threads)
+      filter.splat(range: 0..<n, rows: q.base, part: 0)
+      filter.finishSplat(threads: threads)
+      message.zero()
+      filter.addMessages(range: 0..<n, into: message.base, scale: 1, base: nil)
+      var pairwise = 0.0
+      for i in 0..<n {
+        let m = mRaw + i * stride, qi = qRaw + i * stride
+        switch potential.compatibility {
+        case .potts(let w):
+          var total = 0.0, same = 0.0
+          for l in 0..<labels { total += Double(m[l]); same += Double(qi[l]) * Double(m[l]) }
+          pairwise += Double(w) * (total - same)
+        case .matrix(let mu):
+          for l in 0..<labels {
+            var s = 0.0
+            for k in 0..<labels { s += Double(mu[l * labels + k]) * Double(m[k]) }
+            pairwise += Double(qi[l]) * s
+          }
+        }
+      }
+      energy += 0.5 * pairwise
+    }
+    withExtendedLifetime((q, message)) {}
+    return energy
+  }
+}
+
+/// Per-pixel label distributions after inference.
+public struct Marginals: Sendable {
+  public let width: Int
+  public let height: Int
+  public let labels: Int
+  /// [pixel][labels padded to a multiple of 8].
+  let storage: [Float]
+  var stride: Int { (labels + 7) / 8 * 8 }
+
+  init(copying q: UnsafePointer<SIMD8<Float>>, width: Int, height: Int, labels: Int) {
+    self.width = width
+    self.height = height
+    self.labels = labels
+    let count = width * height * ((labels + 7) / 8 * 8)
+    let raw = UnsafeRawPointer(q).assumingMemoryBound(to: Float.self)
+    storage = Array(UnsafeBufferPointer(start: raw, count: count))
+  }
+
+  /// Q(label) at pixel y * width + x.
+  public func probability(label: Int, pixel: Int) -> Float { storage[pixel * stride + label] }
+
+  /// All marginals as [labels][height][width].
+  public func channelsFirst() -> [Float] {
+    let n = width * height, s = stride
+    var out = [Float](repeating: 0, count: labels * n)
+    for i in 0..<n { for l in 0..<labels { out[l * n + i] = storage[i * s + l] } }
+    return out
+  }
+
+  /// The most probable label of every pixel (the first on ties), [height][width].
+  public func labelMap() -> [Int32] {
+    storage.withUnsafeBufferPointer { raw in
+      Self.argmax(UnsafeRawPointer(raw.baseAddress!).assumingMemoryBound(to: SIMD8<Float>.self),
+                  pixels: width * height, labels: labels)
+    }
+  }
+
+  static func argmax(_ q: UnsafePointer<SIMD8<Float>>, pixels: Int, labels: Int) -> [Int32] {
+    let stride = (labels + 7) / 8 * 8
+    let raw = UnsafeRawPointer(q).assumingMemoryBound(to: Float.self)
+    return (0..<pixels).map { i in
+      let row = raw + i * stride
+      var best = 0
+      for l in 1..<max(1, labels) where row[l] > row[best] { best = l }
+      return Int32(best)
+    }
+  }
+}

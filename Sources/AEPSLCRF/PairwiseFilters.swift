@@ -1,0 +1,165 @@
+/// What a pairwise term needs from its kernel: the normalised filtering
+/// m_i = post_i sum_j k(f_i, f_j) pre_j Q_j of all labels at once. The input arrives in
+/// pieces (`splat`, from several threads, while the CRF computes Q block by block), the
+/// filtering completes in `finishSplat`, and the output is read per block (`addMessages`).
+protocol MessageFilter: AnyObject {
+  /// Gets ready to take splats from threads 0..<parts.
+  func beginSplat(parts: Int, threads: Int)
+  /// Takes the Q rows of points `range` (rows[0] belongs to range.lowerBound) on thread `part`.
+  func splat(range: Range<Int>, rows: UnsafePointer<SIMD8<Float>>, part: Int)
+  /// Finishes the filtering of everything splatted since `beginSplat`.
+  func finishSplat(threads: Int)
+  /// out[i - range.lowerBound] = base[i - range.lowerBound] + scale * m_i for every i in
+  /// `range`; base nil means out itself.
+  func addMessages(range: Range<Int>, into out: UnsafeMutablePointer<SIMD8<Float>>, scale: Float,
+                   base: UnsafePointer<SIMD8<Float>>?)
+  /// (K~ 1)_i = post_i sum_j k(f_i, f_j) pre_j: the largest message a pixel can get from Q
+  /// in the probability simplex (messages of a label lie in [0, this]).
+  var unitResponse: [Float] { get }
+}
+
+/// A kernel filtered on a permutohedral lattice; `pre` scales the splat, `post` the slice.
+final class LatticeFilter: MessageFilter {
+  let lattice: PermutohedralLattice
+  let vectors: Int
+  private let pre: UnsafeMutablePointer<Float>
+  private let post: UnsafeMutablePointer<Float>
+  private var partials: [VectorBuffer] = []
+  private var usedParts = 0
+  private let x: VectorBuffer
+  private let y: VectorBuffer
+  private var values: UnsafeMutablePointer<SIMD8<Float>>
+  let unitResponse: [Float]
+
+  init(lattice: PermutohedralLattice, normalization: KernelNormalization, vectors: Int, threads: Int) {
+    self.lattice = lattice
+    self.vectors = vectors
+    let n = lattice.count, m = lattice.vertexCount
+    x = VectorBuffer(count: (m + 1) * vectors)
+    y = VectorBuffer(count: (m + 1) * vectors)
+    values = x.base
+    pre = .allocate(capacity: n)
+    post = .allocate(capacity: n)
+    // Row sums n_i = (K 1)_i through the lattice itself, as densecrf does.
+    let ones = VectorBuffer(count: n)
+    ones.base.initialize(repeating: SIMD8(1, 0, 0, 0, 0, 0, 0, 0), count: n)
+    let grain = 1024
+    let parts = partCount(n, threads: threads, grain: grain)
+    let scratch = (0..<(parts + 2)).map { _ in VectorBuffer(count: m + 1, zeroed: true) }
+    parallelRanges(n, threads: threads, grain: grain) { part, range in
+      lattice.splat(range: range, rows: ones.base + range.lowerBound, vectors: 1, pre: nil, into: scratch[part].base)
+    }
+    let sums = VectorBuffer(count: n)
+    withExtendedLifetime(scratch) {
+      let blurred = lattice.reduceAndBlur(partials: scratch[0..<parts].map(\.base), vectors: 1,
+                                          x: scratch[parts].base, y: scratch[parts + 1].base, threads: threads)
+      parallelRanges(n, threads: threads, grain: grain) { _, range in
+        lattice.slice(values: blurred, vectors: 1, range: range, post: nil, into: sums.base + range.lowerBound,
+                      scale: 1, accumulate: false)
+      }
+    }
+    let preOut = pre, postOut = post
+    parallelRanges(n, threads: threads, grain: 8192) { _, range in
+      for i in range {
+        let s = sums.base[i][0]
+        switch normalization {
+        case .symmetric: let f = 1 / (s + 1e-20).squareRoot(); preOut[i] = f; postOut[i] = f
+        case .before: preOut[i] = 1 / (s + 1e-20); postOut[i] = 1
+        case .after: preOut[i] = 1; postOut[i] = 1 / (s + 1e-20)
+        case .none: preOut[i] = 1; postOut[i] = 1
+        }
+      }
+    }
+    // K~ 1 = post * K (pre * 1): the same pass with the normalisation.
+    for s in scratch { s.zero() }
+    let pre = UnsafePointer(self.pre), post = UnsafePointer(self.post)
+    parallelRanges(n, threads: threads, grain: grain) { part, range in
+      lattice.splat(range: range, rows: ones.base + range.lowerBound, vectors: 1, pre: pre, into: scratch[part].base)
+    }
+    withExtendedLifetime(scratch) {
+      let blurred = lattice.reduceAndBlur(partials: scratch[0..<parts].map(\.base), vectors: 1,
+                                          x: scratch[parts].base, y: scratch[parts + 1].base, threads: threads)
+      parallelRanges(n, threads: threads, grain: grain) { _, range in
+        lattice.slice(values: blurred, vectors: 1, range: range, post: post, into: sums.base + range.lowerBound,
+                      scale: 1, accumulate: false)
+      }
+    }
+    unitResponse = [Float](unsafeUninitializedCapacity: n) { out, count in
+      let out = out.baseAddress!
+      parallelRanges(n, threads: threads, grain: 8192) { _, range in
+        for i in range { out[i] = sums.base[i][0] }
+      }
+      count = n
+    }
+  }
+
+  deinit {
+    pre.deallocate()
+    post.deallocate()
+  }
+
+  func beginSplat(parts: Int, threads: Int) {
+    let rows = (lattice.vertexCount + 1) * vectors
+    while partials.count < parts { partials.append(VectorBuffer(count: rows, zeroed: true)) }
+    usedParts = parts
+    let buffers = partials
+    parallelRanges(parts, threads: threads, grain: 1) { _, range in
+      for p in range { buffers[p].zero() }
+    }
+  }
+
+  func splat(range: Range<Int>, rows: UnsafePointer<SIMD8<Float>>, part: Int) {
+    lattice.splat(range: range, rows: rows, vectors: vectors, pre: pre, into: partials[part].base)
+  }
+
+  func finishSplat(threads: Int) {
+    values = lattice.reduceAndBlur(partials: partials[0..<usedParts].map(\.base), vectors: vectors,
+                                   x: x.base, y: y.base, threads: threads)
+  }
+
+  func addMessages(range: Range<Int>, into out: UnsafeMutablePointer<SIMD8<Float>>, scale: Float,
+                   base: UnsafePointer<SIMD8<Float>>?) {
+    lattice.slice(values: values, vectors: vectors, range: range, post: post, into: out, scale: scale,
+                  accumulate: true, base: base)
+  }
+}
+
+/// The Gaussian kernel on the pixel grid, exact, by a separable blur.
+final class SeparableFilter: MessageFilter {
+  let blur: SeparableGaussian
+  private let input: VectorBuffer
+
+  let unitResponse: [Float]
+
+  init(blur: SeparableGaussian) {
+    self.blur = blur
+    input = VectorBuffer(count: blur.width * blur.height * blur.vectors)
+    let (perColumn, perRow) = blur.unitResponses
+    unitResponse = (0..<(blur.width * blur.height)).map { i in
+      blur.postX[i % blur.width] * blur.postY[i / blur.width] * perColumn[i % blur.width] * perRow[i / blur.width]
+    }
+  }
+
+  func beginSplat(parts: Int, threads: Int) {}
+
+  func splat(range: Range<Int>, rows: UnsafePointer<SIMD8<Float>>, part: Int) {
+    (input.base + range.lowerBound * blur.vectors).update(from: rows, count: range.count * blur.vectors)
+  }
+
+  func finishSplat(threads: Int) { blur.blur(input.base, threads: threads) }
+
+  func addMessages(range: Range<Int>, into out: UnsafeMutablePointer<SIMD8<Float>>, scale: Float,
+                   base: UnsafePointer<SIMD8<Float>>?) {
+    let w = blur.width, nv = blur.vectors, src = blur.output.base
+    blur.postX.withUnsafeBufferPointer { px in
+      blur.postY.withUnsafeBufferPointer { py in
+        for i in range {
+          let s = scale * px[i % w] * py[i / w]
+          let o = out + (i - range.lowerBound) * nv, p = src + i * nv
+          let b = base.map { $0 + (i - range.lowerBound) * nv } ?? UnsafePointer(o)
+          for k in 0..<nv { o[k] = b[k] + s * p[k] }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,172 @@
+import AEPSLEngine
+import AEPSLImaging
+
+/// Data augmentation as DeepLab does it: scale the image by a random factor, pad it at the
+/// bottom and right to at least the crop size (image with the mean pixel, labels with 255),
+/// take a random square crop, and mirror it half of the time. At test time: nothing, or
+/// padding to a fixed size.
+///
+/// Everything is one pass (`apply`): each output pixel is sampled straight from the decoded
+/// image (bilinear, half-pixel centres, rounded to a byte, exactly as
+/// `Image.resized` then crop then flip would give) and written normalised into the batch.
+/// Labels are sampled nearest-neighbour (as `LabelMap.resized`), never blended.
+public struct Augmentation: Sendable, Equatable {
+  /// Random scale factors, uniform; nil keeps the size.
+  public var scales: ClosedRange<Float>?
+  /// The side of the square output; nil keeps the (scaled) image size.
+  public var crop: Int?
+  /// Random crop offsets (training) or the top-left corner (test).
+  public var randomCrop: Bool
+  /// Mirror left-right with probability 1/2.
+  public var flip: Bool
+
+  public init(scales: ClosedRange<Float>? = nil, crop: Int? = nil, randomCrop: Bool = false, flip: Bool = false) {
+    precondition(scales.map { $0.lowerBound > 0 } ?? true, "Augmentation scales must be positive")
+    precondition(crop.map { $0 > 0 } ?? true, "Augmentation crop must be positive")
+    self.scales = scales; self.crop = crop; self.randomCrop = randomCrop; self.flip = flip
+  }
+
+  /// DeepLab training: scale 0.5...1.5, pad, random `crop` (321 for largefov), flip.
+  public static func deepLab(crop: Int, scales: ClosedRange<Float> = 0.5...1.5) -> Augmentation {
+    Augmentation(scales: scales, crop: crop, randomCrop: true, flip: true)
+  }
+
+  /// Test time: the image as it is. A batch of several then needs images of one size.
+  public static let none = Augmentation()
+
+  /// Test time at a fixed size: pad at the bottom and right to `side` x `side` (DeepLab
+  /// tests at 513); larger images are an error.
+  public static func padded(to side: Int) -> Augmentation { Augmentation(crop: side) }
+
+  public var isRandom: Bool { scales != nil || randomCrop || flip }
+
+  /// Where one image lands in the output, drawn once per sample.
+  public struct Placement: Sendable, Equatable {
+    /// Size of the scaled image.
+    public var scaledWidth: Int
+    public var scaledHeight: Int
+    /// Output size.
+    public var width: Int
+    public var height: Int
+    /// Top-left corner of the crop in the scaled, padded image.
+    public var top: Int
+    public var left: Int
+    public var flipped: Bool
+  }
+
+  /// Draws scale, crop offset and flip for an image of `width` x `height`.
+  public func placement(width: Int, height: Int, rng: inout SeededGenerator) throws -> Placement {
+    let scale = scales.map { $0.lowerBound + ($0.upperBound - $0.lowerBound) * rng.nextUniform() } ?? 1
+    let sw = scales == nil ? width : max(1, Int((Double(width) * Double(scale)).rounded()))
+    let sh = scales == nil ? height : max(1, Int((Double(height) * Double(scale)).rounded()))
+    let outW = crop ?? sw, outH = crop ?? sh
+    if !randomCrop, let crop, sw > crop || sh > crop, scales == nil {
+      throw DatasetError(kind: .badArgument, problem: "a \(width)x\(height) image does not fit the \(crop)x\(crop) test size",
+                         fix: "Pad to at least the largest image side")
+    }
+    // Pad bottom/right to the crop, then choose the corner uniformly.
+    let paddedW = max(sw, outW), paddedH = max(sh, outH)
+    var top = 0, left = 0
+    let u1 = rng.nextUniform(), u2 = rng.nextUniform()
+    if randomCrop {
+      top = min(paddedH - outH, Int(u1 * Float(paddedH - outH + 1)))
+      left = min(paddedW - outW, Int(u2 * Float(paddedW - outW + 1)))
+    }
+    let flipped = flip && rng.nextUniform() < 0.5
+    return Placement(scaledWidth: sw, scaledHeight: sh, width: outW, height: outH, top: top, left: left,
+                     flipped: flipped)
+  }
+
+  /// Writes `image` (RGB) placed by `placement` into `pixels` (3 planes of
+  /// `placement.height * placement.width` Floats, normalised) and `labelMap`, when given, into
+  /// `labels` (255 outside the image). Padding is 0 (the normalisation mean) and 255.
+  public static func apply(
+    _ placement: Placement, image: Image, labelMap: LabelMap?, normalization: PixelNormalization,
+    pixels: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<UInt8>?
+  ) {
+    precondition(image.channels == 3, "Augmentation.apply needs an RGB image")
+    let w = image.width, h = image.height
+    let sw = placement.scaledWidth, sh = placement.scaledHeight
+    let outW = placement.width, outH = placement.height, plane = outW * outH
+
+    // Per output column: the scaled-image column it shows (or -1 in the padding) and its
+    // bilinear source columns; the same per row. Formulas as `BilinearAxis` in imaging.
+    func axis(input: Int, scaled: Int, output: Int, offset: Int, mirrored: Bool)
+      -> (valid: [Bool], lower: [Int], upper: [Int], fraction: [Float], nearest: [Int]) {
+      var valid = [Bool](repeating: false, count: output)
+      var lower = [Int](repeating: 0, count: output), upper = lower, nearest = lower
+      var fraction = [Float](repeating: 0, count: output)
+      let ratio = Double(input) / Double(scaled)
+      for o in 0..<output {
+        let s = offset + (mirrored ? output - 1 - o : o)
+        guard s < scaled else { continue }
+        valid[o] = true
+        let source = max(0, (Double(s) + 0.5) * ratio - 0.5)
+        let low = min(Int(source), input - 1)
+        lower[o] = low
+        upper[o] = min(low + 1, input - 1)
+        fraction[o] = Float(source - Double(low))
+        nearest[o] = min(Int((Double(s) + 0.5) * ratio), input - 1)
+      }
+      return (valid, lower, upper, fraction, nearest)
+    }
+    let xs = axis(input: w, scaled: sw, output: outW, offset: placement.left, mirrored: placement.flipped)
+    let ys = axis(input: h, scaled: sh, output: outH, offset: placement.top, mirrored: false)
+    let lut = normalization.table
+    let pad: Float = 0
+
+    image.pixels.withUnsafeBufferPointer { src in
+      lut.withUnsafeBufferPointer { lut in
+        for oy in 0..<outH {
+          let row = oy * outW
+          guard ys.valid[oy] else {
+            for c in 0..<3 { (pixels + c * plane + row).update(repeating: pad, count: outW) }
+            continue
+          }
+          let top = ys.lower[oy] * w * 3, bottom = ys.upper[oy] * w * 3
+          let fy = ys.fraction[oy]
+          for ox in 0..<outW {
+            guard xs.valid[ox] else {
+              for c in 0..<3 { pixels[c * plane + row + ox] = pad }
+              continue
+            }
+            let left = xs.lower[ox] * 3, right = xs.upper[ox] * 3
+            let wx = xs.fraction[ox]
+            for c in 0..<3 {
+              let t = Float(src[top + left + c])
+              let u = Float(src[top + right + c])
+              let b = Float(src[bottom + left + c])
+              let d = Float(src[bottom + right + c])
+              let upperRow = t + (u - t) * wx
+              let lowerRow = b + (d - b) * wx
+              let value = upperRow + (lowerRow - upperRow) * fy
+              let byte = Int(min(255, max(0, value + 0.5)))
+              pixels[c * plane + row + ox] = lut[c * 256 + byte]
+            }
+          }
+        }
+      }
+    }
+
+    guard let labels else { return }
+    guard let labelMap else {
+      labels.update(repeating: LabelMap.ignore, count: plane)
+      return
+    }
+    precondition(labelMap.width == w && labelMap.height == h,
+                 "A \(labelMap.width)x\(labelMap.height) label map does not match its \(w)x\(h) image")
+    labelMap.labels.withUnsafeBufferPointer { src in
+      for oy in 0..<outH {
+        let row = oy * outW
+        guard ys.valid[oy] else {
+          (labels + row).update(repeating: LabelMap.ignore, count: outW)
+          continue
+        }
+        let sourceRow = ys.nearest[oy] * w
+        for ox in 0..<outW {
+          labels[row + ox] = xs.valid[ox] ? src[sourceRow + xs.nearest[ox]] : LabelMap.ignore
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,100 @@
+import AEPSLImaging
+import Foundation
+
+/// Why a dataset could not be read: the file involved, the problem, and what to do about it.
+public struct DatasetError: Error, CustomStringConvertible, Sendable, Equatable {
+  public enum Kind: Sendable, Equatable {
+    /// A file the layout requires is not there (an image, an annotation, a list).
+    case missingFile
+    /// A file exists but cannot be parsed (XML, list, classes.txt, image data).
+    case invalidFile
+    /// An annotation names a class that is not in the class list.
+    case unknownClass
+    /// The caller asked for something the data cannot give (mixed sizes in one batch).
+    case badArgument
+  }
+
+  public var kind: Kind
+  public var file: String?
+  public var problem: String
+  public var fix: String?
+
+  public init(kind: Kind, file: String? = nil, problem: String, fix: String? = nil) {
+    self.kind = kind
+    self.file = file
+    self.problem = problem
+    self.fix = fix
+  }
+
+  public var description: String {
+    var text = file.map { "\($0): \(problem)" } ?? problem
+    if let fix { text += ". \(fix)" }
+    return text
+  }
+}
+
+/// Every file the dataset code reads goes through here, so tests can prove which files a
+/// code path opens (see `FileReadLog`).
+func readDatasetFile(_ url: URL, what: String) throws -> Data {
+  FileReadLog.shared.record(url)
+  do {
+    return try Data(contentsOf: url)
+  } catch {
+    let exists = FileManager.default.fileExists(atPath: url.path)
+    throw DatasetError(
+      kind: exists ? .invalidFile : .missingFile, file: url.path,
+      problem: exists ? "\(what) cannot be read (\(error.localizedDescription))" : "missing \(what)",
+      fix: exists ? "Check its permissions" : "Check the path and the dataset layout (DESIGN.md section 4)")
+  }
+}
+
+/// Decodes an image file as RGB, naming the file in any error.
+func readRGBImage(_ url: URL) throws -> Image {
+  let data = try readDatasetFile(url, what: "image")
+  do {
+    if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try Image(pngData: data, colorMode: .rgb) }
+    return try Image(jpegData: data, colorMode: .rgb)
+  } catch var error as ImagingError {
+    if error.file == nil { error.file = url.path }
+    throw error
+  }
+}
+
+/// Decodes a label mask PNG by palette index, naming the file in any error.
+func readLabelMap(_ url: URL) throws -> LabelMap {
+  let data = try readDatasetFile(url, what: "mask")
+  do {
+    return try LabelMap(pngData: data)
+  } catch var error as ImagingError {
+    if error.file == nil { error.file = url.path }
+    throw error
+  }
+}
+
+/// Records the paths of files read while enabled. Internal: for tests that prove a code path
+/// never opens a file (training never reads a training image's mask).
+final class FileReadLog: @unchecked Sendable {
+  static let shared = FileReadLog()
+  private let lock = NSLock()
+  private var recording = 0
+  private var paths: [String] = []
+
+  func record(_ url: URL) {
+    lock.lock()
+    defer { lock.unlock() }
+    if recording > 0 { paths.append(url.standardizedFileURL.path) }
+  }
+
+  /// Runs `body` with recording on and returns the paths read under `prefix` meanwhile
+  /// (other tests may read other files concurrently).
+  func paths<R>(under prefix: URL, during body: () throws -> R) rethrows -> (R, [String]) {
+    lock.lock(); recording += 1; lock.unlock()
+    defer { lock.lock(); recording -= 1; if recording == 0 { paths.removeAll() }; lock.unlock() }
+    let result = try body()
+    let root = prefix.standardizedFileURL.path
+    lock.lock()
+    let seen = paths.filter { $0.hasPrefix(root) }
+    lock.unlock()
+    return (result, seen)
+  }
+}
