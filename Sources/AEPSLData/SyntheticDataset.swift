@@ -6,19 +6,19 @@ import Foundation
 /// A procedurally generated dataset in the VOC layout, made to exercise adversarial erasing
 /// the way photographs do (`aepsl synth`; the README explains the design).
 ///
-/// Each object is a *body* plus a small *part* (at most about a fifth of the object's
-/// area). The part is what names the class: a two-tone disc whose colours only that class
-/// uses. Bodies come from a pool of six shapes shared by all classes with class-independent
-/// muted colours and textures; each class draws its "own" shape with probability
-/// `preferredBodyProbability` and any other shape otherwise. A classifier can therefore
-/// decide from the part alone, so its class activation map covers the part; once the part
-/// is erased, the body's weaker, statistical evidence is what a new classifier must use.
-/// Parts of all classes share one silhouette, so an erased part's hole does not give the
-/// class away.
+/// Each object is a *body* plus a small *part* (15-25% of the body's area: at most about
+/// 22% of the object). The part is what names the class: a two-tone disc whose colours only
+/// that class uses, the only fully saturated thing in the image. Bodies come from a pool of
+/// six shapes and six textures shared by all classes, in muted colours; each class draws its
+/// own shape, texture and hue band with probability 0.6 each and anything else otherwise. A
+/// classifier can therefore decide from the part alone, so its class activation map covers
+/// the part; once the part is erased, the body's weaker, statistical evidence is what a new
+/// classifier must use. Parts of all classes share one silhouette, so an erased part's hole
+/// does not give the class away.
 ///
 /// Scenes hold 1 to 3 objects of distinct classes that may overlap (later ones in front),
 /// on a cluttered background (a shaded gradient, blotches, and rectangles, triangles and
-/// bars of any colour that belong to no class). Masks label body and part with the class
+/// bars of muted colours that belong to no class). Masks label body and part with the class
 /// and carry a 255 band, about 2 pixels at 128x128, along every object border, as VOC's do.
 ///
 /// Everything follows from the seed: the same configuration gives byte-identical files.
@@ -62,8 +62,18 @@ public struct SyntheticDataset: Sendable {
   }
 
   /// How often an object's body is its class's own shape (else one of the other five,
-  /// uniformly): the body alone then names the class 60% of the time (chance: 1 in 6).
+  /// uniformly): the shape alone then names the class 60% of the time (chance: 1 in 6).
   public static let preferredBodyProbability: Float = 0.6
+  /// The same for the body's texture (flat, shaded, striped, speckled, checked, dotted):
+  /// class `c` prefers texture `c`. Shape and texture are drawn independently.
+  public static let preferredTextureProbability: Float = 0.6
+  /// The same for the body's hue: class `c` draws hue `bodyHues[c]` (within +-0.04) with
+  /// this probability, any hue otherwise. Bodies are muted (saturation 0.25...0.55), so
+  /// their colour never looks like a part's. Colour is what a small network learns first;
+  /// without this cue a tiny classifier does not find the bodies within a few epochs.
+  public static let preferredHueProbability: Float = 0.6
+  /// Hues (0...1) between the parts' hues, one per class.
+  public static let bodyHues: [Float] = [0.55, 0.14, 0.85, 0.30, 0.45, 0.95]
   /// The part's area as a fraction of the body's, uniform in this range; the part then
   /// covers at most about 18% of the object (the issue's bound: 25%).
   public static let partFraction: ClosedRange<Float> = 0.15...0.25
@@ -75,6 +85,8 @@ public struct SyntheticDataset: Sendable {
   public struct SceneObject: Sendable, Equatable {
     public var classIndex: Int
     public var body: BodyShape
+    /// 0 flat, 1 shaded, 2 striped, 3 speckled, 4 checked, 5 dotted.
+    public var texture: Int
     public var bodyArea: Int
     public var partArea: Int
     /// Body and part together.
@@ -176,7 +188,7 @@ public struct SyntheticDataset: Sendable {
       let cx = Float(size) * rng.nextUniform(), cy = Float(size) * rng.nextUniform()
       let rotation = 2 * Float.pi * rng.nextUniform()
       let color = hsv(rng.nextUniform(), 0.1 + 0.5 * rng.nextUniform(), 0.25 + 0.65 * rng.nextUniform())
-      let texture = Texture(kind: Int(rng.nextUniform() * 3), period: (4 + 4 * rng.nextUniform()) * u,
+      let texture = Texture(kind: Int(rng.nextUniform() * 2), period: (4 + 4 * rng.nextUniform()) * u,
                             angle: 2 * Float.pi * rng.nextUniform(), seed: rng.next())
       let shape: Shape
       switch kind {
@@ -251,7 +263,7 @@ public struct SyntheticDataset: Sendable {
         }
       }
       let box = maxX < 0 ? nil : VOCAnnotation.Box(xmin: minX + 1, ymin: minY + 1, xmax: maxX + 1, ymax: maxY + 1)
-      objects.append(SceneObject(classIndex: layout.classIndex, body: layout.bodyShape, bodyArea: layout.bodyArea,
+      objects.append(SceneObject(classIndex: layout.classIndex, body: layout.bodyShape, texture: layout.bodyTexture.kind, bodyArea: layout.bodyArea,
                                  partArea: layout.partArea, objectArea: layout.objectArea, visibleArea: visible,
                                  visiblePartArea: visiblePart, box: box, truncated: layout.inImageArea < layout.objectArea))
       annotationObjects.append(VOCAnnotation.Object(name: Self.styles[layout.classIndex].name, classIndex: layout.classIndex,
@@ -326,8 +338,16 @@ public struct SyntheticDataset: Sendable {
     let body = Shape(center: center, rotation: rotation, extent: 1.3 * radius) { x, y in
       Self.insideBody(bodyShape, x / rx, y / ry, wobble: wobble)
     }
-    let bodyColor = hsv(rng.nextUniform(), 0.15 + 0.4 * rng.nextUniform(), 0.35 + 0.55 * rng.nextUniform())
-    let bodyTexture = Texture(kind: Int(rng.nextUniform() * 4), period: (5 + 3 * rng.nextUniform()) * u,
+    var hue = rng.nextUniform()
+    if rng.nextUniform() < Self.preferredHueProbability {
+      hue = Self.bodyHues[classIndex] + 0.08 * (rng.nextUniform() - 0.5)
+    }
+    let bodyColor = hsv(hue, 0.25 + 0.3 * rng.nextUniform(), 0.4 + 0.45 * rng.nextUniform())
+    var textureKind = classIndex % Texture.bodyKinds
+    if rng.nextUniform() >= Self.preferredTextureProbability {
+      textureKind = (textureKind + 1 + min(Texture.bodyKinds - 2, Int(rng.nextUniform() * Float(Texture.bodyKinds - 1)))) % Texture.bodyKinds
+    }
+    let bodyTexture = Texture(kind: textureKind, period: (5 + 3 * rng.nextUniform()) * u,
                               angle: 2 * Float.pi * rng.nextUniform(), seed: rng.next())
 
     // The part: a disc whose area is a fixed fraction of the body's, centred just outside
@@ -450,6 +470,9 @@ public struct SyntheticDataset: Sendable {
         "classes": [\(Self.styles.map { "\"\($0.name)\"" }.joined(separator: ", "))],
         "body_shapes": [\(BodyShape.allCases.map { "\"\($0)\"" }.joined(separator: ", "))],
         "preferred_body_probability": \(Self.preferredBodyProbability),
+        "preferred_texture_probability": \(Self.preferredTextureProbability),
+        "preferred_hue_probability": \(Self.preferredHueProbability),
+        "body_hues": [\(Self.bodyHues.map { "\($0)" }.joined(separator: ", "))],
         "part_fraction_of_body": [\(Self.partFraction.lowerBound), \(Self.partFraction.upperBound)],
         "objects_per_image_weights": [\(Self.objectCountWeights.map { "\($0)" }.joined(separator: ", "))]
       }
@@ -526,8 +549,10 @@ struct Pair: Hashable {
   init(_ x: Int, _ y: Int) { self.x = x; self.y = y }
 }
 
-/// A surface pattern: 0 flat, 1 linear shade, 2 stripes, 3 speckle.
+/// A surface pattern: 0 flat, 1 linear shade, 2 stripes, 3 speckle, 4 checks, 5 dots.
 struct Texture {
+  static let bodyKinds = 6
+
   var kind: Int
   var period: Float
   var angle: Float
@@ -544,6 +569,14 @@ struct Texture {
       h = (h ^ (h >> 29)) &* 0xBF58_476D_1CE4_E5B9
       h ^= h >> 32
       return Float(h & 0xFF) / 255 * 36 - 18
+    case 4:
+      let across = -(x - center.0) * sin(angle) + (y - center.1) * cos(angle)
+      let a = Int((along / period).rounded(.down)), b = Int((across / period).rounded(.down))
+      return (a + b) & 1 == 0 ? 18 : -18
+    case 5:
+      let across = -(x - center.0) * sin(angle) + (y - center.1) * cos(angle)
+      let fa = along / period - (along / period).rounded(), fb = across / period - (across / period).rounded()
+      return fa * fa + fb * fb < 0.09 ? -40 : 6
     default: return 0
     }
   }

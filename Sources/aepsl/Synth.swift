@@ -7,9 +7,10 @@ struct Synth: ParsableCommand {
   static let configuration = CommandConfiguration(
     abstract: "Write a procedurally generated dataset in the PASCAL VOC layout.",
     discussion: """
-      Every object is a body from a pool shared by all classes plus a small part (a two-tone \
-      disc, at most about a fifth of the object) that alone names the class, so a classifier's \
-      activation map covers the part and adversarial erasing has to find the body. 1 to 3 \
+      Every object is a body from a pool shared by all classes (shapes, textures and muted \
+      colours, each with a weak class bias) plus a small part (a two-tone disc, at most about \
+      22% of the object) that alone names the class, so a classifier's activation map covers \
+      the part and adversarial erasing has to find the body. 1 to 3 \
       objects per image, overlapping, on clutter that belongs to no class; masks with a 255 \
       band on object borders. The same seed gives byte-identical files. Writes JPEGImages/, \
       Annotations/, SegmentationClass/, ImageSets/Segmentation/{train,val,trainval}.txt, \
@@ -62,13 +63,13 @@ struct Synth: ParsableCommand {
         return
       }
       guard overwrite else {
-        throw ValidationError("\(directory.path) holds a synthetic dataset made with other settings; pass --overwrite to replace it.")
+        throw SynthError(message: "\(directory.path) holds a synthetic dataset made with other settings; pass --overwrite to replace it.")
       }
       for sub in ["JPEGImages", "Annotations", "SegmentationClass", "ImageSets", "classes.txt", "synth.json"] {
         try? fm.removeItem(at: directory.appendingPathComponent(sub))
       }
     } else if let contents = try? fm.contentsOfDirectory(atPath: directory.path), !contents.isEmpty {
-      throw ValidationError("\(directory.path) is not empty and is not a synthetic dataset; choose an empty or new directory.")
+      throw SynthError(message: "\(directory.path) is not empty and is not a synthetic dataset; choose an empty or new directory.")
     }
 
     let start = Date()
@@ -90,4 +91,10 @@ struct Synth: ParsableCommand {
   private func printNext(_ directory: URL) {
     print("Next: aepsl dataset stats \(directory.path)")
   }
+}
+
+/// A refusal that is not a usage mistake (ArgumentParser prints it without the usage line).
+struct SynthError: Error, CustomStringConvertible {
+  var message: String
+  var description: String { message }
 }
