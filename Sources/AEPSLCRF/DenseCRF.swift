@@ -123,7 +123,7 @@ public final class DenseCRF {
   /// Sets U from energies stored [labels][height][width] (channels first).
   public func setUnary(energies: [Float]) throws {
     try checkPlanes(energies.count, "unary energies")
-    guard transform(energies, { $0 * -1 }) else { throw CRFError.badInput("unary energies hold NaN or infinite values") }
+    guard transform(energies, floor: nil) else { throw CRFError.badInput("unary energies hold NaN or infinite values") }
   }
 
   /// Sets U = -ln(max(p, floor)) from probabilities stored [labels][height][width]
@@ -131,16 +131,17 @@ public final class DenseCRF {
   public func setUnary(probabilities: [Float], floor: Float = 1e-5) throws {
     try checkPlanes(probabilities.count, "probabilities")
     guard floor > 0 && floor <= 1 else { throw CRFError.badParameter("probability floor must be in (0, 1], got \(floor)") }
-    guard transform(probabilities, { vectorLog(vmin(vmax($0, SIMD8(repeating: floor)), SIMD8(repeating: 1))) }) else {
+    guard transform(probabilities, floor: floor) else {
       throw CRFError.badInput("probabilities hold NaN or infinite values")
     }
   }
 
-  /// -U[pixel] = f(planes[.][pixel]) for [labels][H][W] planes, eight labels at a time;
-  /// padding lanes get -1e30. Transposes a block of pixels at a time, one plane after another.
-  /// Returns false if a result is not finite.
-  @inline(__always)
-  private func transform(_ planes: [Float], _ f: (SIMD8<Float>) -> SIMD8<Float>) -> Bool {
+  /// -U[pixel] from [labels][H][W] planes, eight labels at a time: -energy, or
+  /// ln(clamp(p, floor, 1)) when `floor` is given; padding lanes get -1e30. Transposes a
+  /// block of pixels at a time, one plane after another. Returns false if a value is not
+  /// finite.
+  private func transform(_ planes: [Float], floor: Float?) -> Bool {
+    let low = SIMD8<Float>(repeating: floor ?? 0), one = SIMD8<Float>(repeating: 1)
     let nonFinite = UnsafeMutablePointer<UInt8>.allocate(capacity: 1)
     nonFinite.initialize(to: 0)
     defer { nonFinite.deallocate() }
@@ -161,7 +162,8 @@ public final class DenseCRF {
           var probe = SIMD8<Float>()
           for i in start..<end {
             for k in 0..<nv {
-              let x = base[i * nv + k], y = f(x)
+              let x = base[i * nv + k]
+              let y = floor == nil ? -x : vectorLog(vmin(vmax(x, low), one))
               probe += x * 0 + y * 0
               base[i * nv + k] = k == nv - 1 ? blend(lastMask, y, SIMD8(repeating: -1e30)) : y
             }
@@ -354,6 +356,7 @@ public final class DenseCRF {
         }
         if iterations > 0 { for (filter, _) in terms { filter.beginSplat(parts: parts, threads: threads) } }
         parallelRanges(n, threads: threads, grain: grain) { part, range in
+          if iterations > 0 { for (filter, _) in terms { filter.clear(part: part) } }
           let fresh = VectorBuffer(count: block * nv)
           var start = range.lowerBound
           while start < range.upperBound {
@@ -374,6 +377,7 @@ public final class DenseCRF {
           let store = (last && !labelsOnly) || observe != nil
           if !last { for (filter, _) in terms { filter.beginSplat(parts: parts, threads: threads) } }
           parallelRanges(n, threads: threads, grain: grain) { part, range in
+            if !last { for (filter, _) in terms { filter.clear(part: part) } }
             let acc = VectorBuffer(count: block * nv)
             let message = VectorBuffer(count: block * nv)
             let fresh = VectorBuffer(count: block * nv)
@@ -512,6 +516,7 @@ public final class DenseCRF {
     for i in 0..<n { for l in 0..<labels { inRaw[i * stride + l] = values[i * labels + l] } }
     let filter = filters[k]
     filter.beginSplat(parts: 1, threads: threads)
+    filter.clear(part: 0)
     filter.splat(range: 0..<n, rows: input.base, part: 0)
     filter.finishSplat(threads: threads)
     filter.addMessages(range: 0..<n, into: output.base, scale: 1, base: nil)
@@ -545,6 +550,7 @@ public final class DenseCRF {
     let mRaw = UnsafeRawPointer(message.base).assumingMemoryBound(to: Float.self)
     for (filter, potential) in zip(filters, potentials) {
       filter.beginSplat(parts: 1, threads: threads)
+      filter.clear(part: 0)
       filter.splat(range: 0..<n, rows: q.base, part: 0)
       filter.finishSplat(threads: threads)
       message.zero()

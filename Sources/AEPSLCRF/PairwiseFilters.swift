@@ -3,8 +3,10 @@
 /// pieces (`splat`, from several threads, while the CRF computes Q block by block), the
 /// filtering completes in `finishSplat`, and the output is read per block (`addMessages`).
 protocol MessageFilter: AnyObject {
-  /// Gets ready to take splats from threads 0..<parts.
+  /// Gets ready to take splats from threads 0..<parts (each then calls `clear(part:)`).
   func beginSplat(parts: Int, threads: Int)
+  /// Empties the splat storage of one thread; called by that thread before it splats.
+  func clear(part: Int)
   /// Takes the Q rows of points `range` (rows[0] belongs to range.lowerBound) on thread `part`.
   func splat(range: Range<Int>, rows: UnsafePointer<SIMD8<Float>>, part: Int)
   /// Finishes the filtering of everything splatted since `beginSplat`.
@@ -41,56 +43,23 @@ final class LatticeFilter: MessageFilter {
     pre = .allocate(capacity: n)
     post = .allocate(capacity: n)
     // Row sums n_i = (K 1)_i through the lattice itself, as densecrf does.
-    let ones = VectorBuffer(count: n)
-    ones.base.initialize(repeating: SIMD8(1, 0, 0, 0, 0, 0, 0, 0), count: n)
-    let grain = 1024
-    let parts = partCount(n, threads: threads, grain: grain)
-    let scratch = (0..<(parts + 2)).map { _ in VectorBuffer(count: m + 1, zeroed: true) }
-    parallelRanges(n, threads: threads, grain: grain) { part, range in
-      lattice.splat(range: range, rows: ones.base + range.lowerBound, vectors: 1, pre: nil, into: scratch[part].base)
-    }
-    let sums = VectorBuffer(count: n)
-    withExtendedLifetime(scratch) {
-      let blurred = lattice.reduceAndBlur(partials: scratch[0..<parts].map(\.base), vectors: 1,
-                                          x: scratch[parts].base, y: scratch[parts + 1].base, threads: threads)
-      parallelRanges(n, threads: threads, grain: grain) { _, range in
-        lattice.slice(values: blurred, vectors: 1, range: range, post: nil, into: sums.base + range.lowerBound,
-                      scale: 1, accumulate: false)
-      }
-    }
+    let sums = lattice.filterScalar(pre: nil, post: nil, threads: threads)
     let preOut = pre, postOut = post
-    parallelRanges(n, threads: threads, grain: 8192) { _, range in
-      for i in range {
-        let s = sums.base[i][0]
-        switch normalization {
-        case .symmetric: let f = 1 / (s + 1e-20).squareRoot(); preOut[i] = f; postOut[i] = f
-        case .before: preOut[i] = 1 / (s + 1e-20); postOut[i] = 1
-        case .after: preOut[i] = 1; postOut[i] = 1 / (s + 1e-20)
-        case .none: preOut[i] = 1; postOut[i] = 1
+    sums.withUnsafeBufferPointer { sums in
+      parallelRanges(n, threads: threads, grain: 8192) { _, range in
+        for i in range {
+          let s = sums[i]
+          switch normalization {
+          case .symmetric: let f = 1 / (s + 1e-20).squareRoot(); preOut[i] = f; postOut[i] = f
+          case .before: preOut[i] = 1 / (s + 1e-20); postOut[i] = 1
+          case .after: preOut[i] = 1; postOut[i] = 1 / (s + 1e-20)
+          case .none: preOut[i] = 1; postOut[i] = 1
+          }
         }
       }
     }
-    // K~ 1 = post * K (pre * 1): the same pass with the normalisation.
-    for s in scratch { s.zero() }
-    let pre = UnsafePointer(self.pre), post = UnsafePointer(self.post)
-    parallelRanges(n, threads: threads, grain: grain) { part, range in
-      lattice.splat(range: range, rows: ones.base + range.lowerBound, vectors: 1, pre: pre, into: scratch[part].base)
-    }
-    withExtendedLifetime(scratch) {
-      let blurred = lattice.reduceAndBlur(partials: scratch[0..<parts].map(\.base), vectors: 1,
-                                          x: scratch[parts].base, y: scratch[parts + 1].base, threads: threads)
-      parallelRanges(n, threads: threads, grain: grain) { _, range in
-        lattice.slice(values: blurred, vectors: 1, range: range, post: post, into: sums.base + range.lowerBound,
-                      scale: 1, accumulate: false)
-      }
-    }
-    unitResponse = [Float](unsafeUninitializedCapacity: n) { out, count in
-      let out = out.baseAddress!
-      parallelRanges(n, threads: threads, grain: 8192) { _, range in
-        for i in range { out[i] = sums.base[i][0] }
-      }
-      count = n
-    }
+    // K~ 1 = post * K (pre * 1).
+    unitResponse = lattice.filterScalar(pre: pre, post: post, threads: threads)
   }
 
   deinit {
@@ -102,11 +71,9 @@ final class LatticeFilter: MessageFilter {
     let rows = (lattice.vertexCount + 1) * vectors
     while partials.count < parts { partials.append(VectorBuffer(count: rows, zeroed: true)) }
     usedParts = parts
-    let buffers = partials
-    parallelRanges(parts, threads: threads, grain: 1) { _, range in
-      for p in range { buffers[p].zero() }
-    }
   }
+
+  func clear(part: Int) { partials[part].zero() }
 
   func splat(range: Range<Int>, rows: UnsafePointer<SIMD8<Float>>, part: Int) {
     lattice.splat(range: range, rows: rows, vectors: vectors, pre: pre, into: partials[part].base)
@@ -141,6 +108,8 @@ final class SeparableFilter: MessageFilter {
   }
 
   func beginSplat(parts: Int, threads: Int) {}
+
+  func clear(part: Int) {}
 
   func splat(range: Range<Int>, rows: UnsafePointer<SIMD8<Float>>, part: Int) {
     (input.base + range.lowerBound * blur.vectors).update(from: rows, count: range.count * blur.vectors)

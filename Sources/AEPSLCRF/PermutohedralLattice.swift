@@ -447,6 +447,44 @@ public final class PermutohedralLattice: @unchecked Sendable {
     }
   }
 
+  /// post_i * sum_j k(f_i, f_j) * pre_j for every point (nil: 1), one Float per vertex: the
+  /// kernel's row sums and normalised unit responses, which the CRF needs once per lattice.
+  func filterScalar(pre: UnsafePointer<Float>?, post: UnsafePointer<Float>?, threads: Int) -> [Float] {
+    let n = count, m = vertexCount, d1 = dimensions + 1
+    let vertices = vertexOfCorner, weights = weightOfCorner
+    let grain = 4096
+    let parts = partCount(n, threads: threads, grain: grain)
+    let buffers = (0..<(parts + 1)).map { _ in UnsafeMutablePointer<Float>.allocate(capacity: m + 1) }
+    defer { for b in buffers { b.deallocate() } }
+    for b in buffers { b.initialize(repeating: 0, count: m + 1) }
+    parallelRanges(n, threads: threads, grain: grain) { part, range in
+      let out = buffers[part]
+      for i in range {
+        let w = pre?[i] ?? 1
+        for c in (i * d1)..<(i * d1 + d1) { out[Int(vertices[c])] += weights[c] * w }
+      }
+    }
+    for p in 1..<max(1, parts) { for v in 0..<m { buffers[0][v] += buffers[p][v] } }
+    var source = buffers[0], target = buffers[parts]
+    for j in 0..<d1 {
+      let pairs = neighbors + j * m * 2
+      for v in 0..<m { target[v] = source[v] + 0.5 * (source[Int(pairs[2 * v])] + source[Int(pairs[2 * v + 1])]) }
+      swap(&source, &target)
+    }
+    let values = source, alpha = self.alpha
+    return [Float](unsafeUninitializedCapacity: n) { out, initialized in
+      let out = out.baseAddress!
+      parallelRanges(n, threads: threads, grain: grain) { _, range in
+        for i in range {
+          var sum: Float = 0
+          for c in (i * d1)..<(i * d1 + d1) { sum += weights[c] * values[Int(vertices[c])] }
+          out[i] = alpha * (post?[i] ?? 1) * sum
+        }
+      }
+      initialized = n
+    }
+  }
+
   /// The fast filter of `values` ([count][valueSize]) with `threads` threads: returns
   /// sum_j k(f_i, f_j) values_j as the lattice approximates it, [count][valueSize].
   public func filter(_ values: [Float], valueSize: Int, threads: Int = crfDefaultThreads) -> [Float] {
@@ -577,9 +615,7 @@ final class LatticeHashTable {
     }
   }
 
-  nonisolated(unsafe) static var calls = 0
   func findOrInsert(_ key: LatticeKey, hash: UInt64) -> Int32 {
-    Self.calls += 1
     if 2 * (count + 1) > mask + 1 { grow() }
     var h = Int(truncatingIfNeeded: hash) & mask
     while true {

@@ -4,6 +4,10 @@ import AEPSLImaging
 import ArgumentParser
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `aepsl bench crf`: the dense CRF on a 500x375 image with 21 classes, optionally against
 /// pydensecrf on the same image and unaries in the same invocation (BENCHMARKS.md).
 struct BenchCRF: ParsableCommand {
@@ -22,8 +26,13 @@ struct BenchCRF: ParsableCommand {
       speed ratio pydensecrf/aepsl and the fraction of pixels with the same label.
       """)
 
-  @OptionGroup var compute: ComputeOptions
   @OptionGroup var crf: CRFOptions
+
+  @Option(help: "Threads for the CRF (pydensecrf always runs on one). Default: all cores.")
+  var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+  @Option(help: "Seed of the synthetic scene.")
+  var seed: UInt64 = 0
 
   @Option(help: "Image width of the synthetic scene.")
   var width: Int = 500
@@ -54,10 +63,10 @@ struct BenchCRF: ParsableCommand {
     guard width >= 8 && height >= 8 else { throw ValidationError("--width and --height must be at least 8.") }
     guard classes >= 2 && classes <= 256 else { throw ValidationError("--classes must be in 2...256.") }
     guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1.") }
+    guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
   }
 
   func run() throws {
-    let threads = compute.threads
     let parameters = crf.parameters
     let scene: CRFScene
     if let image, let probs {
@@ -67,7 +76,7 @@ struct BenchCRF: ParsableCommand {
       scene = CRFScene(width: picture.width, height: picture.height, labels: labels, image: picture.pixels,
                        probabilities: values, truth: nil, name: image)
     } else {
-      scene = CRFScene.synthetic(width: width, height: height, labels: classes, seed: compute.seed)
+      scene = CRFScene.synthetic(width: width, height: height, labels: classes, seed: seed)
     }
     print("aepsl bench crf: \(scene.name), \(scene.width)x\(scene.height), \(scene.labels) classes, "
           + "\(parameters.iterations) iterations, \(threads) thread(s), gaussian filter \(parameters.gaussianFilter)")
@@ -112,6 +121,7 @@ struct BenchCRF: ParsableCommand {
     }
 
     if comparePydensecrf {
+      fflush(nil)  // our lines first, then the script's
       let theirs = try runPydensecrf(scene: scene, parameters: parameters)
       let agreement = fraction(labels, theirs.labels, equal: true)
       let ratio = theirs.total / median(total)
