@@ -4,9 +4,10 @@
 Runs the networks of the Swift benchmark in PyTorch on the CPU: `tiny` (128x128, batch 32)
 and `largefov` (DeepLab-LargeFOV on VGG-16, 321x321, batch 2), each a classifier with
 global average pooling and a 20-class linear layer, trained with the squared error of sigmoid
-scores (SGD, momentum 0.9, weight decay 5e-4). For every network it measures the default
-(contiguous NCHW) and channels_last layouts, each in a fresh child process (so that peak
-memory is per network and layout), and picks the best of the two per figure.
+scores (Caffe's Euclidean loss, as the engine's) and SGD (momentum 0.9, weight decay 5e-4).
+For every network it measures the default (contiguous NCHW) and channels_last layouts, each
+in a fresh child process (so that peak memory is per network and layout), and picks the
+best of the two per figure.
 
 Prints one JSON object on stdout. Progress goes to stderr.
 
@@ -96,7 +97,6 @@ def build(name):
 
 def run_child(name, layout, threads, warmup, iterations, seed):
     import torch
-    import torch.nn.functional as F
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -136,7 +136,9 @@ def run_child(name, layout, threads, warmup, iterations, seed):
 
     def train():
         opt.zero_grad(set_to_none=True)
-        loss = F.mse_loss(torch.sigmoid(model(x)), y)
+        # The engine's loss (Loss.sigmoidSquaredError, Caffe's Euclidean loss):
+        # 1 / (2N) sum over images and classes of (sigmoid(z) - y)^2.
+        loss = (torch.sigmoid(model(x)) - y).pow(2).sum() / (2 * batch)
         loss.backward()
         opt.step()
         losses.append(loss.item())

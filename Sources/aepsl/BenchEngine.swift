@@ -48,6 +48,14 @@ struct BenchEngine: ParsableCommand {
   @Flag(help: "Skip the FMA peak measurement.")
   var skipPeak = false
 
+  @Option(help: ArgumentHelp(
+    "Repeat a measurement during which other processes used more than this share of the machine's CPU (percent).",
+    discussion: "Before a repeat the command waits (up to 2 minutes) for the machine to go quiet."))
+  var maxLoad: Double = 5
+
+  @Option(help: "Repeats of a measurement disturbed by other processes (then the least disturbed one is kept).")
+  var retries: Int = 3
+
   @Option(help: .hidden) var child: String?
   @Option(help: .hidden) var childOutput: String?
 
@@ -57,6 +65,7 @@ struct BenchEngine: ParsableCommand {
     }
     if let warmup, warmup < 0 { throw ValidationError("--warmup must be at least 0") }
     if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+    if retries < 0 { throw ValidationError("--retries must be at least 0") }
   }
 
   var networkNames: [String] { networks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -88,19 +97,20 @@ struct BenchEngine: ParsableCommand {
     // 1. The machine's peak.
     var peakGFLOPs = 0.0
     if !skipPeak {
-      var peak: [String: Any] = [:]
-      let load = BenchLoad()
-      for isa in FMAPeak.ISA.allCases {
-        guard let g = FMAPeak.kernel(isa, threads: threads) else { continue }
-        peak[isa.rawValue] = g
-        peakGFLOPs = max(peakGFLOPs, g)
-        print(String(format: "FMA peak, %@ loop on %d thread(s): %.1f GFLOP/s", isa.rawValue, threads, g))
+      let peak: [String: Any] = try undisturbed("FMA peak", &loads) {
+        var peak: [String: Any] = [:]
+        for isa in FMAPeak.ISA.allCases {
+          guard let g = FMAPeak.kernel(isa, threads: threads) else { continue }
+          peak[isa.rawValue] = g
+          print(String(format: "FMA peak, %@ loop on %d thread(s): %.1f GFLOP/s", isa.rawValue, threads, g))
+        }
+        let s = FMAPeak.sgemm()
+        peak["openblas-sgemm-2048"] = s
+        print(String(format: "OpenBLAS sgemm 2048^3 on %d thread(s): %.1f GFLOP/s", threads, s))
+        return peak
       }
-      let s = FMAPeak.sgemm()
-      peak["openblas-sgemm-2048"] = s
-      print(String(format: "OpenBLAS sgemm 2048^3 on %d thread(s): %.1f GFLOP/s", threads, s))
+      peakGFLOPs = FMAPeak.ISA.allCases.compactMap { peak[$0.rawValue] as? Double }.max() ?? 0
       report["peak_gflops"] = peak
-      loads["peak"] = load.othersPercent()
     }
 
     // 2. Per network: the engine in a child process, then PyTorch (interleaved, so that a
@@ -112,9 +122,7 @@ struct BenchEngine: ParsableCommand {
       let net = BenchNetwork.named(name)!
       let (w, n) = (warmup ?? net.warmup, iterations ?? net.iterations)
       print("aepsl \(name): \(w) warm-up + \(n) timed iterations (inference, then training)")
-      var load = BenchLoad()
-      var r = try runChild(name, warmup: w, iterations: n)
-      loads["aepsl \(name)"] = load.othersPercent()
+      var r = try undisturbed("aepsl \(name)", &loads) { try runChild(name, warmup: w, iterations: n) }
       if peakGFLOPs > 0 {
         r["train_percent_of_peak"] = 100 * (r["train_gflops"] as! Double) / peakGFLOPs
         r["infer_percent_of_peak"] = 100 * (r["infer_gflops"] as! Double) / peakGFLOPs
@@ -126,12 +134,12 @@ struct BenchEngine: ParsableCommand {
                    r.double("rss_mib", "training_increase")))
 
       guard let python else { continue }
-      load = BenchLoad()
-      let out = try BenchPython.run(python: python.interpreter,
-                                    script: python.root.appendingPathComponent(BenchPython.script),
-                                    arguments: ["--threads", "\(threads)", "--networks", name, "--warmup", "\(w)",
-                                                "--iterations", "\(n)", "--seed", "\(compute.seed)"])
-      loads["pytorch \(name)"] = load.othersPercent()
+      let out = try undisturbed("pytorch \(name)", &loads) {
+        try BenchPython.run(python: python.interpreter,
+                            script: python.root.appendingPathComponent(BenchPython.script),
+                            arguments: ["--threads", "\(threads)", "--networks", name, "--warmup", "\(w)",
+                                        "--iterations", "\(n)", "--seed", "\(compute.seed)"])
+      }
       for key in ["torch_version", "threads", "python", "mkldnn"] { info[key] = out[key] }
       var t = (out["networks"] as! [String: Any])[name] as! [String: Any]
       let best = t["best"] as! [String: Any]
@@ -162,6 +170,27 @@ struct BenchEngine: ParsableCommand {
       try data.write(to: URL(fileURLWithPath: json))
       print("Wrote \(json)")
     }
+  }
+
+  /// Runs a measurement; when other processes used more than --max-load of the CPU meanwhile,
+  /// waits for quiet and repeats it (at most --retries times), keeping the least disturbed
+  /// result. Records the other processes' share in `loads[label]`.
+  func undisturbed<T>(_ label: String, _ loads: inout [String: Double], _ body: () throws -> T) throws -> T {
+    var best: (result: T, load: Double)?
+    for attempt in 0...retries {
+      let load = BenchLoad()
+      let result = try body()
+      let others = load.othersPercent()
+      if best == nil || others < best!.load { best = (result, others) }
+      if others <= maxLoad { break }
+      if attempt < retries {
+        print(String(format: "  (other processes used %.0f%% of the CPU during %@: waiting for quiet, then repeating)",
+                     others, label))
+        BenchLoad.waitForQuiet(maxLoad: maxLoad, timeout: 120)
+      }
+    }
+    loads[label] = best!.load
+    return best!.result
   }
 
   /// Runs one network in a child process of this executable (so that its peak memory is its
@@ -303,6 +332,18 @@ struct BenchLoad {
     let total = now.total - machine.total
     guard total > 0 else { return 0 }
     return max(0, 100 * ((now.busy - machine.busy) - (ownNow - own)) / total)
+  }
+
+  /// Waits until the machine has been nearly idle (other load at most `maxLoad` percent) for
+  /// two consecutive 5-second windows, or until `timeout` seconds have passed.
+  static func waitForQuiet(maxLoad: Double, timeout: Double) {
+    let start = Date()
+    var quiet = 0
+    while quiet < 2 && Date().timeIntervalSince(start) < timeout {
+      let load = BenchLoad()
+      Thread.sleep(forTimeInterval: 5)
+      quiet = load.othersPercent() <= maxLoad ? quiet + 1 : 0
+    }
   }
 
   /// Busy and total CPU seconds of the whole machine (all cores), from /proc/stat.
