@@ -191,21 +191,10 @@ enum CRFBenchPython {
   /// The repository: the first directory holding the script, from the working directory up,
   /// then from the executable's directory up.
   static func repositoryRoot() throws -> URL {
-    let fm = FileManager.default
-    var starts = [URL(fileURLWithPath: fm.currentDirectoryPath)]
-    if let exe = try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-      starts.append(URL(fileURLWithPath: exe).deletingLastPathComponent())
+    guard let root = aepsl.repositoryRoot(containing: script) else {
+      throw CRFCommandError("cannot find \(script) from the working directory or the executable; run from the repository")
     }
-    for start in starts {
-      var dir = start.standardizedFileURL
-      while true {
-        if fm.fileExists(atPath: dir.appendingPathComponent(script).path) { return dir }
-        let parent = dir.deletingLastPathComponent()
-        if parent.path == dir.path { break }
-        dir = parent
-      }
-    }
-    throw CRFCommandError("cannot find \(script) from the working directory or the executable; run from the repository")
+    return root
   }
 
   /// Runs the script with python3 (it re-runs itself inside .venv-crf, creating it if
