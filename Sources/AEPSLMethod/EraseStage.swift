@@ -145,7 +145,7 @@ public enum EraseStage {
       finalLosses.append(final)
 
       // 2. The stopping rule: a step that no longer converges is not merged.
-      if t > 1, final > config.stopRatio * finalLosses[0] {
+      if t > 1, !StoppingRule(ratio: config.stopRatio).converged(finalLoss: final, firstStepLoss: finalLosses[0]) {
         reason = String(format: "step %d did not converge: final loss %.4f > %.2f x step 1's %.4f; merged steps 1-%d",
                         t, final, config.stopRatio, finalLosses[0], t - 1)
         try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
@@ -253,14 +253,23 @@ public enum EraseStage {
       let cams = extractor.maps(classifier: model, image: PixelNormalization.imageNet.tensor(image), classes: labels)
       let (w, h) = (image.width, image.height)
       try NumPyArray.write(cams.flatMap { $0 }, shape: [labels.count, h, w], to: layout.cam(t, id))
-      var erased = t > 1 ? try LabelMap(contentsOf: layout.erased(t - 1, id)).labels : [UInt8](repeating: 0, count: w * h)
-      for cam in cams {
-        for (p, inside) in config.rule.region(cam: cam, delta: config.delta).enumerated() where inside { erased[p] = 1 }
-      }
+      let previous = t > 1 ? try LabelMap(contentsOf: layout.erased(t - 1, id)).labels : nil
+      let erased = cumulativeErasure(previous: previous, cams: cams, rule: config.rule, delta: config.delta, pixels: w * h)
       // The CAM file first, the erased region last: its presence marks the image done.
       try LabelMap(width: w, height: h, labels: erased).write(to: layout.erased(t, id))
     }
     bar.finish()
+  }
+
+  /// The erased region after this step: the previous step's (erased pixels stay erased) plus
+  /// the discriminative region of every labelled class's CAM. 1 = erased, 0 = kept.
+  public static func cumulativeErasure(previous: [UInt8]?, cams: [[Float]], rule: ErasingRule, delta: Float,
+                                       pixels: Int) -> [UInt8] {
+    var erased = previous ?? [UInt8](repeating: 0, count: pixels)
+    for cam in cams {
+      for (p, inside) in rule.region(cam: cam, delta: delta).enumerated() where inside { erased[p] = 1 }
+    }
+    return erased
   }
 
   static func writeLossCurve(_ curve: [Float], to url: URL) throws {

@@ -28,3 +28,27 @@ public func normaliseToPeak(_ cam: inout [Float]) {
   let inv = 1 / peak
   for i in cam.indices { cam[i] *= inv }
 }
+
+/// When adversarial erasing stops (DESIGN.md 1.1): a step has converged when its final-epoch
+/// loss is finite and at most `ratio` times step 1's. The first step that has not is dropped
+/// and erasing ends; the steps before it are merged.
+public struct StoppingRule: Sendable, Equatable {
+  public var ratio: Float
+
+  public init(ratio: Float) { self.ratio = ratio }
+
+  public func converged(finalLoss: Float, firstStepLoss: Float) -> Bool {
+    finalLoss.isFinite && finalLoss <= ratio * firstStepLoss
+  }
+
+  /// The steps merged for a sequence of final losses (step 1 first), with at most `maxSteps`.
+  public func mergedSteps(finalLosses: [Float]) -> [Int] {
+    guard let first = finalLosses.first else { return [] }
+    var merged = [1]
+    for (i, loss) in finalLosses.enumerated().dropFirst() {
+      guard converged(finalLoss: loss, firstStepLoss: first) else { break }
+      merged.append(i + 1)
+    }
+    return merged
+  }
+}

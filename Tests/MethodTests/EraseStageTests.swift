@@ -1,0 +1,159 @@
+import AEPSLData
+import AEPSLEngine
+import AEPSLImaging
+@testable import AEPSLMethod
+import Foundation
+import Testing
+
+@Suite("Erasing: stopping rule and cumulative erasure")
+struct StoppingRuleTests {
+  @Test func stepsAreMergedUntilTheFirstThatFailsToConverge() {
+    let rule = StoppingRule(ratio: 2)
+    #expect(rule.mergedSteps(finalLosses: [0.2, 0.3, 0.39, 0.5]) == [1, 2, 3])
+    #expect(rule.mergedSteps(finalLosses: [0.2, 0.5, 0.3]) == [1], "a later step that converges again is not merged")
+    #expect(rule.mergedSteps(finalLosses: [0.2, 0.4]) == [1, 2], "exactly the ratio still converges")
+    #expect(rule.mergedSteps(finalLosses: [0.2]) == [1])
+    #expect(rule.mergedSteps(finalLosses: []) == [])
+  }
+
+  @Test func nonFiniteLossNeverConverges() {
+    let rule = StoppingRule(ratio: 100)
+    #expect(!rule.converged(finalLoss: .nan, firstStepLoss: 0.2))
+    #expect(!rule.converged(finalLoss: .infinity, firstStepLoss: 0.2))
+    #expect(rule.converged(finalLoss: 0.3, firstStepLoss: 0.2))
+  }
+
+  @Test func erasedPixelsStayErasedAndEveryClassAddsItsRegion() {
+    // 1x6 image; step t-1 erased pixel 0. Class A peaks at pixel 2, class B at pixel 5.
+    let previous: [UInt8] = [1, 0, 0, 0, 0, 0]
+    let a: [Float] = [0, 0.1, 1.0, 0.85, 0.2, 0]
+    let b: [Float] = [0, 0, 0, 0.1, 0.5, 2.0]
+    let erased = EraseStage.cumulativeErasure(previous: previous, cams: [a, b], rule: .maxRatio, delta: 0.2, pixels: 6)
+    #expect(erased == [1, 0, 1, 1, 0, 1])
+    let fresh = EraseStage.cumulativeErasure(previous: nil, cams: [a], rule: .maxRatio, delta: 0.2, pixels: 6)
+    #expect(fresh == [0, 0, 1, 1, 0, 0])
+  }
+
+  @Test func erasingFillsTheRegionWithTheMeanPixel() throws {
+    let image = Image(width: 2, height: 1, channels: 3, pixels: [10, 20, 30, 40, 50, 60])
+    let region = LabelMap(width: 2, height: 1, labels: [0, 1])
+    let out = EraseStage.erase(image, where: region, with: [7, 8, 9])
+    #expect(out.pixels == [10, 20, 30, 7, 8, 9])
+  }
+}
+
+/// The erase and masks stages on a handful of generated images: every artefact, the formats,
+/// resuming, and masks that only use the image's labels.
+@Suite("Erase and masks stages end to end", .serialized)
+struct EraseStageEndToEndTests {
+  static func makeDataset() throws -> URL {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-erase-\(UUID().uuidString)")
+    try SyntheticDataset(configuration: .init(seed: 3, trainCount: 12, valCount: 2, size: 48)).write(to: dir, threads: 1)
+    return dir
+  }
+
+  static func configuration(_ dataset: URL) -> EraseConfiguration {
+    var c = EraseConfiguration(dataset: dataset.path, net: "tiny")
+    c.schedule.epochs = 1
+    c.batchSize = 4
+    c.cropSize = 48
+    c.maxSteps = 2
+    c.stopRatio = 100  // both steps merge: the test is about the artefacts
+    return c
+  }
+
+  @Test func eraseWritesEveryArtefactResumesAndFeedsTheMasks() throws {
+    let dataset = try Self.makeDataset()
+    let run = dataset.appendingPathComponent("run")
+    defer { try? FileManager.default.removeItem(at: dataset) }
+    let config = Self.configuration(dataset)
+    let quiet = ProgressReporter.Options(quiet: true)
+    var lines: [String] = []
+    let summary = try EraseStage.run(config, run: run, progress: quiet, log: { lines.append($0) })
+    #expect(summary.mergedSteps == [1, 2])
+    #expect(summary.finalLosses.count == 2 && summary.finalLosses.allSatisfy(\.isFinite))
+
+    let voc = try VOCDataset(root: dataset)
+    let set = try voc.classificationSet(split: "train")
+    let layout = EraseLayout(run: run)
+    for t in 1...2 {
+      #expect(FileManager.default.fileExists(atPath: layout.checkpoint(t).path))
+      let curve = try String(contentsOf: layout.lossCurve(t), encoding: .utf8).split(separator: "\n")
+      #expect(curve.first == "epoch,loss" && curve.count == 2)
+      #expect(try StageManifest.read(from: layout.step(t)) != nil)
+    }
+    var imagesWithErasure = 0
+    for sample in set.samples {
+      let image = try voc.image(sample.id)
+      let cams = try NumPyArray.read(contentsOf: layout.cam(1, sample.id))
+      #expect(cams.shape == [sample.labels.count, image.height, image.width])
+      let values = cams.values
+      let normalised = values.allSatisfy { $0 >= 0 && $0 <= 1 }
+      #expect(normalised, "CAMs of \(sample.id) are normalised to [0, 1]")
+      let one = try LabelMap(contentsOf: layout.erased(1, sample.id)).labels
+      let two = try LabelMap(contentsOf: layout.erased(2, sample.id)).labels
+      if one.contains(1) { imagesWithErasure += 1 }
+      let kept = zip(one, two).allSatisfy { $0 == 0 || $1 != 0 }
+      #expect(kept, "erased pixels of \(sample.id) stay erased")
+    }
+    // After one epoch a class's CAM can still be all zero everywhere (no region to erase).
+    #expect(imagesWithErasure > 0)
+
+    // A finished stage is not redone; deleting step 2's manifest redoes only the CAMs of step 2.
+    lines.removeAll()
+    _ = try EraseStage.run(config, run: run, progress: quiet, log: { lines.append($0) })
+    #expect(lines.contains { $0.contains("already done") })
+    try FileManager.default.removeItem(at: layout.root.appendingPathComponent(StageManifest.fileName))
+    try FileManager.default.removeItem(at: layout.step(2).appendingPathComponent(StageManifest.fileName))
+    try FileManager.default.removeItem(at: layout.erased(2, set.samples[0].id))
+    lines.removeAll()
+    let again = try EraseStage.run(config, run: run, progress: quiet, log: { lines.append($0) })
+    #expect(again.mergedSteps == [1, 2])
+    #expect(lines.contains("erase: step 1 already done (final loss \(summary.finalLosses[0]))"))
+    #expect(lines.contains("erase: step 2 classifier already trained"))
+    #expect(FileManager.default.fileExists(atPath: layout.erased(2, set.samples[0].id).path))
+
+    // Masks: one palette PNG per image, only {0} ∪ labels ∪ {255}; --steps 1 is the CAM-only
+    // baseline and covers no more object pixels than the merged masks.
+    var maskConfig = MaskConfiguration()
+    maskConfig.background = .cam
+    maskConfig.backgroundThreshold = 0.05
+    let masks = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { _ in })
+    maskConfig.steps = 1
+    maskConfig.output = run.appendingPathComponent("masks-cam-only").path
+    let camOnly = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { _ in })
+    var objectPixels = (merged: 0, camOnly: 0)
+    for sample in set.samples {
+      let mask = try LabelMap(contentsOf: masks.appendingPathComponent("\(sample.id).png"))
+      let allowed = Set([0, 255] + sample.labels.map { UInt8($0 + 1) })
+      let used = Set(mask.labels)
+      #expect(used.isSubset(of: allowed), "\(sample.id) uses labels \(used.subtracting(allowed)) it does not have")
+      let base = try LabelMap(contentsOf: camOnly.appendingPathComponent("\(sample.id).png"))
+      objectPixels.merged += mask.labels.filter { $0 != 0 && $0 != 255 }.count
+      objectPixels.camOnly += base.labels.filter { $0 != 0 && $0 != 255 }.count
+    }
+    #expect(objectPixels.merged >= objectPixels.camOnly && objectPixels.camOnly > 0)
+    var rerun: [String] = []
+    maskConfig.steps = nil
+    maskConfig.output = nil
+    _ = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { rerun.append($0) })
+    #expect(rerun.first?.contains("already done") == true)
+  }
+
+  @Test func largefovRunsTheSameStage() throws {
+    // A smoke test: VGG-16 LargeFOV from random weights, one epoch on 48x48 images.
+    let dataset = try Self.makeDataset()
+    defer { try? FileManager.default.removeItem(at: dataset) }
+    var config = EraseConfiguration(dataset: dataset.path, net: "largefov")
+    config.schedule.epochs = 1
+    config.batchSize = 4
+    config.cropSize = 48
+    config.maxSteps = 2
+    config.stopRatio = 100
+    let run = dataset.appendingPathComponent("run-largefov")
+    let summary = try EraseStage.run(config, run: run, progress: .init(quiet: true), log: { _ in })
+    #expect(summary.finalLosses.count == 2 && summary.finalLosses.allSatisfy(\.isFinite))
+    let id = try VOCDataset(root: dataset).classificationSet(split: "train").samples[0].id
+    #expect(FileManager.default.fileExists(atPath: EraseLayout(run: run).erased(2, id).path))
+  }
+}
