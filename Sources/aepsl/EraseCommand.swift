@@ -55,8 +55,8 @@ struct EraseCommand: ParsableCommand {
   @Option(help: "delta of the erasing rule.")
   var delta: Float = 0.2
 
-  @Option(help: "A step whose final-epoch loss exceeds this times step 1's stops erasing.")
-  var stopRatio: Float = 2.0
+  @Option(help: "A step whose final-epoch loss exceeds this times step 1's stops erasing (RESULTS.md: how the default was chosen).")
+  var stopRatio: Float = EraseConfiguration(dataset: "").stopRatio
 
   @Option(help: "Epochs per step. Default: 8 for tiny, 5 for largefov.")
   var epochs: Int?
