@@ -10,11 +10,14 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
+# The whole method on the embedded synthetic dataset; a rerun finds everything done.
 demo: build
-	.build/release/aepsl demo
+	.build/release/aepsl run --run runs/demo
 
-# The tests train networks and run filters: they run in release mode.
-test: deps
+# The tests train networks and run filters: they run in release mode. The report's browser
+# test (Tests/ReportTests) drives headless Chromium, which --with-chromium installs.
+test:
+	@bash scripts/install-deps.sh --with-chromium
 	$(RELEASE_TEST)
 
 bench: build

@@ -10,6 +10,8 @@ let package = Package(
     .library(name: "AEPSLData", targets: ["AEPSLData"]),
     .library(name: "AEPSLMethod", targets: ["AEPSLMethod"]),
     .library(name: "AEPSLCRF", targets: ["AEPSLCRF"]),
+    .library(name: "AEPSLReport", targets: ["AEPSLReport"]),
+    .library(name: "AEPSLPipeline", targets: ["AEPSLPipeline"]),
     .executable(name: "aepsl", targets: ["aepsl"]),
   ],
   dependencies: [
@@ -49,6 +51,16 @@ let package = Package(
       name: "AEPSLCRF",
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
+    // The run report: one self-contained HTML page (inline SVG plots, images as files beside it).
+    .target(
+      name: "AEPSLReport",
+      dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod"]
+    ),
+    // `aepsl run`: every stage in order, resumable, configured by one JSON file.
+    .target(
+      name: "AEPSLPipeline",
+      dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]
+    ),
     // The command-line tool.
     .executableTarget(
       name: "aepsl",
@@ -58,6 +70,8 @@ let package = Package(
         "AEPSLData",
         "AEPSLMethod",
         "AEPSLCRF",
+        "AEPSLReport",
+        "AEPSLPipeline",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -81,6 +95,13 @@ let package = Package(
     .testTarget(name: "ImagingTests", dependencies: ["AEPSLFiles", "AEPSLImaging", "AEPSLTestSupport"]),
     .testTarget(name: "DatasetTests", dependencies: ["AEPSLData", "AEPSLTestSupport"]),
     .testTarget(name: "MethodTests", dependencies: ["AEPSLMethod", "AEPSLTestSupport"]),
+    // Seeded mutation fuzzing of every reader of untrusted bytes (bounded in CI; README: Reliability).
+    .testTarget(name: "FuzzTests", dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLImaging"]),
     .testTarget(name: "CRFTests", dependencies: ["AEPSLCRF", "AEPSLTestSupport"]),
+    .testTarget(name: "PipelineTests", dependencies: ["AEPSLData", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
+    .testTarget(
+      name: "ReportTests",
+      dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]
+    ),
   ]
 )

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages aepsl builds and links against, when any is missing.
+# --with-chromium also installs headless Chromium, which the report's browser test
+# (Tests/ReportTests) drives; `make test` passes it.
 # Runs as root or through sudo. Safe to run again: it does nothing when all are present.
 set -euo pipefail
 packages=(libdnnl-dev libopenblas-openmp-dev libpng-dev libjpeg-dev pkg-config)
+for arg in "$@"; do
+  case "$arg" in
+    --with-chromium) packages+=(chromium) ;;
+    *) echo "aepsl: unknown option $arg (known: --with-chromium)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

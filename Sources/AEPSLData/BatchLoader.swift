@@ -89,12 +89,14 @@ public final class BatchLoader: Sendable {
   }
 
   /// Starts decoding epoch `epoch` and returns its batches. Dropping the result stops the
-  /// workers.
-  public func epoch(_ epoch: Int) -> EpochBatches {
+  /// workers. `firstBatch` > 0 resumes an interrupted epoch: the batches before it are
+  /// neither decoded nor served, and the rest are exactly those of an uninterrupted epoch.
+  public func epoch(_ epoch: Int, from firstBatch: Int = 0) -> EpochBatches {
     let order = order(epoch: epoch)
     let size = options.batchSize
-    let plan = (0..<batchesPerEpoch).map { b in Array(order[(b * size)..<min(order.count, (b + 1) * size)]) }
-    let pipeline = Pipeline(loader: self, epoch: epoch, plan: plan)
+    let first = min(max(firstBatch, 0), batchesPerEpoch)
+    let plan = (first..<batchesPerEpoch).map { b in Array(order[(b * size)..<min(order.count, (b + 1) * size)]) }
+    let pipeline = Pipeline(loader: self, epoch: epoch, plan: plan, firstBatch: first)
     for worker in 0..<min(options.workers, max(1, source.count)) {
       let thread = Thread { pipeline.work() }
       thread.name = "aepsl-loader-\(worker)"
@@ -184,10 +186,14 @@ private final class Pipeline: @unchecked Sendable {
   var cancelled = false
   var waited = 0.0
 
-  init(loader: BatchLoader, epoch: Int, plan: [[Int]]) {
+  /// The epoch's number of plan[0] (non-zero when an interrupted epoch resumes).
+  let firstBatch: Int
+
+  init(loader: BatchLoader, epoch: Int, plan: [[Int]], firstBatch: Int = 0) {
     self.loader = loader
     self.epoch = epoch
     self.plan = plan
+    self.firstBatch = firstBatch
     for (b, indices) in plan.enumerated() {
       for s in 0..<indices.count {
         taskBatch.append(b)
@@ -345,7 +351,7 @@ private final class Pipeline: @unchecked Sendable {
         targets.data[n * classes + c] = 1
       }
     }
-    return Batch(number: b, ids: samples.map(\.id), indices: plan[b], images: images, targets: targets,
+    return Batch(number: firstBatch + b, ids: samples.map(\.id), indices: plan[b], images: images, targets: targets,
                  labels: samples.map(\.labels), labelMaps: labelMaps, placements: placements)
   }
 

@@ -49,9 +49,18 @@ func readDatasetFile(_ url: URL, what: String) throws -> Data {
 }
 
 /// Decodes an image file as RGB, naming the file in any error.
+///
+/// The header is read first: an image outside `ImageLimits` is refused before its pixels
+/// are allocated.
 func readRGBImage(_ url: URL) throws -> Image {
-  let data = try readDatasetFile(url, what: "image")
+  try decodeRGBImage(readDatasetFile(url, what: "image"), file: url)
+}
+
+/// Decodes a dataset image's bytes as RGB within `ImageLimits`, naming `url` in any error.
+func decodeRGBImage(_ data: Data, file url: URL) throws -> Image {
   do {
+    let header = try ImageHeader(data: data)
+    try ImageLimits.check(width: header.width, height: header.height, file: url.path)
     if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try Image(pngData: data, colorMode: .rgb) }
     return try Image(jpegData: data, colorMode: .rgb)
   } catch var error as ImagingError {
@@ -62,8 +71,19 @@ func readRGBImage(_ url: URL) throws -> Image {
 
 /// Decodes a label mask PNG by palette index, naming the file in any error.
 func readLabelMap(_ url: URL) throws -> LabelMap {
-  let data = try readDatasetFile(url, what: "mask")
+  try decodeLabelMap(readDatasetFile(url, what: "mask"), file: url)
+}
+
+/// Decodes a mask's bytes by palette index within `ImageLimits`, naming `url` in any error.
+func decodeLabelMap(_ data: Data, file url: URL) throws -> LabelMap {
   do {
+    let header = try ImageHeader(data: data)
+    if header.width.multipliedReportingOverflow(by: header.height).overflow
+        || header.width * header.height > ImageLimits.maximumPixels {
+      throw DatasetError(kind: .invalidFile, file: url.path,
+                         problem: "the mask is \(header.width)x\(header.height) pixels, more than the limit of \(ImageLimits.maximumPixels) pixels",
+                         fix: "Masks must have their image's size; check the file")
+    }
     return try LabelMap(pngData: data)
   } catch var error as ImagingError {
     if error.file == nil { error.file = url.path }

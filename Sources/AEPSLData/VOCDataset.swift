@@ -68,9 +68,15 @@ public struct VOCDataset: Sendable {
 
   /// Reads a list file. A line's first field is the id; "/JPEGImages/x.jpg /Segmentation.../x.png"
   /// lines (DeepLab's train_aug.txt) and "x  1" lines (ImageSets/Main) work too.
-  /// Blank lines are skipped; an id listed twice is an error.
+  /// Blank lines are skipped; an id listed twice is an error. A list is untrusted input: a
+  /// path other than DeepLab's `/JPEGImages/<id>.<ext>` (an absolute path elsewhere, or one
+  /// with `..`) is refused, so a list can never point outside the dataset.
   public static func readList(_ url: URL) throws -> [String] {
-    let data = try readDatasetFile(url, what: "image list")
+    try parseList(readDatasetFile(url, what: "image list"), file: url)
+  }
+
+  /// Parses a list file's bytes (see `readList`); `file` is named in errors.
+  public static func parseList(_ data: Data, file url: URL) throws -> [String] {
     guard let text = String(data: data, encoding: .utf8) else {
       throw DatasetError(kind: .invalidFile, file: url.path, problem: "not UTF-8 text",
                          fix: "Write one image id a line")
@@ -80,7 +86,18 @@ public struct VOCDataset: Sendable {
     for (number, line) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
       guard let field = line.split(whereSeparator: \.isWhitespace).first else { continue }
       var id = String(field)
-      if id.contains("/") || id.hasSuffix(".jpg") || id.hasSuffix(".png") {
+      if id.contains("/") || id.contains("\\") {
+        let parts = id.split(separator: "/", omittingEmptySubsequences: false)
+        let inside = parts.drop { $0.isEmpty }  // "/JPEGImages/x.jpg" and "JPEGImages/x.jpg"
+        guard !parts.contains(".."), !id.contains("\\"), inside.count == 2, inside.first == "JPEGImages" else {
+          throw DatasetError(kind: .invalidFile, file: url.path,
+                             problem: "line \(number + 1) names the path '\(id)'; a list may hold image ids or "
+                               + "/JPEGImages/<id>.jpg paths, never absolute paths elsewhere or '..'",
+                             fix: "Write image ids (file names without extension) and put the images in the dataset's JPEGImages/")
+        }
+        id = String(inside.last!)
+      }
+      if id.hasSuffix(".jpg") || id.hasSuffix(".jpeg") || id.hasSuffix(".png") {
         id = URL(fileURLWithPath: id).deletingPathExtension().lastPathComponent
       }
       guard !id.isEmpty, id != ".", id != "..", !id.contains("\0") else {
@@ -138,6 +155,12 @@ public struct VOCDataset: Sendable {
                          fix: "Evaluate on a split whose images have masks")
     }
     let mask = try readLabelMap(url)
+    // Header only: cheap, and a mask that does not fit its image would score the wrong pixels.
+    if let header = try? ImageHeader(contentsOf: imageURL(id)), header.width != mask.width || header.height != mask.height {
+      throw DatasetError(kind: .invalidFile, file: url.path,
+                         problem: "the mask is \(mask.width)x\(mask.height) but its image \(imageURL(id).lastPathComponent) is \(header.width)x\(header.height)",
+                         fix: "Masks must have their image's size; regenerate or re-download the mask")
+    }
     let count = UInt8(classes.count)
     if let bad = mask.labels.first(where: { $0 > count && $0 != LabelMap.ignore }) {
       throw DatasetError(kind: .invalidFile, file: url.path,
@@ -150,20 +173,28 @@ public struct VOCDataset: Sendable {
   // MARK: The training view
 
   /// The labelled images of `split` for classification: labels from the XML, no masks.
-  public func classificationSet(split: String) throws -> ClassificationSet {
-    try classificationSet(ids: imageIDs(split: split))
+  /// With `onBadImage: .skip`, listed images that are missing are left out and listed in
+  /// `skipped` instead of throwing.
+  public func classificationSet(split: String, onBadImage: BadImagePolicy = .fail) throws -> ClassificationSet {
+    try classificationSet(ids: imageIDs(split: split), onBadImage: onBadImage)
   }
 
   /// Checks every image exists and reads every annotation; images without labels are
-  /// skipped and counted. The first problem throws, naming its file.
-  public func classificationSet(ids: [String]) throws -> ClassificationSet {
+  /// skipped and counted. The first problem throws, naming its file (a missing image only
+  /// under `onBadImage: .fail`).
+  public func classificationSet(ids: [String], onBadImage: BadImagePolicy = .fail) throws -> ClassificationSet {
     var samples: [LabeledImage] = []
     var unlabeled: [String] = []
+    var skipped: [SkippedImage] = []
     for id in ids {
       let image = imageURL(id)
       guard FileManager.default.fileExists(atPath: image.path) else {
+        if onBadImage == .skip {
+          skipped.append(SkippedImage(id: id, file: image.path, reason: "missing image (listed in the split)"))
+          continue
+        }
         throw DatasetError(kind: .missingFile, file: image.path, problem: "missing image (listed in the split)",
-                           fix: "Copy the image into JPEGImages/ or remove '\(id)' from the list")
+                           fix: "Copy the image into JPEGImages/, remove '\(id)' from the list, or pass --on-bad-image skip")
       }
       let labels = try annotation(id).labels
       if labels.isEmpty {
@@ -172,7 +203,7 @@ public struct VOCDataset: Sendable {
         samples.append(LabeledImage(id: id, imageURL: image, labels: labels))
       }
     }
-    return ClassificationSet(classes: classes, samples: samples, skippedUnlabeled: unlabeled)
+    return ClassificationSet(classes: classes, samples: samples, skippedUnlabeled: unlabeled, skipped: skipped)
   }
 }
 
@@ -194,9 +225,20 @@ public struct ClassificationSet: Sendable {
   public let samples: [LabeledImage]
   /// Images of the split whose annotation names no object, in list order.
   public let skippedUnlabeled: [String]
+  /// Images left out because they are missing or unreadable (`BadImagePolicy.skip`).
+  public let skipped: [SkippedImage]
 
-  public init(classes: ClassList, samples: [LabeledImage], skippedUnlabeled: [String] = []) {
-    self.classes = classes; self.samples = samples; self.skippedUnlabeled = skippedUnlabeled
+  public init(classes: ClassList, samples: [LabeledImage], skippedUnlabeled: [String] = [], skipped: [SkippedImage] = []) {
+    self.classes = classes; self.samples = samples; self.skippedUnlabeled = skippedUnlabeled; self.skipped = skipped
+  }
+
+  /// The same set without the images in `bad`, which are added to `skipped`.
+  public func excluding(_ bad: [SkippedImage]) -> ClassificationSet {
+    guard !bad.isEmpty else { return self }
+    let ids = Set(bad.map(\.id))
+    let known = Set(skipped.map(\.id))
+    return ClassificationSet(classes: classes, samples: samples.filter { !ids.contains($0.id) },
+                             skippedUnlabeled: skippedUnlabeled, skipped: skipped + bad.filter { !known.contains($0.id) })
   }
 
   public var count: Int { samples.count }

@@ -20,45 +20,138 @@ public struct TrainingSchedule: Sendable, Codable, Equatable {
   }
 }
 
+/// Where a training run keeps its resumable state, and the settings it belongs to.
+///
+/// The state (parameters, batch-norm statistics, momentum, position, loss so far) is written
+/// atomically after every epoch and when a stop is asked for (`Interruption`). Data order,
+/// augmentation and dropout are pure functions of (seed, epoch, iteration), so a run resumed
+/// from any saved state ends with the same weights, bit for bit, as one never interrupted
+/// (with the same number of threads).
+public struct TrainingStateFile: Sendable {
+  public var url: URL
+  /// Everything that shapes training, as text: a state saved with other settings is not
+  /// resumed (training starts over, and says so).
+  public var settings: String
+
+  public init(url: URL, settings: String) {
+    self.url = url
+    self.settings = settings
+  }
+
+  static let kind = "classifier-training-state"
+}
+
 /// Trains a classifier on multi-label targets and returns the mean loss of every epoch.
 ///
+/// With `state`, resumes from a saved state and saves one after every epoch; on
+/// `Interruption` it saves the state at the current iteration and throws `InterruptedError`.
 /// Stops with `NonFiniteLossError` on a NaN or infinite loss or gradient, before the bad
-/// update is applied, so the caller's last checkpoint stays good.
+/// update is applied, so the last saved state stays good.
 public func trainClassifier(_ model: Classifier, loader: BatchLoader, schedule: TrainingSchedule,
                             loss: ClassificationLoss, stage: String, progress: ProgressReporter.Options,
+                            state: TrainingStateFile? = nil, log: (String) -> Void = { _ in },
                             afterEpoch: (Int, Float) throws -> Void = { _, _ in }) throws -> [Float] {
   let sgd = SGD(parameters: model.parameters, learningRate: schedule.learningRate, momentum: schedule.momentum,
                 weightDecay: schedule.weightDecay)
   let perEpoch = loader.batchesPerEpoch
   let total = schedule.epochs * perEpoch
   let policy = LearningRateSchedule.poly(maxIterations: total, power: schedule.polyPower)
-  var curve: [Float] = []
-  var iteration = 0
-  for epoch in 1...schedule.epochs {
+  var position = TrainingPosition()
+  if let state, let saved = try TrainingPosition.load(state, model: model, sgd: sgd, stage: stage, log: log) {
+    position = saved
+  }
+  func save(_ p: TrainingPosition) throws {
+    guard let state else { return }
+    try Checkpoint.save(parameters: model.parameters, buffers: model.buffers + sgd.state,
+                        metadata: p.metadata(settings: state.settings), to: state.url)
+  }
+  let dropoutSeeds = SeededGenerator(seed: loader.options.seed).split("dropout by iteration")
+  while position.epoch <= schedule.epochs {
+    let epoch = position.epoch
     let bar = ProgressReporter("\(stage) epoch \(epoch)/\(schedule.epochs)", total: loader.source.count, unit: "images", options: progress)
-    let batches = loader.epoch(epoch)
-    var sum: Double = 0, count = 0
-    while let batch = try batches.next() {
+    if position.count > 0 { bar.advance(by: position.count) }
+    let batches = loader.epoch(epoch, from: position.batch)
+    while true {
+      if Interruption.requested != nil {
+        batches.cancel()
+        try save(position)
+        try Interruption.check(stage: stage, detail: state.map {
+          "the training state at epoch \(epoch), iteration \(position.iteration) is saved in \($0.url.path)"
+        } ?? "nothing was saved")
+      }
+      guard let batch = try batches.next() else { break }
+      let iteration = position.iteration
       sgd.learningRate = policy.rate(base: schedule.learningRate, iteration: iteration)
+      // Dropout masks depend on the iteration only, so a resumed run draws the same ones.
+      var dropoutSeed = dropoutSeeds.split("\(iteration)")
+      model.backbone.reseedDropout(dropoutSeed.next())
       let logits = model.forward(batch.images, training: true)
       let result = loss(logits: logits, targets: batch.targets)
       guard result.value.isFinite else {
-        throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "loss")
+        throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "loss", checkpoint: state?.url.path)
       }
       model.backward(result.gradient)
       guard gradientsAreFinite(sgd.parameters) else {
-        throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "gradient")
+        throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "gradient", checkpoint: state?.url.path)
       }
       sgd.step()
-      iteration += 1
-      sum += Double(result.value) * Double(batch.count)
-      count += batch.count
-      bar.advance(by: batch.count, note: String(format: "loss %.4f", sum / Double(max(count, 1))))
+      position.iteration += 1
+      position.batch = batch.number + 1
+      position.sum += Double(result.value) * Double(batch.count)
+      position.count += batch.count
+      bar.advance(by: batch.count, note: String(format: "loss %.4f", position.sum / Double(max(position.count, 1))))
     }
-    let mean = Float(sum / Double(max(count, 1)))
+    let mean = Float(position.sum / Double(max(position.count, 1)))
     bar.finish(note: String(format: "loss %.4f", mean))
-    curve.append(mean)
+    position.curve.append(mean)
+    position.epoch += 1
+    position.batch = 0
+    position.sum = 0
+    position.count = 0
+    try save(position)
     try afterEpoch(epoch, mean)
   }
-  return curve
+  return position.curve
+}
+
+/// Where training stands: the epoch under way (1-based), the next batch in it, iterations
+/// done, the running loss sum of the epoch, and the mean loss of finished epochs.
+struct TrainingPosition: Equatable {
+  var epoch = 1
+  var batch = 0
+  var iteration = 0
+  var sum = 0.0
+  var count = 0
+  var curve: [Float] = []
+
+  func metadata(settings: String) -> [String: String] {
+    ["kind": TrainingStateFile.kind, "settings": settings, "epoch": "\(epoch)", "batch": "\(batch)",
+     "iteration": "\(iteration)", "sum": "\(sum.bitPattern)", "count": "\(count)",
+     "curve": curve.map { "\($0.bitPattern)" }.joined(separator: ",")]
+  }
+
+  /// Loads a saved state into `model` and `sgd` when it belongs to these settings; nil when
+  /// there is none or it belongs to others (logged).
+  static func load(_ state: TrainingStateFile, model: Classifier, sgd: SGD, stage: String,
+                   log: (String) -> Void) throws -> TrainingPosition? {
+    guard FileManager.default.fileExists(atPath: state.url.path) else { return nil }
+    let file = try SafetensorsFile(contentsOf: state.url)
+    let m = file.metadata
+    guard m["kind"] == TrainingStateFile.kind, m["settings"] == state.settings else {
+      log("\(stage): \(state.url.path) was saved with other settings; training from the start")
+      return nil
+    }
+    guard let epoch = m["epoch"].flatMap(Int.init), let batch = m["batch"].flatMap(Int.init),
+          let iteration = m["iteration"].flatMap(Int.init), let sum = m["sum"].flatMap(UInt64.init),
+          let count = m["count"].flatMap(Int.init), let curveText = m["curve"] else {
+      throw MethodError(file: state.url.path, problem: "is a training state without its position",
+                        fix: "Delete it to train this step from the start.")
+    }
+    let curve = curveText.split(separator: ",").compactMap { UInt32($0).map(Float.init(bitPattern:)) }
+    try Checkpoint.load(from: state.url, into: model.parameters, buffers: model.buffers + sgd.state)
+    let position = TrainingPosition(epoch: epoch, batch: batch, iteration: iteration, sum: Double(bitPattern: sum),
+                                    count: count, curve: curve)
+    log("\(stage): resuming at epoch \(epoch), iteration \(iteration) from \(state.url.path)")
+    return position
+  }
 }

@@ -23,9 +23,12 @@ public struct NonFiniteLossError: Error, CustomStringConvertible {
   public let epoch: Int
   public let iteration: Int
   public let what: String
+  /// The state file that still holds the last good epoch, when training keeps one.
+  public var checkpoint: String? = nil
   public var description: String {
     "\(stage): the \(what) became \(what == "loss" ? "NaN or infinite" : "non-finite") at epoch \(epoch), iteration \(iteration). "
-      + "The last good checkpoint is kept. Lower the learning rate (--lr) or check the input images."
+      + (checkpoint.map { "The last good state is kept in \($0). " } ?? "The last good checkpoint is kept. ")
+      + "Lower the learning rate (--lr) or check the input images."
   }
 }
 

@@ -30,6 +30,9 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   public var camScales: [Float] = [1]
   public var camFlip = false
   public var seed: UInt64 = 0
+  /// A missing, corrupt, too small or too large training image stops the stage (`fail`) or
+  /// is left out and listed in the manifest and in erase/skipped_images.json (`skip`).
+  public var onBadImage = BadImagePolicy.fail
 
   /// Defaults by network: `tiny` trains from scratch on small images, `largefov` fine-tunes
   /// ImageNet weights on DeepLab's 321x321 crops.
@@ -67,6 +70,18 @@ public struct EraseLayout: Sendable {
   /// Cumulative erased region after step t: a palette PNG, 1 erased, 0 kept.
   public func erased(_ t: Int, _ id: String) -> URL { step(t).appendingPathComponent("erased/\(id).png") }
   public var meanPixelFile: URL { root.appendingPathComponent("mean_pixel.json") }
+  /// The images the check before training left out (`--on-bad-image skip`), with reasons.
+  public var skippedImagesFile: URL { root.appendingPathComponent("skipped_images.json") }
+  /// The resumable state of step t's classifier while it trains; removed once
+  /// classifier.safetensors is written.
+  public func trainingState(_ t: Int) -> URL { step(t).appendingPathComponent("training-state.safetensors") }
+}
+
+/// What erase/skipped_images.json holds: the policy the images were checked under and the
+/// images left out.
+struct ImageCheckRecord: Codable {
+  var policy: BadImagePolicy
+  var skipped: [SkippedImage]
 }
 
 /// The outcome of the erasing stage, as its manifest records it.
@@ -92,15 +107,25 @@ public enum EraseStage {
       return summary
     }
     let started = Date()
-    try FileManager.default.createDirectory(at: layout.root, withIntermediateDirectories: true)
+    try makeDirectory(layout.root)
     let dataset = try VOCDataset(root: URL(fileURLWithPath: config.dataset))
-    let set = try dataset.classificationSet(split: config.split)
-    guard set.count > 0 else {
-      throw MethodError(file: dataset.listURL(split: config.split).path, problem: "lists no labelled image",
+    let listed = try dataset.classificationSet(split: config.split, onBadImage: config.onBadImage)
+    let listFile = dataset.listURL(split: config.split).path
+    guard listed.count > 0 else {
+      throw MethodError(file: listFile, problem: listed.skipped.isEmpty ? "lists no labelled image" : "lists no usable labelled image",
                         fix: "Check the split name and the annotations.")
     }
-    if !set.skippedUnlabeled.isEmpty { log("erase: \(set.skippedUnlabeled.count) images without labels are skipped") }
-    let mean = try meanPixel(of: set, layout: layout, progress: progress)
+    if !listed.skippedUnlabeled.isEmpty { log("erase: \(listed.skippedUnlabeled.count) images without labels are skipped") }
+    let (mean, bad) = try checkImages(listed, policy: config.onBadImage, layout: layout, progress: progress)
+    let set = listed.excluding(bad)
+    if !set.skipped.isEmpty {
+      log("erase: \(set.skipped.count) bad images are skipped (listed in \(layout.skippedImagesFile.path)):")
+      for s in set.skipped.prefix(10) { log("  \(s)") }
+    }
+    guard set.count > 0 else {
+      throw MethodError(file: listFile, problem: "lists no usable image: all \(set.skipped.count) are bad",
+                        fix: "See \(layout.skippedImagesFile.path) for the reasons.")
+    }
     log("erase: \(set.count) images, \(dataset.classes.count) classes, mean pixel \(mean)")
 
     var finalLosses: [Float] = []
@@ -120,8 +145,8 @@ public enum EraseStage {
         continue
       }
       let stepStarted = Date()
-      try FileManager.default.createDirectory(at: stepDir.appendingPathComponent("cams"), withIntermediateDirectories: true)
-      try FileManager.default.createDirectory(at: stepDir.appendingPathComponent("erased"), withIntermediateDirectories: true)
+      try makeDirectory(stepDir.appendingPathComponent("cams"))
+      try makeDirectory(stepDir.appendingPathComponent("erased"))
       let source = erasedSource(set, step: t, layout: layout, mean: mean)
 
       // 1. A fresh classifier from the same initialisation as step 1, on the erased images.
@@ -136,12 +161,14 @@ public enum EraseStage {
           batchSize: config.batchSize,
           augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true),
           shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed))
+        let state = TrainingStateFile(url: layout.trainingState(t), settings: trainingSettings(config, step: t, ids: set.ids))
         curve = try trainClassifier(model, loader: loader, schedule: config.schedule, loss: config.loss,
-                                    stage: "erase step \(t)", progress: progress)
+                                    stage: "erase step \(t)", progress: progress, state: state, log: log)
         try writeLossCurve(curve, to: layout.lossCurve(t))
         try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,
                             metadata: ["loss_curve": curve.map { "\($0)" }.joined(separator: ","), "step": "\(t)"],
                             to: layout.checkpoint(t))
+        try? FileManager.default.removeItem(at: state.url)
       }
       let final = curve.last ?? .nan
       finalLosses.append(final)
@@ -171,6 +198,8 @@ public enum EraseStage {
     var notes = ["merged_steps": merged.map(String.init).joined(separator: ","), "reason": reason,
                  "final_losses": finalLosses.map { "\($0)" }.joined(separator: ","),
                  "skipped_unlabeled": "\(set.skippedUnlabeled.count)",
+                 "skipped_bad_images": "\(set.skipped.count)",
+                 "skipped_images": set.skipped.map(\.description).joined(separator: "\n"),
                  "cam_layout": "cams/<id>.npy is [labels, H, W], one map per label of the image in ascending class order"]
     notes["classes"] = dataset.classes.names.joined(separator: ",")
     try StageManifest(stage: "erase", parameters: config.parameterTable, inputs: [config.dataset], startedAt: started,
@@ -197,23 +226,61 @@ public enum EraseStage {
     return model
   }
 
-  /// The training set's mean pixel, computed once and kept in the run.
-  static func meanPixel(of set: ClassificationSet, layout: EraseLayout, progress: ProgressReporter.Options) throws -> [UInt8] {
+  /// Decodes every training image once, before any training: computes the training set's
+  /// mean pixel and finds the bad images (missing, corrupt, truncated, outside
+  /// `ImageLimits`). Under `fail` the first bad image throws, naming the file; under `skip`
+  /// they are returned (and the mean is over the good ones). The result is kept in the run
+  /// (skipped_images.json, then mean_pixel.json), so a resumed run neither decodes again nor
+  /// meets a bad image on the loader's threads.
+  static func checkImages(_ set: ClassificationSet, policy: BadImagePolicy, layout: EraseLayout,
+                          progress: ProgressReporter.Options) throws -> (mean: [UInt8], skipped: [SkippedImage]) {
     if let data = try? Data(contentsOf: layout.meanPixelFile),
-       let values = try? JSONDecoder().decode([UInt8].self, from: data), values.count == 3 {
-      return values
+       let values = try? JSONDecoder().decode([UInt8].self, from: data), values.count == 3,
+       let recordData = try? Data(contentsOf: layout.skippedImagesFile),
+       let record = try? JSONDecoder().decode(ImageCheckRecord.self, from: recordData), record.policy == policy {
+      return (values, set.skipped + record.skipped)
     }
     var acc = MeanPixelAccumulator(channels: 3)
+    var skipped: [SkippedImage] = []
     let source = set.source()
-    let bar = ProgressReporter("mean pixel", total: source.count, unit: "images", options: progress)
+    let bar = ProgressReporter("checking images, mean pixel", total: source.count, unit: "images", options: progress)
     for i in 0..<source.count {
-      acc.add(try source.load(i).image.converted(toChannels: 3))
+      try Interruption.check(stage: "erase", detail: "nothing of the image check is kept; it is redone")
+      do {
+        acc.add(try source.load(i).image.converted(toChannels: 3))
+      } catch {
+        let file = set.samples[i].imageURL.path
+        guard policy == .skip else { throw badImageError(error, file: file) }
+        skipped.append(SkippedImage(id: source.ids[i], file: file, reason: problemText(error)))
+      }
       bar.advance()
     }
-    bar.finish()
+    bar.finish(note: skipped.isEmpty ? "" : "\(skipped.count) bad images skipped")
     let mean = (acc.mean ?? [0, 0, 0]).map { UInt8(max(0, min(255, $0.rounded()))) }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    // Both files go to the run directory whole or not at all; the mean last marks the check done.
+    try writeFileAtomically(try encoder.encode(ImageCheckRecord(policy: policy, skipped: set.skipped + skipped)),
+                            to: layout.skippedImagesFile)
     try writeFileAtomically(try JSONEncoder().encode(mean), to: layout.meanPixelFile)
-    return mean
+    return (mean, set.skipped + skipped)
+  }
+
+  /// The images the erasing stage of `run` left out, or none.
+  public static func skippedImages(run: URL) -> [SkippedImage] {
+    let layout = EraseLayout(run: run)
+    guard let data = try? Data(contentsOf: layout.skippedImagesFile),
+          let record = try? JSONDecoder().decode(ImageCheckRecord.self, from: data) else { return [] }
+    return record.skipped
+  }
+
+  /// The settings a step's training state must match to be resumed.
+  static func trainingSettings(_ c: EraseConfiguration, step: Int, ids: [String]) -> String {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for b in ids.joined(separator: "\n").utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+    return "step \(step); net \(c.net); init \(c.initWeights ?? "-"); loss \(c.loss.rawValue); \(c.schedule); "
+      + "batch \(c.batchSize); crop \(c.cropSize); scales \(c.minScale)...\(c.maxScale); seed \(c.seed); "
+      + "images \(ids.count) \(String(h, radix: 16))"
   }
 
   /// Training images with the regions erased up to step t - 1 set to the mean pixel.
@@ -246,6 +313,8 @@ public enum EraseStage {
     let bar = ProgressReporter("erase step \(t) CAMs", total: source.count, unit: "images", options: progress)
     for i in 0..<source.count {
       let id = source.ids[i]
+      try Interruption.check(stage: "erase step \(t) CAMs",
+                             detail: "the \(i) images done are kept in \(layout.step(t).appendingPathComponent("erased").path)")
       defer { bar.advance() }
       if FileManager.default.fileExists(atPath: layout.erased(t, id).path),
          FileManager.default.fileExists(atPath: layout.cam(t, id).path) { continue }

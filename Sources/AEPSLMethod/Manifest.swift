@@ -1,4 +1,6 @@
+import AEPSLData
 import AEPSLFiles
+import AEPSLImaging
 import Foundation
 
 /// What a finished stage wrote down about itself (DESIGN.md section 4: lineage lives in a
@@ -66,4 +68,37 @@ public struct MethodError: Error, CustomStringConvertible, Sendable {
     self.fix = fix
   }
   public var description: String { "\(file): \(problem). \(fix)" }
+}
+
+/// Creates `url` and its parents, or throws an error naming it (a read-only or full disk).
+func makeDirectory(_ url: URL) throws {
+  do {
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+  } catch {
+    let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+    throw MethodError(file: url.path, problem: "cannot be created (\(reason))",
+                      fix: "Make its parent directory writable, free disk space, or choose another run directory.")
+  }
+}
+
+/// The problem an image error states, without the file name (which the caller adds).
+func problemText(_ error: Error) -> String {
+  switch error {
+  case let e as ImagingError: return e.problem
+  case let e as DatasetError: return e.problem
+  default: return "\(error)"
+  }
+}
+
+/// A bad image under `--on-bad-image fail`: the file, the problem, the fix, and the option.
+func badImageError(_ error: Error, file: String) -> MethodError {
+  let fix: String
+  switch error {
+  case let e as ImagingError: fix = e.fix.map { $0 + "." } ?? ""
+  case let e as DatasetError: fix = e.fix.map { $0 + "." } ?? ""
+  default: fix = ""
+  }
+  if fix.contains("--on-bad-image") { return MethodError(file: file, problem: problemText(error), fix: fix) }
+  return MethodError(file: file, problem: problemText(error),
+                     fix: (fix.isEmpty ? "" : fix + " ") + "To leave bad images out instead (listed in the manifest), pass --on-bad-image skip.")
 }

@@ -26,6 +26,9 @@ public struct MaskConfiguration: Sendable, Codable, Equatable {
   /// the stopping rule chose.
   public var steps: Int?
   public var output: String?
+  /// An image that cannot be read stops the stage (`fail`) or gets no mask and is listed in
+  /// the manifest (`skip`). Images the erasing stage skipped never get a mask.
+  public var onBadImage = BadImagePolicy.fail
 
   public init() {}
 }
@@ -48,21 +51,35 @@ public enum MaskStage {
       return out
     }
     let started = Date()
-    try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+    try makeDirectory(out)
     guard let datasetPath = eraseManifest.parameters["dataset"], let split = eraseManifest.parameters["split"] else {
       throw MethodError(file: layout.root.appendingPathComponent(StageManifest.fileName).path,
                         problem: "does not name its dataset", fix: "Delete the erase directory and run `aepsl erase` again.")
     }
     let dataset = try VOCDataset(root: URL(fileURLWithPath: datasetPath))
-    let set = try dataset.classificationSet(split: split)
+    // The images the erasing stage left out have no CAMs: they get no mask either.
+    let erased = EraseStage.skippedImages(run: run)
+    let set = try dataset.classificationSet(split: split, onBadImage: .skip).excluding(erased)
+    var skipped = set.skipped
+    if config.onBadImage == .fail, let missing = skipped.first(where: { s in !erased.contains { $0.id == s.id } }) {
+      throw badImageError(DatasetError(kind: .missingFile, file: missing.file, problem: missing.reason), file: missing.file)
+    }
     let rule = ErasingRule(rawValue: eraseManifest.parameters["rule"] ?? "") ?? .maxRatio
     let delta = Float(eraseManifest.parameters["delta"] ?? "") ?? 0.2
     let detector = MBDSaliency()
     let bar = ProgressReporter("masks", total: set.count, unit: "images", options: progress)
     for sample in set.samples {
       defer { bar.advance() }
+      try Interruption.check(stage: "masks", detail: "the masks written so far are kept in \(out.path)")
       let target = out.appendingPathComponent("\(sample.id).png")
-      let image = try dataset.image(sample.id).converted(toChannels: 3)
+      let image: Image
+      do {
+        image = try dataset.image(sample.id).converted(toChannels: 3)
+      } catch {
+        guard config.onBadImage == .skip else { throw badImageError(error, file: sample.imageURL.path) }
+        skipped.append(SkippedImage(id: sample.id, file: sample.imageURL.path, reason: problemText(error)))
+        continue
+      }
       let (w, h) = (image.width, image.height)
       var mined = MinedRegions(width: w, height: h)
       var firstCAM: [[Float]] = []
@@ -110,13 +127,18 @@ public enum MaskStage {
     bar.finish()
     try StageManifest(stage: "masks", parameters: parameterTable(config, merged: merged),
                       inputs: [layout.root.path], startedAt: started,
-                      notes: ["images": "\(set.count)", "merged_steps": merged.map(String.init).joined(separator: ",")]).write(to: out)
-    log("masks: \(set.count) pseudo masks in \(out.path) (steps \(merged.map(String.init).joined(separator: ", ")) merged)")
+                      notes: ["images": "\(set.count - (skipped.count - set.skipped.count))",
+                              "merged_steps": merged.map(String.init).joined(separator: ","),
+                              "skipped_bad_images": "\(skipped.count)",
+                              "skipped_images": skipped.map(\.description).joined(separator: "\n")]).write(to: out)
+    if !skipped.isEmpty { log("masks: \(skipped.count) images skipped (bad images; listed in the manifest)") }
+    log("masks: \(set.count - (skipped.count - set.skipped.count)) pseudo masks in \(out.path) (steps \(merged.map(String.init).joined(separator: ", ")) merged)")
     return out
   }
 
   static func parameterTable(_ c: MaskConfiguration, merged: [Int]) -> [String: String] {
     ["background": c.background.rawValue, "saliency_dir": c.saliencyDirectory ?? "",
-     "background_threshold": "\(c.backgroundThreshold)", "steps": merged.map(String.init).joined(separator: ",")]
+     "background_threshold": "\(c.backgroundThreshold)", "steps": merged.map(String.init).joined(separator: ","),
+     "on_bad_image": c.onBadImage.rawValue]
   }
 }

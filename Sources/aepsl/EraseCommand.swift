@@ -1,3 +1,4 @@
+import AEPSLData
 import AEPSLEngine
 import AEPSLMethod
 import ArgumentParser
@@ -79,6 +80,7 @@ struct EraseCommand: ParsableCommand {
   @Flag(help: "Also average the CAMs of horizontally flipped images.")
   var camFlip = false
 
+  @OptionGroup var badImages: BadImageOptions
   @OptionGroup var compute: ComputeOptions
   @OptionGroup var progress: ProgressOptions
 
@@ -112,13 +114,40 @@ struct EraseCommand: ParsableCommand {
     c.camScales = parsedScales ?? [1]
     c.camFlip = camFlip
     c.seed = compute.seed
+    c.onBadImage = badImages.onBadImage
     return c
   }
 
   func run() throws {
     compute.apply()
-    let summary = try EraseStage.run(configuration, run: URL(fileURLWithPath: runDirectory), progress: progress.options)
+    let summary = try interruptible {
+      try EraseStage.run(configuration, run: URL(fileURLWithPath: runDirectory), progress: progress.options)
+    }
     print("Merged steps: \(summary.mergedSteps.map(String.init).joined(separator: ", ")) (\(summary.reason))")
     print("Next: aepsl masks --run \(runDirectory)")
+  }
+}
+
+extension BadImagePolicy: ExpressibleByArgument {}
+
+/// --on-bad-image, for the stages that read dataset images.
+struct BadImageOptions: ParsableArguments {
+  @Option(help: """
+    What to do with a missing, corrupt, truncated, too small (under 8 px a side) or too large \
+    (over 64 Mi pixels) image: fail (stop, naming the file) or skip (leave it out, count it and \
+    list it in the stage's manifest).
+    """)
+  var onBadImage = BadImagePolicy.fail
+}
+
+/// Runs a stage with SIGINT/SIGTERM handlers installed: the stage stops at the next safe
+/// point, saves its state and the process exits with 130 (SIGINT) or 143 (SIGTERM).
+func interruptible<T>(_ body: () throws -> T) throws -> T {
+  Interruption.install()
+  do {
+    return try body()
+  } catch let interrupted as InterruptedError {
+    FileHandle.standardError.write(Data("aepsl: \(interrupted)\n".utf8))
+    throw ExitCode(interrupted.exitCode)
   }
 }

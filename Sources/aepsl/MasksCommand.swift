@@ -34,6 +34,7 @@ struct MasksCommand: ParsableCommand {
   @Option(help: "Merge only the first N erasing steps (1 = CAM-only baseline). Default: the steps the stopping rule chose.")
   var steps: Int?
 
+  @OptionGroup var badImages: BadImageOptions
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
@@ -51,7 +52,8 @@ struct MasksCommand: ParsableCommand {
     c.backgroundThreshold = backgroundThreshold
     c.steps = steps
     c.output = out
-    let dir = try MaskStage.run(c, run: URL(fileURLWithPath: runDirectory), progress: progress.options)
+    c.onBadImage = badImages.onBadImage
+    let dir = try interruptible { try MaskStage.run(c, run: URL(fileURLWithPath: runDirectory), progress: progress.options) }
     print("Next: aepsl eval --pred \(dir.path) --dataset DATASET --split train, or aepsl train-seg --run \(runDirectory)")
   }
 }

@@ -1,0 +1,148 @@
+import AEPSLData
+import AEPSLEngine
+import AEPSLFiles
+import AEPSLImaging
+import Foundation
+
+/// What `aepsl predict` reads and writes (DESIGN.md 1.4).
+public struct PredictConfiguration: Sendable, Equatable {
+  /// The segmenter (segmenter.safetensors written by train-seg).
+  public var checkpoint: String
+  /// Images: a dataset split, or every JPEG/PNG in `images`.
+  public var dataset: String?
+  public var split = "val"
+  public var images: String?
+  public var output: String
+  /// Confidences below this are set to 0 (the paper's p = 0.1).
+  public var confidenceThreshold: Float = 0.1
+  /// Also write the labels blended over the image, OUT/overlay/<id>.jpg.
+  public var overlay = false
+
+  public init(checkpoint: String, output: String) {
+    self.checkpoint = checkpoint
+    self.output = output
+  }
+}
+
+public enum PredictStage {
+  /// The order in which `--model` is chosen when not given: the last PSL round first;
+  /// the fully supervised upper bound is never chosen without being asked for.
+  public static let defaultModelOrder = [SegmentationConfiguration.plusVariant, "psl", "deeplab"]
+
+  /// The checkpoint of `model` (a variant name under RUN/seg/) or, without one, of the
+  /// first finished variant in `defaultModelOrder`.
+  public static func checkpoint(run: URL, model: String?) throws -> URL {
+    let layout = SegmentationLayout(run: run)
+    func ready(_ variant: String) -> Bool {
+      (try? StageManifest.read(from: layout.directory(variant))) != nil
+        && FileManager.default.fileExists(atPath: layout.checkpoint(variant).path)
+    }
+    if let model {
+      guard ready(model) else {
+        throw MethodError(file: layout.directory(model).path, problem: "holds no finished segmenter",
+                          fix: "Train it first (`aepsl train-seg --run \(run.path) ...`), or pick another --model.")
+      }
+      return layout.checkpoint(model)
+    }
+    guard let found = defaultModelOrder.first(where: ready) else {
+      throw MethodError(file: layout.root.path, problem: "holds no finished segmenter (looked for \(defaultModelOrder.joined(separator: ", ")))",
+                        fix: "Run `aepsl train-seg --run \(run.path)` first, or give --model or --checkpoint.")
+    }
+    return layout.checkpoint(found)
+  }
+
+  /// The images to predict: (id, file) in order.
+  static func inputs(_ config: PredictConfiguration, classes: [String]) throws -> [(String, URL)] {
+    if let path = config.dataset {
+      let dataset = try VOCDataset(root: URL(fileURLWithPath: path))
+      guard dataset.classes.names == classes else {
+        throw MethodError(file: dataset.root.path,
+                          problem: "has the classes \(dataset.classes.names.joined(separator: ", ")) but the model was trained on \(classes.joined(separator: ", "))",
+                          fix: "Predict a dataset with the model's classes, or use --images DIR.")
+      }
+      let ids = try dataset.imageIDs(split: config.split)
+      for id in ids where !FileManager.default.fileExists(atPath: dataset.imageURL(id).path) {
+        throw MethodError(file: dataset.imageURL(id).path, problem: "is missing (the split lists '\(id)')",
+                          fix: "Copy the image into JPEGImages/ or remove it from the list.")
+      }
+      return ids.map { ($0, dataset.imageURL($0)) }
+    }
+    guard let dir = config.images else {
+      throw MethodError(file: config.output, problem: "has no images to predict", fix: "Give --dataset DIR --split S, or --images DIR.")
+    }
+    let url = URL(fileURLWithPath: dir)
+    let names: [String]
+    do {
+      names = try FileManager.default.contentsOfDirectory(atPath: url.path)
+    } catch {
+      throw MethodError(file: url.path, problem: "cannot be listed (\(error.localizedDescription))", fix: "Give a directory of JPEG or PNG images.")
+    }
+    var seen: [String: String] = [:]
+    var out: [(String, URL)] = []
+    for name in names.sorted() where ["jpg", "jpeg", "png"].contains((name as NSString).pathExtension.lowercased()) {
+      let id = (name as NSString).deletingPathExtension
+      if let other = seen[id] {
+        throw MethodError(file: url.appendingPathComponent(name).path, problem: "has the same id as \(other)",
+                          fix: "Keep one image per name: the prediction is written as <id>.png.")
+      }
+      seen[id] = name
+      out.append((id, url.appendingPathComponent(name)))
+    }
+    guard !out.isEmpty else {
+      throw MethodError(file: url.path, problem: "holds no .jpg, .jpeg or .png image", fix: "Give a directory of images.")
+    }
+    return out
+  }
+
+  /// Writes OUT/<id>.png (palette PNG, 0 background, 1...C) for every image, and with
+  /// `overlay` OUT/overlay/<id>.jpg. Resumes an interrupted run (images already written are
+  /// kept); a finished one with the same settings does nothing. Returns the output directory.
+  @discardableResult
+  public static func run(_ config: PredictConfiguration, refinement: Refinement = .argmax,
+                         progress: ProgressReporter.Options = .init(), log: (String) -> Void = { print($0) }) throws -> URL {
+    let checkpoint = URL(fileURLWithPath: config.checkpoint)
+    let out = URL(fileURLWithPath: config.output)
+    let info = try SegmenterInfo(checkpoint: checkpoint)
+    let parameters = [
+      "checkpoint": checkpoint.standardizedFileURL.path, "variant": info.variant,
+      "dataset": config.dataset ?? "", "split": config.dataset == nil ? "" : config.split, "images": config.images ?? "",
+      "confidence": "\(config.confidenceThreshold)",
+      "weighting": info.classificationTrained ? "confidences" : "none (classification branch not trained)",
+      "refinement": refinement.description, "overlay": config.overlay ? "on" : "off",
+    ]
+    if try SegmentationStage.finished(out, parameters: parameters) != nil {
+      log("predict: already done in \(out.path)")
+      return out
+    }
+    let started = Date()
+    let inputs = try inputs(config, classes: info.classNames)
+    try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+    let overlayDirectory = out.appendingPathComponent("overlay", isDirectory: true)
+    if config.overlay { try FileManager.default.createDirectory(at: overlayDirectory, withIntermediateDirectories: true) }
+    let inference = SegmentationInference(model: try info.load(from: checkpoint), threshold: config.confidenceThreshold,
+                                          weighting: info.classificationTrained)
+    log("predict: \(inputs.count) images with \(info.variant.isEmpty ? checkpoint.path : info.variant) (\(info.net)), "
+        + (info.classificationTrained ? "confidences below \(config.confidenceThreshold) zeroed" : "no confidence weighting")
+        + ", refinement: \(refinement.description)")
+    let bar = ProgressReporter("predict", total: inputs.count, unit: "images", options: progress)
+    for (id, url) in inputs {
+      defer { bar.advance() }
+      try Interruption.check(stage: "predict", detail: "the label maps written so far are kept in \(out.path)")
+      let target = out.appendingPathComponent("\(id).png")
+      let overlay = overlayDirectory.appendingPathComponent("\(id).jpg")
+      let fm = FileManager.default
+      if fm.fileExists(atPath: target.path) && (!config.overlay || fm.fileExists(atPath: overlay.path)) { continue }
+      let image = try Image(contentsOf: url, colorMode: .rgb)
+      let labels = try inference.labelMap(image, refiner: refinement.refine)
+      // The overlay first, the label map last: its presence marks the image done.
+      if config.overlay { try image.overlaying(labels: labels).write(to: overlay) }
+      try labels.write(to: target)
+    }
+    bar.finish()
+    try StageManifest(stage: "predict", parameters: parameters, inputs: [checkpoint.path, config.dataset ?? config.images ?? ""],
+                      startedAt: started, notes: ["images": "\(inputs.count)", "classes": info.classNames.joined(separator: ",")])
+      .write(to: out)
+    log("predict: \(inputs.count) label maps in \(out.path)")
+    return out
+  }
+}

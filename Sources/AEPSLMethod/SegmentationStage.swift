@@ -1,0 +1,554 @@
+import AEPSLData
+import AEPSLEngine
+import AEPSLFiles
+import AEPSLImaging
+import Foundation
+
+/// What the segmenter learns from.
+public enum Supervision: String, Sendable, Codable, CaseIterable {
+  /// The pseudo masks of the run (or --masks): weakly supervised, the method.
+  case weak
+  /// The ground-truth masks of the training split: the fully supervised upper bound. The
+  /// only place training reads training-set ground truth.
+  case full
+}
+
+/// Everything the segmentation stage depends on (DESIGN.md 1.3).
+///
+/// Defaults follow DeepLab-LargeFOV where they apply: SGD momentum 0.9, weight decay 5e-4,
+/// poly decay with power 0.9, new layers (score layer and classification branch) at 10x
+/// the base rate for weights and 20x for biases when the backbone comes from ImageNet
+/// (`--init`; 1x/2x when everything trains from scratch, as in the erasing stage).
+/// - `largefov`: lr 0.001, crop 321, scales 0.5-1.5 (DeepLab's), 20 epochs (DeepLab v2's
+///   20k iterations of 10 images is about 19 passes over VOC train_aug), batch 4 rather
+///   than DeepLab's 10 so that a step fits a CPU's memory and time (the same as erasing).
+/// - `tiny`: from scratch with batch norm, lr 0.02, batch 16, crop 128, scales 0.75-1.25,
+///   weight decay 1e-4, 12 epochs: about two minutes on the 800 synthetic training images
+///   with two free cores (chosen by short trials, RESULTS.md).
+public struct SegmentationConfiguration: Sendable, Codable, Equatable {
+  /// Dataset in the VOC layout; nil: the one the erasing stage used.
+  public var dataset: String?
+  /// Training split; nil: the erasing stage's (or "train").
+  public var split: String?
+  public var net: String
+  /// torchvision VGG-16 weights (.safetensors) for `largefov`'s convolutions.
+  public var initWeights: String?
+  /// Pseudo masks <id>.png; nil: RUN/masks.
+  public var masks: String?
+  /// Prohibitive segmentation learning (online mask + classification branch); false: plain
+  /// DeepLab on the masks.
+  public var psl: Bool
+  /// One more round on the CRF-refined predictions of the first (PSL+).
+  public var pslPlus = false
+  public var supervision = Supervision.weak
+  public var classificationLoss = ClassificationLoss.mse
+  public var schedule: TrainingSchedule
+  public var batchSize: Int
+  public var cropSize: Int
+  public var minScale: Float
+  public var maxScale: Float
+  /// PSL+: confidences below this are zeroed when predicting the training set.
+  public var confidenceThreshold: Float = 0.1
+  public var seed: UInt64 = 0
+
+  public init(net: String = "tiny", supervision: Supervision = .weak, psl: Bool? = nil) {
+    self.net = net
+    self.supervision = supervision
+    // The upper bound is plain DeepLab on ground truth unless asked otherwise.
+    self.psl = psl ?? (supervision == .weak)
+    if net == "largefov" {
+      schedule = TrainingSchedule(epochs: 20, learningRate: 0.001)
+      batchSize = 4; cropSize = 321; minScale = 0.5; maxScale = 1.5
+    } else {
+      schedule = TrainingSchedule(epochs: 12, learningRate: 0.02, weightDecay: 1e-4)
+      batchSize = 16; cropSize = 128; minScale = 0.75; maxScale = 1.25
+    }
+  }
+
+  var spec: BackboneSpec? { BackboneSpec.named(net) }
+
+  /// The directory name of the first round: psl, deeplab (PSL off), full (ground truth),
+  /// full-psl.
+  public var firstVariant: String {
+    switch (supervision, psl) {
+    case (.weak, true): return "psl"
+    case (.weak, false): return "deeplab"
+    case (.full, false): return "full"
+    case (.full, true): return "full-psl"
+    }
+  }
+
+  public static let plusVariant = "psl-plus"
+}
+
+/// Files of the segmentation stage inside a run directory: RUN/seg/<variant>/ per trained
+/// network, each its own resumable stage.
+public struct SegmentationLayout: Sendable {
+  public let root: URL
+  public init(run: URL) { root = run.appendingPathComponent("seg", isDirectory: true) }
+  public func directory(_ variant: String) -> URL { root.appendingPathComponent(variant, isDirectory: true) }
+  /// The trained network (parameters and batch-norm statistics), written when training ends.
+  public func checkpoint(_ variant: String) -> URL { directory(variant).appendingPathComponent("segmenter.safetensors") }
+  /// Per epoch: total loss and each term.
+  public func lossCurve(_ variant: String) -> URL { directory(variant).appendingPathComponent("loss.csv") }
+  /// Training state after the last finished epoch (with momentum), for resuming; removed
+  /// once the variant is done.
+  public func trainingState(_ variant: String) -> URL { directory(variant).appendingPathComponent("training-state.safetensors") }
+  /// PSL+ masks: the first round's CRF-refined predictions of the training set.
+  public var plusMasks: URL { root.appendingPathComponent("psl-plus-masks", isDirectory: true) }
+}
+
+/// The mean loss terms of one epoch.
+public struct SegmentationEpoch: Sendable, Equatable {
+  public var epoch: Int
+  public var terms: SegmentationLossTerms
+  /// Of the cells S labels (not 255), the fraction where the online mask S' agrees (PSL).
+  public var onlineAgreement: Float?
+  public var learningRate: Float
+
+  static let csvHeader = "epoch,total,classification,segmentation,online,online_agreement,learning_rate"
+
+  var csvRow: String {
+    "\(epoch),\(terms.total),\(terms.classification),\(terms.segmentation),\(terms.online),"
+      + "\(onlineAgreement.map { "\($0)" } ?? ""),\(learningRate)"
+  }
+
+  init(epoch: Int, terms: SegmentationLossTerms, onlineAgreement: Float?, learningRate: Float) {
+    self.epoch = epoch
+    self.terms = terms
+    self.onlineAgreement = onlineAgreement
+    self.learningRate = learningRate
+  }
+
+  init?(csvRow row: Substring) {
+    let f = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    guard f.count == 7, let e = Int(f[0]), let c = Float(f[2]), let s = Float(f[3]), let o = Float(f[4]),
+          let lr = Float(f[6]) else { return nil }
+    self.init(epoch: e, terms: SegmentationLossTerms(classification: c, segmentation: s, online: o),
+              onlineAgreement: Float(f[5]), learningRate: lr)
+  }
+}
+
+/// One trained network of the stage.
+public struct SegmentationRound: Sendable {
+  public var variant: String
+  public var directory: URL
+  public var checkpoint: URL
+  public var curve: [SegmentationEpoch]
+}
+
+/// How predicted probabilities become labels when PSL+ predicts the training set: the
+/// dense CRF, handed in by the command-line tool, or nil for the argmax. `description`
+/// goes into manifests.
+public struct Refinement: Sendable {
+  public var refine: ProbabilityRefiner?
+  public var description: String
+  public init(refine: ProbabilityRefiner?, description: String) {
+    self.refine = refine
+    self.description = description
+  }
+  public static let argmax = Refinement(refine: nil, description: "none (argmax)")
+}
+
+public enum SegmentationStage {
+  /// Trains (or resumes) the segmenter of `config` into RUN/seg/<variant>/, then with
+  /// `pslPlus` the second round into RUN/seg/psl-plus/. A finished round is never redone;
+  /// one finished with other settings is an error (delete it to retrain).
+  @discardableResult
+  public static func run(_ config: SegmentationConfiguration, run: URL, refinement: Refinement = .argmax,
+                         progress: ProgressReporter.Options = .init(),
+                         log: (String) -> Void = { print($0) }) throws -> [SegmentationRound] {
+    guard let spec = config.spec else {
+      throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
+    }
+    if config.pslPlus && (config.supervision != .weak || !config.psl) {
+      throw MethodError(file: run.path, problem: "PSL+ is a second round of weakly supervised PSL",
+                        fix: "Use --psl-plus only with --psl on and --supervision weak.")
+    }
+    let layout = SegmentationLayout(run: run)
+    let (dataset, split) = try resolveDataset(config, run: run)
+    let set = try dataset.classificationSet(split: split)
+    guard set.count > 0 else {
+      throw MethodError(file: dataset.listURL(split: split).path, problem: "lists no labelled image",
+                        fix: "Check the split name and the annotations.")
+    }
+    if !set.skippedUnlabeled.isEmpty { log("train-seg: \(set.skippedUnlabeled.count) images without labels are skipped") }
+
+    // Round 1: PSL, DeepLab, or the fully supervised upper bound.
+    let first = config.firstVariant
+    let masks: MaskSource
+    switch config.supervision {
+    case .full:
+      log("train-seg: FULLY SUPERVISED upper bound: training on the ground-truth masks of split '\(split)', not on pseudo masks")
+      masks = .groundTruth
+    case .weak:
+      let dir = config.masks.map { URL(fileURLWithPath: $0) } ?? run.appendingPathComponent("masks", isDirectory: true)
+      if config.masks == nil, try StageManifest.read(from: dir) == nil {
+        throw MethodError(file: dir.path, problem: "holds no finished pseudo masks",
+                          fix: "Run `aepsl masks --run \(run.path)` first, or give --masks DIR.")
+      }
+      masks = .directory(dir.standardizedFileURL)
+    }
+    var rounds = [try trainRound(variant: first, config: config, spec: spec, dataset: dataset, split: split, set: set,
+                                 masks: masks, extra: [:], layout: layout, progress: progress, log: log)]
+    guard config.pslPlus else { return rounds }
+
+    // PSL+: the first round's refined predictions of the training set become S.
+    let plusMasks = try predictTrainingSet(from: rounds[0], config: config, set: set, dataset: dataset,
+                                           refinement: refinement, layout: layout, progress: progress, log: log)
+    rounds.append(try trainRound(variant: SegmentationConfiguration.plusVariant, config: config, spec: spec, dataset: dataset,
+                                 split: split, set: set, masks: .directory(plusMasks),
+                                 extra: ["confidence": "\(config.confidenceThreshold)", "refinement": refinement.description],
+                                 layout: layout, progress: progress, log: log))
+    return rounds
+  }
+
+  /// The dataset and split: given, or the erasing stage's.
+  static func resolveDataset(_ config: SegmentationConfiguration, run: URL) throws -> (VOCDataset, String) {
+    let erase = try StageManifest.read(from: EraseLayout(run: run).root)
+    guard let path = config.dataset ?? erase?.parameters["dataset"] else {
+      throw MethodError(file: run.path, problem: "has no erasing stage to take the dataset from",
+                        fix: "Give --dataset DIR.")
+    }
+    let split = config.split ?? erase?.parameters["split"] ?? "train"
+    return (try VOCDataset(root: URL(fileURLWithPath: path)), split)
+  }
+
+  enum MaskSource {
+    case directory(URL)
+    case groundTruth
+
+    var description: String {
+      switch self {
+      case .directory(let url): return url.path
+      case .groundTruth: return "ground truth (SegmentationClass)"
+      }
+    }
+  }
+
+  /// Every parameter that shaped a round. `pslPlus`, the confidence threshold and the CRF
+  /// are left out of the first round's: they only shape the second, so asking for PSL+
+  /// later reuses a finished first round.
+  static func parameterTable(_ c: SegmentationConfiguration, variant: String, dataset: VOCDataset, split: String,
+                             masks: MaskSource, extra: [String: String]) -> [String: String] {
+    var table = [
+      "variant": variant, "dataset": dataset.root.path, "split": split, "net": c.net, "init": c.initWeights ?? "",
+      "masks": masks.description, "supervision": c.supervision.rawValue, "psl": c.psl ? "on" : "off",
+      "cls_loss": c.psl ? c.classificationLoss.rawValue : "none", "epochs": "\(c.schedule.epochs)",
+      "lr": "\(c.schedule.learningRate)", "momentum": "\(c.schedule.momentum)", "weight_decay": "\(c.schedule.weightDecay)",
+      "poly_power": "\(c.schedule.polyPower)", "batch_size": "\(c.batchSize)", "crop_size": "\(c.cropSize)",
+      "scales": "\(c.minScale)-\(c.maxScale)", "seed": "\(c.seed)",
+    ]
+    table.merge(extra) { $1 }
+    return table
+  }
+
+  /// The manifest of a finished stage in `directory` if its parameters are `parameters`;
+  /// nil when unfinished; an error when it was made with other settings.
+  static func finished(_ directory: URL, parameters: [String: String]) throws -> StageManifest? {
+    guard let done = try StageManifest.read(from: directory) else { return nil }
+    guard done.parameters == parameters else {
+      let keys = Set(done.parameters.keys).union(parameters.keys).sorted()
+      let changes = keys.filter { done.parameters[$0] != parameters[$0] }
+        .map { "\($0) \(done.parameters[$0] ?? "-") -> \(parameters[$0] ?? "-")" }
+      throw MethodError(file: directory.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
+                        fix: "Delete \(directory.path) to redo it with the new settings, or use another --run.")
+    }
+    return done
+  }
+
+  static func trainRound(variant: String, config: SegmentationConfiguration, spec: BackboneSpec, dataset: VOCDataset,
+                         split: String, set: ClassificationSet, masks: MaskSource, extra: [String: String],
+                         layout: SegmentationLayout, progress: ProgressReporter.Options,
+                         log: (String) -> Void) throws -> SegmentationRound {
+    let dir = layout.directory(variant)
+    let parameters = parameterTable(config, variant: variant, dataset: dataset, split: split, masks: masks, extra: extra)
+    if try finished(dir, parameters: parameters) != nil {
+      let curve = try readLossCurve(layout.lossCurve(variant))
+      log("train-seg: \(variant) already done (final loss \(curve.last.map { String(format: "%.4f", $0.terms.total) } ?? "?")); "
+          + "delete \(dir.path) to redo it")
+      return SegmentationRound(variant: variant, directory: dir, checkpoint: layout.checkpoint(variant), curve: curve)
+    }
+    let started = Date()
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    let classes = dataset.classes.count
+    let source = try trainingSource(set: set, dataset: dataset, masks: masks)
+
+    let pretrained = config.initWeights != nil
+    let model = Segmenter(spec: spec, classes: classes, seed: config.seed, headLRMultiplier: pretrained ? 10 : 1)
+    if let path = config.initWeights { try VGG16Import.load(from: URL(fileURLWithPath: path), into: model.parameters) }
+    model.backbone.reseedDropout(config.seed)
+    // Without PSL the classification branch is not trained at all (no loss, no update, no
+    // weight decay): round 1 is then exactly DeepLab, and inference does no weighting.
+    let trainable = config.psl ? model.parameters : model.backbone.parameters + model.scoreLayer.parameters
+    let loader = BatchLoader(source: source, classes: classes, options: .init(
+      batchSize: config.batchSize,
+      augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true),
+      shuffle: true, dropLast: source.count > config.batchSize, labelMaps: true, seed: config.seed))
+    log("train-seg: \(variant): \(source.count) images, \(classes) classes, \(config.net), masks from \(masks.description)"
+        + (config.psl ? ", PSL (online mask + classification branch)" : ", plain DeepLab (classification branch not trained)"))
+
+    let info = SegmenterInfo(net: config.net, classNames: dataset.classes.names, variant: variant, classificationTrained: config.psl)
+    let curve = try trainSegmenter(
+      model, trainable: trainable, loader: loader, schedule: config.schedule,
+      loss: SegmentationLoss(prohibitive: config.psl, classification: config.classificationLoss),
+      stage: "train-seg \(variant)", state: layout.trainingState(variant),
+      fingerprint: parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";"),
+      progress: progress, log: log)
+    try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,
+                        metadata: info.metadata.merging(["supervision": config.supervision.rawValue]) { $1 },
+                        to: layout.checkpoint(variant))
+    try writeLossCurve(curve, to: layout.lossCurve(variant))
+    let last = curve.last?.terms ?? SegmentationLossTerms()
+    var notes = [
+      "final_loss": "\(last.total)", "final_classification": "\(last.classification)",
+      "final_segmentation": "\(last.segmentation)", "final_online": "\(last.online)",
+      "classification_branch": config.psl ? "trained" : "not trained (plain DeepLab: no weighting at inference)",
+      "images": "\(source.count)", "classes": dataset.classes.names.joined(separator: ","),
+      "label_targets": "masks sampled at the score cells (nearest, ScoreGrid), as DeepLab shrinks its labels",
+    ]
+    if config.supervision == .full {
+      notes["fully_supervised_upper_bound"] = "true: trained on the ground-truth masks of the training split"
+    }
+    try StageManifest(stage: "train-seg", parameters: parameters, inputs: [dataset.root.path, masks.description],
+                      startedAt: started, notes: notes).write(to: dir)
+    try? FileManager.default.removeItem(at: layout.trainingState(variant))
+    log(String(format: "train-seg: %@ done, final loss %.4f (classification %.4f, segmentation %.4f, online %.4f) -> %@",
+               variant, last.total, last.classification, last.segmentation, last.online, layout.checkpoint(variant).path))
+    return SegmentationRound(variant: variant, directory: dir, checkpoint: layout.checkpoint(variant), curve: curve)
+  }
+
+  /// Training images with their masks. Every mask must exist before training starts.
+  static func trainingSource(set: ClassificationSet, dataset: VOCDataset, masks: MaskSource) throws -> SampleSource {
+    switch masks {
+    case .groundTruth:
+      // The fully supervised upper bound: the one training path that reads ground truth.
+      return set.source { id in try dataset.groundTruthMask(id) }
+    case .directory(let dir):
+      var isDirectory: ObjCBool = false
+      guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw MethodError(file: dir.path, problem: "is not a directory of masks", fix: "Give --masks a directory of <id>.png pseudo masks.")
+      }
+      let missing = set.ids.filter { !FileManager.default.fileExists(atPath: dir.appendingPathComponent("\($0).png").path) }
+      if let id = missing.first {
+        throw MethodError(file: dir.appendingPathComponent("\(id).png").path,
+                          problem: "is missing (\(missing.count) of \(set.count) training images have no mask)",
+                          fix: "Write a mask per training image (`aepsl masks`), or give another --masks directory.")
+      }
+      let classes = UInt8(set.classes.count)
+      return set.source { id in
+        let url = dir.appendingPathComponent("\(id).png")
+        let map = try LabelMap(contentsOf: url)
+        if let bad = map.labels.first(where: { $0 > classes && $0 != LabelMap.ignore }) {
+          throw MethodError(file: url.path, problem: "holds label \(bad), but the dataset has \(classes) classes",
+                            fix: "Masks hold 0 (background), 1...\(classes) or 255 (ignore); regenerate them for this dataset.")
+        }
+        return map
+      }
+    }
+  }
+
+  /// Where training stands: finished epochs' rows, and within the epoch under way the next
+  /// batch and the running sums. Saved with the weights so a resumed run continues exactly.
+  struct Position {
+    var curve: [SegmentationEpoch] = []
+    var batch = 0
+    var sums = (cls: 0.0, seg: 0.0, online: 0.0)
+    var count = 0
+    var agree = 0
+    var labelled = 0
+
+    var epoch: Int { curve.count + 1 }
+
+    var metadata: [String: String] {
+      ["curve": curve.map(\.csvRow).joined(separator: "\n"), "epoch": "\(epoch)", "batch": "\(batch)",
+       "sums": "\(sums.cls),\(sums.seg),\(sums.online)", "counts": "\(count),\(agree),\(labelled)"]
+    }
+
+    init() {}
+
+    init(metadata m: [String: String]) {
+      curve = (m["curve"] ?? "").split(separator: "\n").compactMap { SegmentationEpoch(csvRow: $0) }
+      batch = Int(m["batch"] ?? "") ?? 0
+      let s = (m["sums"] ?? "").split(separator: ",").compactMap { Double($0) }
+      let c = (m["counts"] ?? "").split(separator: ",").compactMap { Int($0) }
+      if s.count == 3 && c.count == 3 {
+        sums = (s[0], s[1], s[2])
+        (count, agree, labelled) = (c[0], c[1], c[2])
+      } else {
+        batch = 0
+      }
+    }
+  }
+
+  /// Trains `model` (only `trainable` is updated) and returns the mean loss terms of every
+  /// epoch. After every epoch, and when a stop is asked for (`Interruption`), the
+  /// parameters, batch-norm statistics, momentum and position go to `state` atomically; a
+  /// run stopped or killed later resumes from there and ends with the same weights as an
+  /// uninterrupted one (data order, augmentation and dropout depend only on the seed, the
+  /// epoch and the iteration).
+  ///
+  /// Stops with `NonFiniteLossError` on a NaN or infinite loss or gradient, before the bad
+  /// update is applied.
+  static func trainSegmenter(_ model: Segmenter, trainable: [Parameter], loader: BatchLoader, schedule: TrainingSchedule,
+                             loss: SegmentationLoss, stage: String, state: URL, fingerprint: String = "",
+                             progress: ProgressReporter.Options, log: (String) -> Void) throws -> [SegmentationEpoch] {
+    let sgd = SGD(parameters: trainable, learningRate: schedule.learningRate, momentum: schedule.momentum,
+                  weightDecay: schedule.weightDecay)
+    let perEpoch = loader.batchesPerEpoch
+    let policy = LearningRateSchedule.poly(maxIterations: schedule.epochs * perEpoch, power: schedule.polyPower)
+    let grid = ScoreGrid(spec: model.spec)
+    let dropoutSeeds = SeededGenerator(seed: loader.options.seed).split("segmenter dropout by iteration")
+    var position = Position()
+    if FileManager.default.fileExists(atPath: state.path) {
+      // Only a state saved with the same settings is resumed; the settings are compared
+      // before anything is loaded.
+      if (try? SafetensorsFile(contentsOf: state))?.metadata["settings"] == fingerprint {
+        position = Position(metadata: try Checkpoint.load(from: state, into: model.parameters, buffers: model.buffers + sgd.state))
+        log("\(stage): resuming after epoch \(position.curve.count) of \(schedule.epochs)"
+            + (position.batch > 0 ? ", batch \(position.batch)" : ""))
+      } else {
+        log("\(stage): \(state.path) was saved with other settings (or is damaged); training from the start")
+      }
+    }
+    func save() throws {
+      try Checkpoint.save(parameters: model.parameters, buffers: model.buffers + sgd.state,
+                          metadata: position.metadata.merging(["settings": fingerprint]) { $1 }, to: state)
+    }
+    while position.epoch <= schedule.epochs {
+      let epoch = position.epoch
+      let bar = ProgressReporter("\(stage) epoch \(epoch)/\(schedule.epochs)",
+                                 total: min(loader.source.count, perEpoch * loader.options.batchSize), unit: "images", options: progress)
+      if position.count > 0 { bar.advance(by: position.count) }
+      let batches = loader.epoch(epoch, from: position.batch)
+      while true {
+        if Interruption.requested != nil {
+          batches.cancel()
+          try save()
+          try Interruption.check(stage: stage, detail: "the training state at epoch \(epoch), batch \(position.batch) is saved in \(state.path)")
+        }
+        guard let batch = try batches.next() else { break }
+        let iteration = (epoch - 1) * perEpoch + batch.number
+        sgd.learningRate = policy.rate(base: schedule.learningRate, iteration: iteration)
+        var dropoutSeed = dropoutSeeds.split("\(iteration)")
+        model.backbone.reseedDropout(dropoutSeed.next())
+        let (scores, logits) = model.forward(batch.images, training: true)
+        let (n, h, w) = (batch.count, scores.shape[2], scores.shape[3])
+        let mask = grid.downsample(batch.labelMaps!, count: n, height: batch.height, width: batch.width, toHeight: h, toWidth: w)
+        let valid = grid.downsample(batch.placements.flatMap(\.imageMask), count: n, height: batch.height, width: batch.width,
+                                    toHeight: h, toWidth: w)
+        let result = loss(scores: scores, logits: logits, targets: batch.targets, mask: mask, imageLabels: batch.labels, valid: valid)
+        guard result.terms.total.isFinite else {
+          throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "loss", checkpoint: state.path)
+        }
+        model.backward(dScores: result.dScores, dLogits: result.dLogits)
+        guard gradientsAreFinite(sgd.parameters) else {
+          throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "gradient", checkpoint: state.path)
+        }
+        sgd.step()
+        let b = Double(n)
+        position.batch = batch.number + 1
+        position.sums.cls += Double(result.terms.classification) * b
+        position.sums.seg += Double(result.terms.segmentation) * b
+        position.sums.online += Double(result.terms.online) * b
+        position.count += n
+        if let online = result.onlineMask {
+          for (s, o) in zip(mask, online) where s != Loss.ignoreLabel {
+            position.labelled += 1
+            if s == o { position.agree += 1 }
+          }
+        }
+        let s = position.sums
+        bar.advance(by: n, note: String(format: "loss %.4f", (s.cls + s.seg + s.online) / Double(max(position.count, 1))))
+      }
+      let c = Double(max(position.count, 1))
+      let row = SegmentationEpoch(
+        epoch: epoch,
+        terms: SegmentationLossTerms(classification: Float(position.sums.cls / c), segmentation: Float(position.sums.seg / c),
+                                     online: Float(position.sums.online / c)),
+        onlineAgreement: loss.prohibitive ? Float(position.agree) / Float(max(position.labelled, 1)) : nil,
+        learningRate: sgd.learningRate)
+      bar.finish(note: String(format: "loss %.4f (classification %.4f, segmentation %.4f, online %.4f)",
+                              row.terms.total, row.terms.classification, row.terms.segmentation, row.terms.online))
+      var next = Position()
+      next.curve = position.curve + [row]
+      position = next
+      try save()
+    }
+    return Array(position.curve.prefix(schedule.epochs))
+  }
+
+  /// PSL+: predicts every training image with the first round's network (confidence
+  /// weighting, then `refinement`, the dense CRF), and keeps only labels the image may
+  /// hold: background and its own classes. A pixel given any other class becomes 255
+  /// (ignore), not background: the prediction is known to be wrong there, and calling it
+  /// background would teach background on what is most likely an object of the image;
+  /// ignored, it is left to the online mask, which can only choose the image's classes.
+  static func predictTrainingSet(from round: SegmentationRound, config: SegmentationConfiguration, set: ClassificationSet,
+                                 dataset: VOCDataset, refinement: Refinement, layout: SegmentationLayout,
+                                 progress: ProgressReporter.Options, log: (String) -> Void) throws -> URL {
+    let out = layout.plusMasks
+    let parameters = ["checkpoint": round.checkpoint.path, "confidence": "\(config.confidenceThreshold)",
+                      "refinement": refinement.description, "dataset": dataset.root.path,
+                      "images": "\(set.count)", "outside_labels": "255"]
+    if try finished(out, parameters: parameters) != nil {
+      log("train-seg: PSL+ masks already in \(out.path)")
+      return out
+    }
+    let started = Date()
+    try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+    let info = try SegmenterInfo(checkpoint: round.checkpoint)
+    let inference = SegmentationInference(model: try info.load(from: round.checkpoint), threshold: config.confidenceThreshold,
+                                          weighting: info.classificationTrained)
+    let bar = ProgressReporter("PSL+ masks", total: set.count, unit: "images", options: progress)
+    var outside = 0, pixels = 0
+    for sample in set.samples {
+      defer { bar.advance() }
+      try Interruption.check(stage: "PSL+ masks", detail: "the masks written so far are kept in \(out.path)")
+      let target = out.appendingPathComponent("\(sample.id).png")
+      if FileManager.default.fileExists(atPath: target.path) { continue }
+      let predicted = try inference.labelMap(try dataset.image(sample.id), refiner: refinement.refine)
+      let (mask, removed) = restrict(predicted, to: sample.labels)
+      outside += removed
+      pixels += mask.labels.count
+      try mask.write(to: target)
+    }
+    bar.finish()
+    try StageManifest(stage: "psl-plus-masks", parameters: parameters, inputs: [round.checkpoint.path], startedAt: started,
+                      notes: ["outside_label_fraction": "\(Double(outside) / Double(max(pixels, 1)))",
+                              "rule": "labels outside {0} and the image's classes become 255"]).write(to: out)
+    log(String(format: "train-seg: PSL+ masks in %@ (%.2f%% of pixels predicted a class the image does not have -> 255)",
+               out.path, 100 * Double(outside) / Double(max(pixels, 1))))
+    return out
+  }
+
+  /// Labels other than 0 and the image's classes (0-based `labels`, mask values c + 1)
+  /// become 255. Returns the mask and how many pixels changed.
+  public static func restrict(_ map: LabelMap, to labels: [Int]) -> (LabelMap, Int) {
+    var allowed = [Bool](repeating: false, count: 256)
+    allowed[0] = true
+    allowed[Int(LabelMap.ignore)] = true
+    for c in labels where c + 1 < 255 { allowed[c + 1] = true }
+    var out = map
+    var changed = 0
+    out.withUnsafeMutableLabels { l in
+      for i in 0..<l.count where !allowed[Int(l[i])] {
+        l[i] = LabelMap.ignore
+        changed += 1
+      }
+    }
+    return (out, changed)
+  }
+
+  static func writeLossCurve(_ curve: [SegmentationEpoch], to url: URL) throws {
+    let text = ([SegmentationEpoch.csvHeader] + curve.map(\.csvRow)).joined(separator: "\n") + "\n"
+    try writeFileAtomically(Data(text.utf8), to: url)
+  }
+
+  public static func readLossCurve(_ url: URL) throws -> [SegmentationEpoch] {
+    guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+      throw MethodError(file: url.path, problem: "cannot be read", fix: "Delete its directory to retrain that network.")
+    }
+    return text.split(separator: "\n").dropFirst().compactMap { SegmentationEpoch(csvRow: $0) }
+  }
+}

@@ -1,0 +1,277 @@
+import AEPSLCRF
+import AEPSLData
+import AEPSLFiles
+import AEPSLImaging
+import AEPSLMethod
+import AEPSLReport
+import Foundation
+
+/// The stages of `aepsl run`, in order (DESIGN.md 4).
+public enum PipelineStage: String, CaseIterable, Sendable, Codable {
+  case synth, erase, masks, trainSeg = "train-seg", predict, eval, report
+}
+
+/// From tags to masks in one call: synth (when no dataset is given) -> erase -> masks ->
+/// train-seg (PSL, PSL+, and the bounds asked for) -> predict -> eval -> report.
+///
+/// Resuming: a stage is done when its outputs carry their manifests. Before a stage runs,
+/// the outputs of every later stage are deleted, so that nothing downstream survives from
+/// older inputs: deleting one stage's output (or changing its options in the config) redoes
+/// that stage and those after it only, even if the rerun is itself interrupted.
+public struct Pipeline {
+  public let run: URL
+  public let config: RunConfiguration
+  public var progress: ProgressReporter.Options
+  public var log: (String) -> Void
+
+  public init(run: URL, config: RunConfiguration, progress: ProgressReporter.Options = .init(),
+              log: @escaping (String) -> Void = { print($0) }) {
+    self.run = run
+    self.config = config
+    self.progress = progress
+    self.log = log
+  }
+
+  public var configFile: URL { run.appendingPathComponent("config.json") }
+  public var datasetDirectory: URL {
+    config.dataset.map { URL(fileURLWithPath: $0) } ?? run.appendingPathComponent("dataset", isDirectory: true)
+  }
+  var masksDirectory: URL { run.appendingPathComponent("masks", isDirectory: true) }
+  var camOnlyMasksDirectory: URL { run.appendingPathComponent("masks-cam-only", isDirectory: true) }
+  var predictDirectory: URL { run.appendingPathComponent("predict", isDirectory: true) }
+  var predictionsRoot: URL { run.appendingPathComponent("predictions", isDirectory: true) }
+  var metricsDirectory: URL { run.appendingPathComponent("metrics", isDirectory: true) }
+  var reportFile: URL { run.appendingPathComponent("report/index.html") }
+  var segmentation: SegmentationLayout { SegmentationLayout(run: run) }
+
+  /// The segmenters the run trains: (variant, configuration). The final one is PSL+ (or PSL).
+  var segmenters: [(variant: String, config: SegmentationConfiguration)] {
+    var weak = config.segmentation
+    weak.supervision = .weak
+    weak.psl = true
+    var list = [(weak.pslPlus ? SegmentationConfiguration.plusVariant : "psl", weak)]
+    if config.ablation {
+      var plain = weak
+      plain.psl = false
+      plain.pslPlus = false
+      list.append(("deeplab", plain))
+    }
+    if config.upperBound {
+      var full = weak
+      full.supervision = .full
+      full.psl = false
+      full.pslPlus = false
+      list.append(("full", full))
+    }
+    return list
+  }
+
+  /// The variants predicted and scored on the evaluation split.
+  var scoredVariants: [String] {
+    var names = ["psl"]
+    if config.segmentation.pslPlus { names.append(SegmentationConfiguration.plusVariant) }
+    return names + segmenters.dropFirst().map(\.variant)
+  }
+
+  var finalVariant: String { config.segmentation.pslPlus ? SegmentationConfiguration.plusVariant : "psl" }
+
+  // MARK: - Which stages are done, and what each one writes
+
+  /// The files and directories a stage writes (deleted when it must be redone).
+  func outputs(of stage: PipelineStage) -> [URL] {
+    switch stage {
+    case .synth: return config.dataset == nil ? [datasetDirectory] : []
+    case .erase: return [EraseLayout(run: run).root]
+    case .masks: return [masksDirectory, camOnlyMasksDirectory]
+    case .trainSeg: return [segmentation.root]
+    case .predict: return [predictDirectory, predictionsRoot]
+    case .eval: return [metricsDirectory]
+    case .report: return [reportFile.deletingLastPathComponent()]
+    }
+  }
+
+  func isDone(_ stage: PipelineStage) -> Bool {
+    let fm = FileManager.default
+    func manifest(_ dir: URL) -> Bool { fm.fileExists(atPath: dir.appendingPathComponent(StageManifest.fileName).path) }
+    switch stage {
+    case .synth: return fm.fileExists(atPath: datasetDirectory.appendingPathComponent("synth.json").path) || config.dataset != nil
+    case .erase: return manifest(EraseLayout(run: run).root)
+    case .masks: return manifest(masksDirectory) && manifest(camOnlyMasksDirectory)
+    case .trainSeg:
+      let variants = segmenters.map(\.variant) + (config.segmentation.pslPlus ? ["psl"] : [])
+      return variants.allSatisfy { manifest(segmentation.directory($0)) }
+    case .predict:
+      return manifest(predictDirectory) && scoredVariants.allSatisfy { manifest(predictionsRoot.appendingPathComponent($0)) }
+    case .eval:
+      return (metricNames).allSatisfy { fm.fileExists(atPath: metricsDirectory.appendingPathComponent("\($0).json").path) }
+    case .report: return fm.fileExists(atPath: reportFile.path)
+    }
+  }
+
+  var metricNames: [String] { ["cam", "ae-masks", "predict"] + scoredVariants }
+
+  /// Which sections of the configuration each stage depends on: a change in one redoes it.
+  static func sections(of stage: PipelineStage) -> [String] {
+    switch stage {
+    case .synth: return ["dataset", "synth"]
+    case .erase: return ["net", "seed", "erase"]
+    case .masks: return ["masks"]
+    case .trainSeg: return ["segmentation", "upperBound", "ablation", "crf", "useCRF"]
+    case .predict: return ["confidence", "crf", "useCRF", "evalSplit"]
+    case .eval: return []
+    case .report: return ["reportSamples"]
+    }
+  }
+
+  // MARK: - Running
+
+  /// Runs every stage from the first that is not done (or from `from`), and returns the
+  /// report's path.
+  @discardableResult
+  public func execute(from: PipelineStage? = nil) throws -> URL {
+    try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+    let changed = try changedStage()
+    try writeFileAtomically(config.encoded(), to: configFile)
+    let stages = PipelineStage.allCases
+    var mustRedo = [from, changed].compactMap { $0 }.map { stages.firstIndex(of: $0)! }.min() ?? stages.count
+    for (index, stage) in stages.enumerated() {
+      if index < mustRedo && isDone(stage) {
+        log("run: \(stage.rawValue) already done")
+        continue
+      }
+      mustRedo = min(mustRedo, index)
+      // Nothing after this stage may survive from older inputs, even if this run is killed.
+      for later in stages[(index + 1)...] {
+        for url in outputs(of: later) where FileManager.default.fileExists(atPath: url.path) {
+          try FileManager.default.removeItem(at: url)
+        }
+      }
+      if index == mustRedo, from != nil || changed != nil {
+        for url in outputs(of: stage) where FileManager.default.fileExists(atPath: url.path) {
+          try FileManager.default.removeItem(at: url)
+        }
+      }
+      let started = Date()
+      log("run: \(stage.rawValue) ...")
+      try perform(stage)
+      log(String(format: "run: %@ done in %.0f s", stage.rawValue, Date().timeIntervalSince(started)))
+    }
+    return reportFile
+  }
+
+  /// The earliest stage whose configuration sections differ from the last run's config.json.
+  func changedStage() throws -> PipelineStage? {
+    guard let data = try? Data(contentsOf: configFile) else { return nil }
+    guard let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+      throw PipelineError(file: configFile.path, problem: "is not the JSON this version writes",
+                          fix: "Delete it (and the run's stages) or use another --run directory.")
+    }
+    let new = try JSONSerialization.jsonObject(with: config.encoded()) as! [String: Any]
+    for stage in PipelineStage.allCases {
+      for key in Self.sections(of: stage) where !same(old[key], new[key]) {
+        log("run: option '\(key)' changed since the last run: redoing \(stage.rawValue) and what follows")
+        return stage
+      }
+    }
+    return nil
+  }
+
+  func same(_ a: Any?, _ b: Any?) -> Bool {
+    switch (a, b) {
+    case (nil, nil): return true
+    case let (a?, b?):
+      let options: JSONSerialization.WritingOptions = [.sortedKeys, .fragmentsAllowed]
+      return (try? JSONSerialization.data(withJSONObject: a, options: options)) == (try? JSONSerialization.data(withJSONObject: b, options: options))
+    default: return false
+    }
+  }
+
+  func perform(_ stage: PipelineStage) throws {
+    switch stage {
+    case .synth:
+      guard config.dataset == nil else { return }
+      log("run: writing the synthetic dataset (\(config.synth.trainCount) + \(config.synth.valCount) images) to \(datasetDirectory.path)")
+      try SyntheticDataset(configuration: config.synth).write(to: datasetDirectory)
+    case .erase:
+      var erase = config.erase
+      erase.dataset = datasetDirectory.path
+      try EraseStage.run(erase, run: run, progress: progress, log: log)
+    case .masks:
+      var masks = config.masks
+      masks.output = masksDirectory.path
+      masks.steps = nil
+      try MaskStage.run(masks, run: run, progress: progress, log: log)
+      masks.steps = 1
+      masks.output = camOnlyMasksDirectory.path
+      try MaskStage.run(masks, run: run, progress: progress, log: log)
+    case .trainSeg:
+      for (variant, seg) in segmenters {
+        var seg = seg
+        seg.dataset = datasetDirectory.path
+        log("run: training \(variant)\(seg.supervision == .full ? " (FULLY SUPERVISED upper bound)" : "")")
+        try SegmentationStage.run(seg, run: run, refinement: refinement, progress: progress, log: log)
+      }
+    case .predict:
+      var final = PredictConfiguration(checkpoint: segmentation.checkpoint(finalVariant).path, output: predictDirectory.path)
+      final.dataset = datasetDirectory.path
+      final.split = config.evalSplit
+      final.confidenceThreshold = config.confidence
+      final.overlay = true
+      try PredictStage.run(final, refinement: refinement, progress: progress, log: log)
+      for variant in scoredVariants {
+        var p = final
+        p.checkpoint = segmentation.checkpoint(variant).path
+        p.output = predictionsRoot.appendingPathComponent(variant).path
+        p.overlay = false
+        try PredictStage.run(p, refinement: refinement, progress: progress, log: log)
+      }
+    case .eval:
+      let dataset = try VOCDataset(root: datasetDirectory)
+      try FileManager.default.createDirectory(at: metricsDirectory, withIntermediateDirectories: true)
+      let trainSplit = config.erase.split
+      let table: [(name: String, predictions: URL, split: String)] =
+        [("cam", camOnlyMasksDirectory, trainSplit), ("ae-masks", masksDirectory, trainSplit), ("predict", predictDirectory, config.evalSplit)]
+        + scoredVariants.map { ($0, predictionsRoot.appendingPathComponent($0), config.evalSplit) }
+      for (name, predictions, split) in table {
+        let report = try Evaluation.labelMaps(predictions: predictions, dataset: dataset, split: split, progress: progress)
+        try report.write(to: metricsDirectory.appendingPathComponent("\(name).json"))
+      }
+      log("run: scores in \(metricsDirectory.path)")
+    case .report:
+      try RunReport.write(run: run, options: ReportOptions(dataset: datasetDirectory.path, samples: config.reportSamples), log: log)
+    }
+  }
+
+  /// The dense CRF of DESIGN.md 1.4 with the configured parameters, or plain argmax.
+  var refinement: Refinement {
+    guard config.useCRF else { return .argmax }
+    return .denseCRF(config.crf)
+  }
+
+  /// The mIoU table printed at the end of a run: name, split, mIoU, from RUN/metrics.
+  public func summaryTable() -> String {
+    var lines = ["mIoU (%)                                   split   mIoU"]
+    let rows: [(String, String, String)] = [
+      ("cam", "CAM only (pseudo masks from step 1)", config.erase.split),
+      ("ae-masks", "AE pseudo masks (merged steps)", config.erase.split),
+      ("psl", "AE-PSL", config.evalSplit),
+      (SegmentationConfiguration.plusVariant, "AE-PSL+ (final, CRF)", config.evalSplit),
+      ("deeplab", "DeepLab on AE masks (ablation)", config.evalSplit),
+      ("full", "FULLY SUPERVISED upper bound", config.evalSplit),
+    ]
+    var weak: Double?, full: Double?
+    for (name, label, split) in rows {
+      guard let data = try? Data(contentsOf: metricsDirectory.appendingPathComponent("\(name).json")),
+            let report = try? JSONDecoder().decode(EvaluationReport.self, from: data) else { continue }
+      let value = report.meanIoU * 100
+      if name == finalVariant { weak = value }
+      if name == "full" { full = value }
+      lines.append(label.padding(toLength: 43, withPad: " ", startingAt: 0) + split.padding(toLength: 8, withPad: " ", startingAt: 0)
+                   + String(format: "%5.2f", value))
+    }
+    if let weak, let full, full > 0 {
+      lines.append(String(format: "weak / full supervision: %.1f%%", 100 * weak / full))
+    }
+    return lines.joined(separator: "\n")
+  }
+}

@@ -1,0 +1,148 @@
+import AEPSLCRF
+import AEPSLData
+import AEPSLMethod
+import Foundation
+
+/// Every option of every stage of `aepsl run`, as one JSON document. A config file need only
+/// name what it changes: it is laid over the defaults for its network, and a key the
+/// defaults do not have is an error (a typo must not be ignored silently).
+public struct RunConfiguration: Codable, Sendable, Equatable {
+  /// Dataset in the VOC layout; nil: the embedded synthetic dataset, written to RUN/dataset.
+  public var dataset: String?
+  /// The network of both the erasing classifiers and the segmenter: tiny or largefov.
+  public var net: String
+  public var seed: UInt64
+  /// The synthetic dataset's generator, when `dataset` is nil.
+  public var synth: SyntheticDataset.Configuration
+  public var erase: EraseConfiguration
+  public var masks: MaskConfiguration
+  public var segmentation: SegmentationConfiguration
+  /// Also train on the training split's ground-truth masks: the fully supervised upper
+  /// bound the weak result is measured against (the one stage that reads training masks).
+  /// Needs SegmentationClass for the training split.
+  public var upperBound: Bool
+  /// Also train plain DeepLab on the AE masks (the PSL ablation).
+  public var ablation: Bool
+  /// Inference (DESIGN.md 1.4) on `evalSplit`.
+  public var confidence: Float
+  public var crf: CRFParameters
+  public var useCRF: Bool
+  public var evalSplit: String
+  /// Sample images per section of the HTML report.
+  public var reportSamples: Int
+
+  public init(net: String = "tiny", dataset: String? = nil) {
+    self.dataset = dataset
+    self.net = net
+    seed = 0
+    synth = .init()
+    erase = EraseConfiguration(dataset: dataset ?? "", net: net)
+    masks = MaskConfiguration()
+    segmentation = SegmentationConfiguration(net: net)
+    segmentation.pslPlus = true
+    upperBound = true
+    ablation = false
+    confidence = 0.1
+    crf = CRFParameters()
+    useCRF = true
+    evalSplit = "val"
+    reportSamples = 6
+  }
+
+  /// The defaults for `net`, with the JSON object `overrides` laid over them section by
+  /// section (`file` names the source in errors).
+  public static func resolve(overrides: Data?, file: String, net: String?, dataset: String?) throws -> RunConfiguration {
+    var object: [String: Any] = [:]
+    if let overrides {
+      guard let parsed = try? JSONSerialization.jsonObject(with: overrides) as? [String: Any] else {
+        throw PipelineError(file: file, problem: "is not a JSON object", fix: "Write the options as {\"erase\": {\"maxSteps\": 3}, ...}.")
+      }
+      object = parsed
+    }
+    // The network picks the defaults of every section, so it is read first.
+    let chosenNet = net ?? (object["net"] as? String) ?? "tiny"
+    let defaults = RunConfiguration(net: chosenNet, dataset: nil)
+    var base = try JSONSerialization.jsonObject(with: JSONEncoder().encode(defaults)) as! [String: Any]
+    try checkKeys(object, against: Mirror(reflecting: defaults), path: "", file: file)
+    base = merge(base, object)
+    if let net { base["net"] = net }
+    if let dataset { base["dataset"] = dataset }
+    var config: RunConfiguration
+    do {
+      config = try JSONDecoder().decode(RunConfiguration.self, from: JSONSerialization.data(withJSONObject: base))
+    } catch {
+      throw PipelineError(file: file, problem: "has a value of the wrong type (\(describe(error)))",
+                          fix: "Compare it with RUN/config.json of a run made without --config.")
+    }
+    // One seed and one network for every stage unless a section says otherwise.
+    let eraseSection = object["erase"] as? [String: Any] ?? [:]
+    let segSection = object["segmentation"] as? [String: Any] ?? [:]
+    if eraseSection["seed"] == nil { config.erase.seed = config.seed }
+    if segSection["seed"] == nil { config.segmentation.seed = config.seed }
+    if eraseSection["net"] == nil { config.erase.net = config.net }
+    if segSection["net"] == nil { config.segmentation.net = config.net }
+    return config
+  }
+
+  /// Rejects keys that no field has, naming the key's path.
+  static func checkKeys(_ object: [String: Any], against mirror: Mirror, path: String, file: String) throws {
+    var fields: [String: Mirror] = [:]
+    for child in mirror.children {
+      guard let label = child.label else { continue }
+      fields[label] = Mirror(reflecting: child.value)
+    }
+    for (key, value) in object {
+      guard let field = fields[key] else {
+        throw PipelineError(file: file, problem: "has an unknown option '\(path)\(key)'",
+                            fix: "Known here: \(fields.keys.sorted().joined(separator: ", ")).")
+      }
+      // Nested sections (structs) are checked too; optionals and enums are leaves.
+      if let nested = value as? [String: Any], field.displayStyle == .struct {
+        try checkKeys(nested, against: field, path: "\(path)\(key).", file: file)
+      }
+    }
+  }
+
+  static func merge(_ base: [String: Any], _ overlay: [String: Any]) -> [String: Any] {
+    var out = base
+    for (key, value) in overlay {
+      if let nested = value as? [String: Any], let old = base[key] as? [String: Any] {
+        out[key] = merge(old, nested)
+      } else {
+        out[key] = value
+      }
+    }
+    return out
+  }
+
+  static func describe(_ error: Error) -> String {
+    switch error {
+    case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c), DecodingError.dataCorrupted(let c):
+      return "at \(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
+    case DecodingError.keyNotFound(let key, _):
+      return "missing \(key.stringValue)"
+    default:
+      return "\(error)"
+    }
+  }
+
+  /// The JSON written to RUN/config.json: sorted keys, so that runs can be compared with diff.
+  public func encoded() throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return try encoder.encode(self)
+  }
+}
+
+/// An error of the pipeline that names the file, the problem and the fix.
+public struct PipelineError: Error, CustomStringConvertible {
+  public let file: String
+  public let problem: String
+  public let fix: String
+  public init(file: String, problem: String, fix: String) {
+    self.file = file
+    self.problem = problem
+    self.fix = fix
+  }
+  public var description: String { "\(file): \(problem). \(fix)" }
+}

@@ -1,0 +1,84 @@
+import AEPSLMethod
+import ArgumentParser
+import Foundation
+
+/// `aepsl predict`: full-image inference with a trained segmenter (DESIGN.md 1.4).
+struct PredictCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "predict",
+    abstract: "Label every pixel of a split's images (or a directory of images) with a trained segmenter.",
+    discussion: """
+      Each image is run whole (padded at the bottom and right to fit the network's stride-8 \
+      grid, any size works); the score maps are upsampled bilinearly to the image and turned \
+      into probabilities p = softmax(f). Class confidences v (the classification branch) \
+      below --confidence are set to 0, the others kept: p'_0 = p_0 and p'_c = w_c p_c with \
+      w_c = v_c (or 0), renormalised per pixel; background is never weighted. Then the dense \
+      CRF on p' (DeepLab's defaults: 10 iterations, Gaussian sxy 3 weight 3, bilateral sxy 80 \
+      srgb 13 weight 10), or the argmax with --crf off. A model trained with --psl off has no \
+      trained classification branch and is used without weighting.
+
+      The model: --checkpoint FILE, or --model VARIANT from RUN/seg/ (psl-plus, psl, deeplab, \
+      full, full-psl); by default psl-plus if it is trained, else psl, else deeplab (the \
+      fully supervised upper bound only when asked for). Writes palette PNGs OUT/<id>.png \
+      (0 background, 1...C) and with --overlay OUT/overlay/<id>.jpg, then OUT/manifest.json. \
+      Next: aepsl eval --pred OUT --dataset DIR --split val
+      """)
+
+  @Option(name: .customLong("run"), help: "Run directory whose RUN/seg/<model> to use.")
+  var runDirectory: String?
+
+  @Option(help: "Dataset in the PASCAL VOC layout (with --split).")
+  var dataset: String?
+
+  @Option(help: "Split of --dataset to predict.")
+  var split = "val"
+
+  @Option(help: "Predict every .jpg/.jpeg/.png in this directory instead of a dataset split.")
+  var images: String?
+
+  @Option(help: "Output directory for <id>.png label maps.")
+  var out: String
+
+  @Option(help: "Variant under RUN/seg/: psl-plus, psl, deeplab, full or full-psl. Default: psl-plus, else psl, else deeplab.")
+  var model: String?
+
+  @Option(help: "A segmenter.safetensors written by train-seg (instead of --run/--model).")
+  var checkpoint: String?
+
+  @Option(help: "Class confidences below this are set to 0 (the paper's 0.1).")
+  var confidence: Float = 0.1
+
+  @Option(help: "Refine with the dense CRF (on) or take the argmax (off).")
+  var crf = Switch.on
+
+  @Flag(help: "Also write the labels blended over each image to OUT/overlay/<id>.jpg.")
+  var overlay = false
+
+  @OptionGroup var crfOptions: CRFOptions
+  @OptionGroup var compute: ComputeOptions
+  @OptionGroup var progress: ProgressOptions
+
+  func validate() throws {
+    if (dataset == nil) == (images == nil) { throw ValidationError("Give either --dataset DIR (with --split) or --images DIR.") }
+    if checkpoint != nil && (runDirectory != nil || model != nil) {
+      throw ValidationError("--checkpoint excludes --run and --model.")
+    }
+    if checkpoint == nil && runDirectory == nil { throw ValidationError("Give --run RUN (and optionally --model), or --checkpoint FILE.") }
+    guard confidence >= 0 && confidence <= 1 else { throw ValidationError("--confidence must be in [0, 1], got \(confidence).") }
+  }
+
+  func run() throws {
+    compute.apply()
+    let file = try checkpoint.map { URL(fileURLWithPath: $0) }
+      ?? PredictStage.checkpoint(run: URL(fileURLWithPath: runDirectory!), model: model)
+    var c = PredictConfiguration(checkpoint: file.path, output: out)
+    c.dataset = dataset
+    c.split = split
+    c.images = images
+    c.confidenceThreshold = confidence
+    c.overlay = overlay
+    let refinement = crf.isOn ? crfOptions.refinement(threads: compute.threads) : .argmax
+    let dir = try interruptible { try PredictStage.run(c, refinement: refinement, progress: progress.options) }
+    if let dataset { print("Next: aepsl eval --pred \(dir.path) --dataset \(dataset) --split \(split)") }
+  }
+}

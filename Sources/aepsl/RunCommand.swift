@@ -1,0 +1,78 @@
+import AEPSLEngine
+import AEPSLPipeline
+import ArgumentParser
+import Foundation
+
+extension PipelineStage: ExpressibleByArgument {}
+
+struct RunCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "run",
+    abstract: "From tagged images to a trained segmenter, its masks and an HTML report, in one command.",
+    discussion: """
+      Stages: synth (only without --dataset: the embedded synthetic dataset, written to RUN/dataset) -> \
+      erase -> masks (AE masks in RUN/masks, the CAM-only baseline in RUN/masks-cam-only) -> train-seg \
+      (PSL and PSL+, plus the FULLY SUPERVISED upper bound when the training split has ground truth, \
+      see "upperBound") -> predict (the final model on the evaluation split, with the dense CRF, in \
+      RUN/predict; each model's in RUN/predictions) -> eval (RUN/metrics/*.json) -> report \
+      (RUN/report/index.html).
+
+      A rerun resumes after the last finished stage; deleting a stage's output, or changing its \
+      options, redoes that stage and the ones after it. Every option of every stage can be set in \
+      the --config JSON file, which is laid over the defaults: e.g. \
+      {"erase": {"maxSteps": 3, "schedule": {"epochs": 6}}, "segmentation": {"pslPlus": false}}. \
+      The resolved configuration, with every field, is written to RUN/config.json: start from a copy.
+      """)
+
+  @Option(help: "Dataset in the PASCAL VOC layout. Default: the embedded synthetic dataset.")
+  var dataset: String?
+
+  @Option(name: .customLong("run"), help: "Run directory (created if missing).")
+  var runDirectory: String
+
+  @Option(help: "JSON file with options for any stage (laid over the defaults).")
+  var config: String?
+
+  @Option(help: "Redo this stage and every later one: \(PipelineStage.allCases.map(\.rawValue).joined(separator: ", ")).")
+  var from: PipelineStage?
+
+  @Option(help: "Network for erasing and segmentation: tiny or largefov (overrides the config file).")
+  var net: String?
+
+  @Option(help: "Threads for oneDNN and OpenBLAS (one shared pool). Default: all cores.")
+  var threads: Int = ComputeThreads.cores
+
+  @Option(help: "Seed for every stage (overrides the config file's \"seed\").")
+  var seed: UInt64?
+
+  @OptionGroup var progress: ProgressOptions
+
+  func validate() throws {
+    guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
+    if let net, BackboneSpec.named(net) == nil { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
+  }
+
+  func run() throws {
+    ComputeThreads.set(threads)
+    let overrides: Data?
+    if let config {
+      do { overrides = try Data(contentsOf: URL(fileURLWithPath: config)) } catch {
+        throw ValidationError("Cannot read --config \(config): \(error.localizedDescription)")
+      }
+    } else {
+      overrides = nil
+    }
+    var resolved = try RunConfiguration.resolve(overrides: overrides, file: config ?? "(defaults)", net: net, dataset: dataset)
+    if let seed {
+      resolved.seed = seed
+      resolved.erase.seed = seed
+      resolved.segmentation.seed = seed
+    }
+    let pipeline = Pipeline(run: URL(fileURLWithPath: runDirectory), config: resolved, progress: progress.options)
+    let started = Date()
+    let report = try pipeline.execute(from: from)
+    print("")
+    print(pipeline.summaryTable())
+    print(String(format: "Finished in %.1f minutes. Report: %@", Date().timeIntervalSince(started) / 60, report.path))
+  }
+}

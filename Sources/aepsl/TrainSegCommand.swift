@@ -1,0 +1,173 @@
+import AEPSLCRF
+import AEPSLEngine
+import AEPSLImaging
+import AEPSLMethod
+import ArgumentParser
+import Foundation
+
+/// on / off for options that read better as words.
+enum Switch: String, ExpressibleByArgument, CaseIterable {
+  case on, off
+  var isOn: Bool { self == .on }
+}
+
+extension Supervision: ExpressibleByArgument {}
+
+extension CRFOptions {
+  /// The dense CRF with these parameters as a refiner for the method's stages.
+  func refinement(threads: Int) -> Refinement {
+    let p = parameters
+    let description = String(format: "dense CRF: %d iterations, gaussian sxy %g weight %g, bilateral sxy %g srgb %g weight %g",
+                             p.iterations, p.gaussianSXY, p.gaussianWeight, p.bilateralSXY, p.bilateralSRGB, p.bilateralWeight)
+    return Refinement(refine: { image, probabilities, labels in
+      try DenseCRF.segment(image: image.pixels, width: image.width, height: image.height, probabilities: probabilities,
+                           labels: labels, parameters: p, threads: threads).map { UInt8($0) }
+    }, description: description)
+  }
+}
+
+/// `aepsl train-seg`: prohibitive segmentation learning (DESIGN.md 1.3).
+struct TrainSegCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "train-seg",
+    abstract: "Train the segmenter on the pseudo masks: PSL, PSL+, plain DeepLab, or the fully supervised upper bound.",
+    discussion: """
+      The segmenter has C+1 score maps at output stride 8 and a classification branch (global \
+      average pooling, linear, sigmoid) giving class confidences v. With --psl on (default) the \
+      loss is cls(v, y) + CE(f, S) + CE(f, S'), where S is the pseudo mask and S' the online \
+      mask: per pixel the argmax over background and the image's own classes of p' (p = \
+      softmax(f), p'_0 = p_0, p'_c = v_c p_c), without gradient. Masks are sampled at the \
+      score cells (nearest neighbour), as DeepLab shrinks its labels; 255 and crop padding are \
+      ignored. --psl off trains plain DeepLab, CE(f, S) only; the classification branch is then \
+      not trained and predict does no confidence weighting. --psl-plus then predicts the \
+      training set with the trained network (confidence weighting, dense CRF), turns labels \
+      outside {background} and the image's classes into 255, and retrains from the same \
+      initialisation on those masks. --supervision full trains on the training split's \
+      ground-truth masks instead: the fully supervised upper bound (RUN/seg/full).
+
+      Defaults (DeepLab-LargeFOV's where they apply): momentum 0.9, poly decay power 0.9, \
+      new layers (score layer, classification branch) at 10x/20x the base rate for \
+      weights/biases with --init (1x/2x from scratch). largefov: lr 0.001, batch 4 (DeepLab \
+      uses 10; 4 fits a CPU), crop 321, scales 0.5-1.5, 20 epochs, weight decay 5e-4. tiny: \
+      lr 0.02, batch 16, crop 128, scales 0.75-1.25, 12 epochs, weight decay 1e-4 (a couple of \
+      minutes on the synthetic set).
+
+      Writes RUN/seg/<variant>/{segmenter.safetensors, loss.csv, manifest.json} with variant \
+      psl, deeplab (--psl off), full or full-psl, and psl-plus (with RUN/seg/psl-plus-masks/). \
+      Each variant resumes after its last finished epoch; a finished one is never redone. \
+      Next: aepsl predict --run RUN --dataset DIR --split val --out DIR
+      """)
+
+  @Option(name: .customLong("run"), help: "Run directory.")
+  var runDirectory: String
+
+  @Option(help: "Dataset in the PASCAL VOC layout. Default: the one the erasing stage used.")
+  var dataset: String?
+
+  @Option(help: "Training split. Default: the erasing stage's, else train.")
+  var split: String?
+
+  @Option(help: "Network: tiny or largefov.")
+  var net = "tiny"
+
+  @Option(name: .customLong("init"), help: "torchvision VGG-16 weights (.safetensors) for largefov.")
+  var initWeights: String?
+
+  @Option(help: "Pseudo masks <id>.png. Default: RUN/masks.")
+  var masks: String?
+
+  @Option(help: "on: PSL (online mask + classification branch); off: plain DeepLab on the masks. Default: on for weak supervision, off for full.")
+  var psl: Switch?
+
+  @Flag(name: .customLong("psl-plus"), help: "After the PSL round, retrain on its CRF-refined predictions of the training set (PSL+).")
+  var pslPlus = false
+
+  @Option(help: "weak: pseudo masks; full: the training split's ground-truth masks (upper bound).")
+  var supervision = Supervision.weak
+
+  @Option(help: "Epochs. Default: 12 for tiny, 20 for largefov.")
+  var epochs: Int?
+
+  @Option(help: "Images per batch. Default: 16 for tiny, 4 for largefov.")
+  var batchSize: Int?
+
+  @Option(help: "Base learning rate (poly decay, power 0.9). Default: 0.02 for tiny, 0.001 for largefov.")
+  var lr: Float?
+
+  @Option(help: "Weight decay. Default: 1e-4 for tiny, 5e-4 for largefov.")
+  var weightDecay: Float?
+
+  @Option(help: "Training crop size. Default: 128 for tiny, 321 for largefov.")
+  var cropSize: Int?
+
+  @Option(help: "Smallest random scale. Default: 0.75 for tiny, 0.5 for largefov.")
+  var minScale: Float?
+
+  @Option(help: "Largest random scale. Default: 1.25 for tiny, 1.5 for largefov.")
+  var maxScale: Float?
+
+  @Option(help: "Classification loss of the confidences: mse (the paper's) or bce.")
+  var clsLoss = ClassificationLoss.mse
+
+  @Option(help: "PSL+: confidences below this are zeroed when predicting the training set.")
+  var confidence: Float = 0.1
+
+  @OptionGroup var crf: CRFOptions
+  @OptionGroup var compute: ComputeOptions
+  @OptionGroup var progress: ProgressOptions
+
+  func validate() throws {
+    guard BackboneSpec.named(net) != nil else { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
+    if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
+    if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
+    if let lr, !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr).") }
+    if let cropSize, cropSize < 16 { throw ValidationError("--crop-size must be at least 16, got \(cropSize).") }
+    if let weightDecay, weightDecay < 0 { throw ValidationError("--weight-decay must not be negative.") }
+    let c = configuration
+    guard c.minScale > 0 && c.minScale <= c.maxScale else {
+      throw ValidationError("--min-scale must be positive and at most --max-scale (\(c.minScale) vs \(c.maxScale)).")
+    }
+    guard confidence >= 0 && confidence <= 1 else { throw ValidationError("--confidence must be in [0, 1], got \(confidence).") }
+    if pslPlus && (supervision != .weak || !c.psl) {
+      throw ValidationError("--psl-plus is a second round of weakly supervised PSL: it needs --psl on and --supervision weak.")
+    }
+    if supervision == .full && masks != nil {
+      throw ValidationError("--masks and --supervision full exclude each other (full uses the ground-truth masks).")
+    }
+  }
+
+  var configuration: SegmentationConfiguration {
+    var c = SegmentationConfiguration(net: net, supervision: supervision, psl: psl?.isOn)
+    c.dataset = dataset
+    c.split = split
+    c.initWeights = initWeights
+    c.masks = masks
+    c.pslPlus = pslPlus
+    c.classificationLoss = clsLoss
+    if let epochs { c.schedule.epochs = epochs }
+    if let lr { c.schedule.learningRate = lr }
+    if let weightDecay { c.schedule.weightDecay = weightDecay }
+    if let batchSize { c.batchSize = batchSize }
+    if let cropSize { c.cropSize = cropSize }
+    if let minScale { c.minScale = minScale }
+    if let maxScale { c.maxScale = maxScale }
+    c.confidenceThreshold = confidence
+    c.seed = compute.seed
+    return c
+  }
+
+  func run() throws {
+    compute.apply()
+    let rounds = try interruptible {
+      try SegmentationStage.run(configuration, run: URL(fileURLWithPath: runDirectory),
+                                refinement: crf.refinement(threads: compute.threads), progress: progress.options)
+    }
+    for round in rounds {
+      let last = round.curve.last?.terms
+      print(String(format: "%@: final loss %.4f -> %@", round.variant, last?.total ?? .nan, round.checkpoint.path)
+            + (round.variant.hasPrefix("full") ? "  (FULLY SUPERVISED upper bound)" : ""))
+    }
+    let model = rounds.last?.variant ?? "psl"
+    print("Next: aepsl predict --run \(runDirectory) --model \(model) --dataset DATASET --split val --out \(runDirectory)/pred/\(model)")
+  }
+}

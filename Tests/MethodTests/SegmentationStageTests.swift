@@ -1,0 +1,259 @@
+import AEPSLData
+import AEPSLEngine
+import AEPSLImaging
+import Foundation
+import Testing
+@testable import AEPSLMethod
+
+/// Thread-safe collector of log lines and refiner calls.
+final class Recorder: @unchecked Sendable {
+  private let lock = NSLock()
+  private var _lines: [String] = []
+  private var _calls = 0
+  var lines: [String] { lock.withLock { _lines } }
+  var calls: Int { lock.withLock { _calls } }
+  func log(_ line: String) { lock.withLock { _lines.append(line) } }
+  func called() { lock.withLock { _calls += 1 } }
+}
+
+/// train-seg and predict end to end on a small generated dataset (release build: seconds).
+@Suite("Segmentation and prediction stages", .serialized)
+struct SegmentationStageTests {
+  struct Fixture {
+    let root: URL
+    let dataset: URL
+    let masks: URL
+    let run: URL
+  }
+
+  /// 16 training and 4 validation scenes of 64x64. The test's stand-in for `aepsl masks`:
+  /// the ground-truth masks with their 255 borders, copied to a masks directory.
+  static func fixture(_ name: String = #function) throws -> Fixture {
+    let root = FileManager.default.temporaryDirectory
+      .appendingPathComponent("aepsl-seg-tests-\(name.filter(\.isLetter))-\(UUID().uuidString)", isDirectory: true)
+    let dataset = root.appendingPathComponent("synth")
+    let synth = SyntheticDataset(configuration: .init(seed: 3, trainCount: 16, valCount: 4, size: 64))
+    let summary = try synth.write(to: dataset, threads: 2)
+    let masks = root.appendingPathComponent("masks")
+    try FileManager.default.createDirectory(at: masks, withIntermediateDirectories: true)
+    for id in summary.trainIDs {
+      try FileManager.default.copyItem(at: dataset.appendingPathComponent("SegmentationClass/\(id).png"),
+                                       to: masks.appendingPathComponent("\(id).png"))
+    }
+    return Fixture(root: root, dataset: dataset, masks: masks, run: root.appendingPathComponent("run"))
+  }
+
+  /// 8 epochs of 4 batches: enough for the mask cross-entropy to fall clearly.
+  static func configuration(_ f: Fixture, epochs: Int = 8) -> SegmentationConfiguration {
+    var c = SegmentationConfiguration(net: "tiny")
+    c.dataset = f.dataset.path
+    c.split = "train"
+    c.masks = f.masks.path
+    c.schedule.epochs = epochs
+    c.schedule.learningRate = 0.05
+    c.batchSize = 4
+    c.cropSize = 64
+    return c
+  }
+
+  static func modified(_ url: URL) throws -> Date {
+    try FileManager.default.attributesOfItem(atPath: url.path)[.modificationDate] as! Date
+  }
+
+  static func pngs(_ dir: URL) throws -> [String] {
+    try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".png") }.sorted()
+  }
+
+  /// An argmax "refiner" that counts its calls, standing in for the dense CRF.
+  static func countingRefinement(_ recorder: Recorder) -> Refinement {
+    Refinement(refine: { _, p, labels in
+      recorder.called()
+      return ConfidenceWeighting.argmax(p, labels: labels)
+    }, description: "test argmax")
+  }
+
+  @Test func pslThenPSLPlusThenPredictAndRerunsDoNothing() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    var config = Self.configuration(f)
+    config.pslPlus = true
+    let first = Recorder()
+    let rounds = try SegmentationStage.run(config, run: f.run, refinement: Self.countingRefinement(first),
+                                           progress: .init(quiet: true), log: first.log)
+    #expect(rounds.map(\.variant) == ["psl", "psl-plus"])
+    let layout = SegmentationLayout(run: f.run)
+
+    for variant in ["psl", "psl-plus"] {
+      #expect(FileManager.default.fileExists(atPath: layout.checkpoint(variant).path))
+      #expect(!FileManager.default.fileExists(atPath: layout.trainingState(variant).path), "the resume state is removed when done")
+      let manifest = try #require(try StageManifest.read(from: layout.directory(variant)))
+      #expect(manifest.parameters["psl"] == "on" && manifest.parameters["supervision"] == "weak")
+      let csv = try String(contentsOf: layout.lossCurve(variant), encoding: .utf8).split(separator: "\n")
+      #expect(csv.first == "epoch,total,classification,segmentation,online,online_agreement,learning_rate")
+      let curve = try SegmentationStage.readLossCurve(layout.lossCurve(variant))
+      #expect(curve.map(\.epoch) == Array(1...8))
+      for row in curve {
+        #expect(row.terms.total.isFinite && row.terms.classification > 0 && row.terms.segmentation >= 0 && row.terms.online >= 0)
+        #expect(abs(row.terms.total - (row.terms.classification + row.terms.segmentation + row.terms.online)) < 1e-5)
+        #expect((0...1).contains(row.onlineAgreement ?? -1))
+      }
+      // The network learns the masks: the mask cross-entropy falls.
+      #expect(curve.last!.terms.segmentation < 0.8 * curve.first!.terms.segmentation,
+              "\(variant): \(curve.map(\.csvRow))")
+      let info = try SegmenterInfo(checkpoint: layout.checkpoint(variant))
+      #expect(info.net == "tiny" && info.classNames == SyntheticDataset.classes.names && info.classificationTrained)
+    }
+    let round2 = try #require(try StageManifest.read(from: layout.directory("psl-plus")))
+    #expect(round2.parameters["masks"] == layout.plusMasks.standardizedFileURL.path || round2.parameters["masks"] == layout.plusMasks.path)
+
+    // PSL+ masks: one per training image, made through the refiner, holding only labels
+    // the image has (or background, or 255).
+    let dataset = try VOCDataset(root: f.dataset)
+    let set = try dataset.classificationSet(split: "train")
+    #expect(try Self.pngs(layout.plusMasks).count == set.count)
+    #expect(first.calls == set.count)
+    for sample in set.samples {
+      let mask = try LabelMap(contentsOf: layout.plusMasks.appendingPathComponent("\(sample.id).png"))
+      let allowed = Set([0, 255] + sample.labels.map { $0 + 1 })
+      #expect(mask.labels.allSatisfy { allowed.contains(Int($0)) }, "\(sample.id)")
+      #expect(mask.width == 64 && mask.height == 64)
+    }
+
+    // A rerun finds everything done: nothing is trained, predicted or rewritten.
+    let stamps = try ["psl", "psl-plus"].map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) }
+    let second = Recorder()
+    let again = try SegmentationStage.run(config, run: f.run, refinement: Self.countingRefinement(second),
+                                          progress: .init(quiet: true), log: second.log)
+    #expect(second.calls == 0)
+    #expect(again.map { $0.curve.count } == [8, 8])
+    #expect(second.lines.filter { $0.contains("already") }.count == 3, "\(second.lines)")
+    #expect(try ["psl", "psl-plus"].map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) } == stamps)
+
+    // Asking for round 1 alone afterwards reuses it too (PSL+ settings are not round 1's).
+    config.pslPlus = false
+    let third = Recorder()
+    _ = try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: third.log)
+    #expect(third.lines.contains { $0.contains("psl already done") })
+
+    // Other settings on a finished variant are refused, naming the change.
+    config.schedule.epochs = 9
+    #expect(throws: MethodError.self) {
+      try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
+    }
+
+    // predict: the default model is psl-plus.
+    let checkpoint = try PredictStage.checkpoint(run: f.run, model: nil)
+    #expect(checkpoint == layout.checkpoint("psl-plus"))
+    let out = f.root.appendingPathComponent("pred")
+    var predict = PredictConfiguration(checkpoint: checkpoint.path, output: out.path)
+    predict.dataset = f.dataset.path
+    predict.split = "val"
+    predict.overlay = true
+    let p1 = Recorder()
+    try PredictStage.run(predict, refinement: Self.countingRefinement(p1), progress: .init(quiet: true), log: p1.log)
+    let ids = try dataset.imageIDs(split: "val")
+    #expect(try Self.pngs(out) == ids.map { "\($0).png" })
+    #expect(p1.calls == ids.count)
+    for id in ids {
+      let map = try LabelMap(contentsOf: out.appendingPathComponent("\(id).png"))
+      #expect(map.width == 64 && map.height == 64 && map.labels.allSatisfy { $0 <= 6 })
+      #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("overlay/\(id).jpg").path))
+    }
+    let predicted = try Self.modified(out.appendingPathComponent("manifest.json"))
+    let p2 = Recorder()
+    try PredictStage.run(predict, refinement: Self.countingRefinement(p2), progress: .init(quiet: true), log: p2.log)
+    #expect(p2.calls == 0 && p2.lines.contains { $0.contains("already done") })
+    #expect(try Self.modified(out.appendingPathComponent("manifest.json")) == predicted)
+
+    // A directory of images of any size.
+    let images = f.root.appendingPathComponent("images")
+    try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+    let odd = try dataset.image(ids[0]).resized(width: 45, height: 70)
+    try odd.write(to: images.appendingPathComponent("odd.png"))
+    var loose = PredictConfiguration(checkpoint: layout.checkpoint("psl").path, output: f.root.appendingPathComponent("pred-images").path)
+    loose.images = images.path
+    try PredictStage.run(loose, progress: .init(quiet: true), log: { _ in })
+    let map = try LabelMap(contentsOf: f.root.appendingPathComponent("pred-images/odd.png"))
+    #expect(map.width == 45 && map.height == 70)
+  }
+
+  @Test func fullSupervisionIsMarkedAsTheUpperBoundAndNeverTheDefaultModel() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    var config = SegmentationConfiguration(net: "tiny", supervision: .full)
+    config.dataset = f.dataset.path
+    config.split = "train"
+    config.schedule.epochs = 1
+    config.batchSize = 8
+    config.cropSize = 64
+    #expect(config.psl == false && config.firstVariant == "full")
+    let recorder = Recorder()
+    let rounds = try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: recorder.log)
+    #expect(rounds.map(\.variant) == ["full"])
+    #expect(recorder.lines.contains { $0.contains("FULLY SUPERVISED upper bound") })
+    let layout = SegmentationLayout(run: f.run)
+    let manifest = try #require(try StageManifest.read(from: layout.directory("full")))
+    #expect(manifest.parameters["supervision"] == "full" && manifest.parameters["psl"] == "off")
+    #expect(manifest.notes["fully_supervised_upper_bound"] != nil)
+    let info = try SegmenterInfo(checkpoint: layout.checkpoint("full"))
+    #expect(!info.classificationTrained, "plain DeepLab: the classification branch is not trained")
+    let curve = try SegmentationStage.readLossCurve(layout.lossCurve("full"))
+    #expect(curve.count == 1 && curve[0].terms.classification == 0 && curve[0].terms.online == 0 && curve[0].onlineAgreement == nil)
+    // The upper bound is used only when asked for by name.
+    #expect(throws: MethodError.self) { try PredictStage.checkpoint(run: f.run, model: nil) }
+    #expect(try PredictStage.checkpoint(run: f.run, model: "full") == layout.checkpoint("full"))
+  }
+
+  /// Training killed during epoch 3 resumes from the state saved after epoch 2 and ends
+  /// exactly where an uninterrupted run ends.
+  @Test func anInterruptedTrainingResumesFromItsLastEpoch() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    let dataset = try VOCDataset(root: f.dataset)
+    let set = try dataset.classificationSet(split: "train")
+    let source = try SegmentationStage.trainingSource(set: set, dataset: dataset, masks: .directory(f.masks))
+    var schedule = TrainingSchedule(epochs: 3, learningRate: 0.05)
+    schedule.weightDecay = 1e-4
+    func loader(_ s: SampleSource) -> BatchLoader {
+      BatchLoader(source: s, classes: 6, options: .init(batchSize: 4, augmentation: .deepLab(crop: 64, scales: 0.75...1.25),
+                                                        shuffle: true, dropLast: true, labelMaps: true, seed: 5))
+    }
+    func train(_ s: SampleSource, state: URL, log: @escaping (String) -> Void = { _ in }) throws -> (Segmenter, [SegmentationEpoch]) {
+      let model = Segmenter(spec: .tiny, classes: 6, seed: 0)
+      let curve = try SegmentationStage.trainSegmenter(model, trainable: model.parameters, loader: loader(s), schedule: schedule,
+                                                       loss: SegmentationLoss(prohibitive: true), stage: "test", state: state,
+                                                       fingerprint: "a", progress: .init(quiet: true), log: log)
+      return (model, curve)
+    }
+    let (reference, referenceCurve) = try train(source, state: f.root.appendingPathComponent("reference.safetensors"))
+
+    // Epochs 1 and 2 load 16 samples each; the first load of epoch 3 fails.
+    let loads = Recorder()
+    let failing = source.mapSamples { _, sample in
+      loads.called()
+      if loads.calls > 32 { throw MethodError(file: "test", problem: "interrupted", fix: "none") }
+      return sample
+    }
+    let state = f.root.appendingPathComponent("state.safetensors")
+    #expect(throws: MethodError.self) { _ = try train(failing, state: state) }
+    let recorder = Recorder()
+    let (resumed, curve) = try train(source, state: state, log: recorder.log)
+    #expect(recorder.lines.contains { $0.contains("resuming after epoch 2 of 3") })
+    #expect(curve == referenceCurve)
+    for (a, b) in zip(resumed.parameters, reference.parameters) { #expect(a.value.values == b.value.values, "\(a.name)") }
+    for (a, b) in zip(resumed.buffers, reference.buffers) { #expect(a.value.values == b.value.values, "\(a.name)") }
+  }
+
+  @Test func missingMasksAreReportedBeforeTraining() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    let victim = try Self.pngs(f.masks)[3]
+    try FileManager.default.removeItem(at: f.masks.appendingPathComponent(victim))
+    do {
+      try SegmentationStage.run(Self.configuration(f), run: f.run, progress: .init(quiet: true), log: { _ in })
+      Issue.record("training started without every mask")
+    } catch let error as MethodError {
+      #expect(error.file.hasSuffix(victim) && error.problem.contains("1 of 16"))
+    }
+  }
+}

@@ -1,0 +1,127 @@
+import AEPSLData
+import AEPSLImaging
+import AEPSLMethod
+@testable import AEPSLPipeline
+import Foundation
+import Testing
+
+@Suite("Run configuration")
+struct RunConfigurationTests {
+  @Test func aConfigFileChangesOnlyWhatItNames() throws {
+    let json = #"{"erase": {"maxSteps": 3, "schedule": {"epochs": 2}}, "seed": 7}"#
+    let c = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json", net: nil, dataset: nil)
+    #expect(c.erase.maxSteps == 3 && c.erase.schedule.epochs == 2)
+    let defaults = RunConfiguration()
+    #expect(c.erase.schedule.learningRate == defaults.erase.schedule.learningRate)
+    #expect(c.erase.delta == defaults.erase.delta)
+    #expect(c.erase.seed == 7 && c.segmentation.seed == 7, "the top-level seed reaches every stage")
+    #expect(c.segmentation == { var s = defaults.segmentation; s.seed = 7; return s }())
+  }
+
+  @Test func theNetworkPicksEverySectionsDefaults() throws {
+    let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: "largefov", dataset: "/data/voc")
+    #expect(c.erase.cropSize == 321 && c.segmentation.cropSize == 321)
+    #expect(c.erase.net == "largefov" && c.segmentation.net == "largefov")
+    #expect(c.dataset == "/data/voc")
+  }
+
+  @Test(arguments: [
+    (#"{"erase": {"maxStep": 3}}"#, "unknown option 'erase.maxStep'"),
+    (#"{"eras": {}}"#, "unknown option 'eras'"),
+    (#"{"erase": {"maxSteps": "three"}}"#, "wrong type"),
+    (#"[1, 2]"#, "is not a JSON object"),
+  ])
+  func badConfigFilesAreNamedAndExplained(json: String, message: String) {
+    #expect {
+      _ = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "bad.json", net: nil, dataset: nil)
+    } throws: { error in
+      let text = "\(error)"
+      return text.contains("bad.json") && text.contains(message)
+    }
+  }
+
+  @Test func resolvedConfigurationRoundTrips() throws {
+    let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: nil, dataset: nil)
+    let again = try RunConfiguration.resolve(overrides: c.encoded(), file: "config.json", net: nil, dataset: nil)
+    #expect(again == c)
+  }
+}
+
+/// `aepsl run` on a very small synthetic dataset: every artefact, the report, a rerun that
+/// does nothing, and a deleted stage that is redone with the stages after it only.
+@Suite("aepsl run end to end", .serialized)
+struct PipelineEndToEndTests {
+  static let config = #"""
+    {"synth": {"trainCount": 16, "valCount": 6, "size": 48},
+     "erase": {"maxSteps": 2, "stopRatio": 100, "batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
+     "segmentation": {"batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
+     "reportSamples": 2}
+    """#
+
+  @Test func runWritesEverythingResumesAndRedoesOnlyWhatIsMissing() throws {
+    let run = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-run-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: run) }
+    let config = try RunConfiguration.resolve(overrides: Data(Self.config.utf8), file: "test", net: nil, dataset: nil)
+    var lines: [String] = []
+    func pipeline() -> Pipeline {
+      Pipeline(run: run, config: config, progress: .init(quiet: true), log: { lines.append($0) })
+    }
+    let report = try pipeline().execute()
+
+    // Every artefact.
+    let fm = FileManager.default
+    func exists(_ path: String) -> Bool { fm.fileExists(atPath: run.appendingPathComponent(path).path) }
+    let dataset = try VOCDataset(root: run.appendingPathComponent("dataset"))
+    let train = try dataset.classificationSet(split: "train").samples.map(\.id)
+    let val = try dataset.imageIDs(split: "val")
+    #expect(exists("config.json"))
+    for path in ["erase/manifest.json", "erase/step-1/classifier.safetensors", "erase/step-1/loss.csv",
+                 "masks/manifest.json", "masks-cam-only/manifest.json",
+                 "seg/psl/segmenter.safetensors", "seg/psl-plus/segmenter.safetensors", "seg/full/segmenter.safetensors",
+                 "predict/manifest.json", "metrics/cam.json", "metrics/ae-masks.json", "metrics/predict.json",
+                 "metrics/psl.json", "metrics/psl-plus.json", "metrics/full.json", "report/index.html"] {
+      #expect(exists(path), "missing \(path)")
+    }
+    for id in train {
+      #expect(exists("erase/step-1/cams/\(id).npy") && exists("masks/\(id).png"), "training image \(id)")
+    }
+    for id in val {
+      let prediction = try LabelMap(contentsOf: run.appendingPathComponent("predict/\(id).png"))
+      let image = try dataset.image(id)
+      #expect(prediction.width == image.width && prediction.height == image.height)
+      let valid = prediction.labels.allSatisfy { Int($0) <= dataset.classes.count }
+      #expect(valid, "prediction \(id) holds labels beyond the classes")
+    }
+    let metrics = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: run.appendingPathComponent("metrics/predict.json")))
+    #expect(metrics.split == "val" && metrics.images == val.count)
+
+    // The report: every section, and every image it references exists.
+    let html = try String(contentsOf: report, encoding: .utf8)
+    for needle in ["<table", "<svg", "FULLY SUPERVISED".lowercased()] {
+      #expect(html.lowercased().contains(needle), "report lacks \(needle)")
+    }
+    let sources = html.components(separatedBy: "src=\"").dropFirst().compactMap { $0.split(separator: "\"").first.map(String.init) }
+    #expect(!sources.isEmpty)
+    for src in sources where !src.hasPrefix("data:") {
+      let missing = !fm.fileExists(atPath: report.deletingLastPathComponent().appendingPathComponent(src).path)
+      #expect(!missing, "report image \(src) missing")
+    }
+
+    // A second invocation finds everything done.
+    lines.removeAll()
+    try pipeline().execute()
+    let ran = lines.filter { $0.hasPrefix("run: ") && $0.hasSuffix(" ...") }
+    #expect(ran.isEmpty, "a finished run redid \(ran)")
+
+    // Deleting the masks redoes masks and every later stage, and nothing before.
+    let eraseManifest = run.appendingPathComponent("erase/manifest.json")
+    let eraseDate = try fm.attributesOfItem(atPath: eraseManifest.path)[.modificationDate] as? Date
+    try fm.removeItem(at: run.appendingPathComponent("masks"))
+    lines.removeAll()
+    try pipeline().execute()
+    let redone = lines.filter { $0.hasPrefix("run: ") && $0.hasSuffix(" ...") }
+    #expect(redone == ["run: masks ...", "run: train-seg ...", "run: predict ...", "run: eval ...", "run: report ..."])
+    #expect(try fm.attributesOfItem(atPath: eraseManifest.path)[.modificationDate] as? Date == eraseDate)
+    #expect(exists("masks/manifest.json") && exists("report/index.html"))
+  }
+}
