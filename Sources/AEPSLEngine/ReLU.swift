@@ -9,7 +9,7 @@ public final class ReLU: Layer {
 
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     let y = Tensor.uninitialized(shape: x.shape, layout: x.layout)
-    for i in 0..<x.count { y.data[i] = max(x.data[i], 0) }
+    Eltwise.relu(x, into: y)
     if training { cachedOutput = y }
     return y
   }
@@ -18,7 +18,7 @@ public final class ReLU: Layer {
     guard let y = cachedOutput else { preconditionFailure("\(name): backward without a training forward") }
     let dy = dyIn.to(y.layout)
     let dx = Tensor.uninitialized(shape: y.shape, layout: y.layout)
-    for i in 0..<y.count { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
+    Eltwise.reluBackward(dy: dy, y: y, into: dx)
     return dx
   }
 }

@@ -4,12 +4,33 @@ import Foundation
 /// How a 4-D tensor's elements are ordered in memory.
 ///
 /// Every public API takes and returns `.nchw`. Between the convolutional layers of a
-/// network, activations whose channel count is a multiple of 8 stay in oneDNN's blocked
-/// `nChw8c` layout ([N][C/8][H][W][8]), which its AVX2 kernels use natively, so no reorder
-/// runs between layers. Element-wise layers do not care which layout they get.
+/// network, activations stay in one of oneDNN's blocked layouts, `nChw16c`
+/// ([N][C/16][H][W][16]) or `nChw8c` ([N][C/8][H][W][8]), so no reorder runs between layers.
+/// The block is the CPU's vector width in floats (`preferred(channels:)`): oneDNN only runs
+/// its AVX-512 kernels on 16-channel blocks, its AVX2 kernels on 8. Element-wise layers do
+/// not care which layout they get.
 public enum TensorLayout: Sendable, Equatable {
   case nchw
   case nChw8c
+  case nChw16c
+
+  /// Channels per block (1 for NCHW).
+  public var blockSize: Int {
+    switch self {
+    case .nchw: return 1
+    case .nChw8c: return 8
+    case .nChw16c: return 16
+    }
+  }
+
+  /// The layout activations with `channels` channels take between layers on this machine:
+  /// blocks of the widest vector oneDNN uses here (16 floats with AVX-512, else 8), or NCHW
+  /// when the channels do not fill whole blocks (a score head with 21 classes).
+  /// `DNNL_MAX_CPU_ISA=AVX2` in the environment gives the AVX2 choice on any machine.
+  public static func preferred(channels: Int) -> TensorLayout {
+    if CPUVector.hasAVX512 && channels % 16 == 0 { return .nChw16c }
+    return channels % 8 == 0 ? .nChw8c : .nchw
+  }
 }
 
 /// A dense Float32 tensor with reference semantics. Storage is 64-byte aligned.
@@ -35,8 +56,8 @@ public final class Tensor: @unchecked Sendable {
   private init(shape: [Int], layout: TensorLayout, zeroed: Bool) {
     _ = HeapTuning.applied
     precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
-    precondition(layout == .nchw || (shape.count == 4 && shape[1] % 8 == 0),
-                 "nChw8c needs a 4-D shape with channels a multiple of 8, got \(shape)")
+    precondition(layout == .nchw || (shape.count == 4 && shape[1] % layout.blockSize == 0),
+                 "\(layout) needs a 4-D shape with channels a multiple of \(layout.blockSize), got \(shape)")
     self.shape = shape
     self.layout = layout
     let count = shape.reduce(1, *)
@@ -103,42 +124,21 @@ public final class Tensor: @unchecked Sendable {
   // MARK: Layout conversion
 
   /// This tensor in NCHW order (itself when it already is).
-  public func nchw() -> Tensor {
-    guard layout == .nChw8c else { return self }
-    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-    let out = Tensor(shape: shape)
-    let hw = h * w
-    for ni in 0..<n {
-      for cb in 0..<(c / 8) {
-        let src = data + (ni * c + cb * 8) * hw
-        for p in 0..<hw {
-          for k in 0..<8 { out.data[(ni * c + cb * 8 + k) * hw + p] = src[p * 8 + k] }
-        }
-      }
-    }
-    return out
-  }
+  public func nchw() -> Tensor { to(.nchw) }
 
   /// This tensor in the blocked nChw8c order (requires 4-D, channels a multiple of 8).
-  public func blocked() -> Tensor {
-    guard layout == .nchw else { return self }
-    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
-    let out = Tensor(shape: shape, layout: .nChw8c)
-    let hw = h * w
-    for ni in 0..<n {
-      for cb in 0..<(c / 8) {
-        let dst = out.data + (ni * c + cb * 8) * hw
-        for k in 0..<8 {
-          let src = data + (ni * c + cb * 8 + k) * hw
-          for p in 0..<hw { dst[p * 8 + k] = src[p] }
-        }
-      }
-    }
+  public func blocked() -> Tensor { to(.nChw8c) }
+
+  /// Converts to `layout` (a no-op when already there). Runs as a oneDNN reorder: parallel
+  /// and vectorised, and oneDNN caches the primitive per shape.
+  public func to(_ layout: TensorLayout) -> Tensor {
+    guard layout != self.layout else { return self }
+    let out = Tensor.uninitialized(shape: shape, layout: layout)
+    let reorder = Primitive(reorderFrom: MemoryDesc(self), to: MemoryDesc(out))
+    let (src, dst) = (DNNLMemory(self), DNNLMemory(out))
+    reorder.execute([(DNNL_ARG_FROM, src.handle), (DNNL_ARG_TO, dst.handle)])
     return out
   }
-
-  /// Converts to `layout` (a no-op when already there).
-  public func to(_ layout: TensorLayout) -> Tensor { layout == .nchw ? nchw() : blocked() }
 
   // MARK: Element access (slow; for tests and small work)
 
@@ -151,10 +151,10 @@ public final class Tensor: @unchecked Sendable {
   /// Memory offset of a logical index.
   public func offset(_ index: [Int]) -> Int {
     precondition(index.count == shape.count, "index \(index) for shape \(shape)")
-    if layout == .nChw8c {
-      let (c, h, w) = (shape[1], shape[2], shape[3])
+    if layout != .nchw {
+      let (b, c, h, w) = (layout.blockSize, shape[1], shape[2], shape[3])
       let (ni, ci, hi, wi) = (index[0], index[1], index[2], index[3])
-      return ((ni * c + (ci / 8) * 8) * h * w) + (hi * w + wi) * 8 + ci % 8
+      return ((ni * c + (ci / b) * b) * h * w) + (hi * w + wi) * b + ci % b
     }
     var o = 0
     for (i, d) in zip(index, shape) { o = o * d + i }

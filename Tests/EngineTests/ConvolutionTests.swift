@@ -58,6 +58,8 @@ extension EngineSuite {
       ConvCase(input: 4, output: 8, kernel: 3, padding: 4, dilation: 4, size: 9),   // fc6-like, field wider than half the input
       ConvCase(input: 8, output: 8, padding: 12, dilation: 12, size: 9),          // fc6's dilation: only the centre tap lands
       ConvCase(input: 16, output: 5, kernel: 1),                                    // 1x1 score head, NCHW output
+      ConvCase(input: 16, output: 32, padding: 1, relu: true),                      // 16-channel blocks on AVX-512
+      ConvCase(input: 16, output: 16, padding: 12, dilation: 12, size: 15),         // fc6: GEMM over NCHW in oneDNN
       ConvCase(input: 8, output: 8, kernel: 5, stride: 1, padding: 0, bias: false, size: 8),
     ]
 
@@ -68,11 +70,11 @@ extension EngineSuite {
       layer.weight.assign(w)
       if let b { layer.bias!.assign(b) }
       let expected = c.reference(x, w, b)
-      for layout in inputLayouts(channels: c.input) {
+      for layout in engineLayouts(channels: c.input) {
         for training in [false, true] {
           let y = layer.forward(x.tensor(layout: layout), training: training)
           expectClose(y, expected, tolerance: 2e-5, "\(layout) training \(training)")
-          #expect(y.layout == (c.output % 8 == 0 ? .nChw8c : .nchw), "output layout")
+          #expect(y.layout == TensorLayout.preferred(channels: c.output), "output layout")
         }
       }
     }
@@ -82,7 +84,7 @@ extension EngineSuite {
       let (x, w, b) = c.data(seed: 20)
       let proj = TestData.uniform(c.outputShape, seed: 21)
       let check = GradientCheck(step: 1e-3, kinkBand: 1e-4, maxCoordinates: 250)
-      for layout in inputLayouts(channels: c.input) {
+      for layout in engineLayouts(channels: c.input) {
         let layer = c.makeLayer()
         layer.weight.assign(w)
         if let b { layer.bias!.assign(b) }
