@@ -98,6 +98,7 @@ public final class BatchNorm2d: Layer {
 
   public func backward(_ dyIn: Tensor) -> Tensor {
     guard let (x, p, mean, variance) = cache else { preconditionFailure("\(name): backward without a training forward") }
+    cache = nil  // backward runs once per forward; frees the input as backward moves on
     let dy = dyIn.to(x.layout)
     if p.backward == nil {
       var d = dnnl_batch_normalization_desc_t()

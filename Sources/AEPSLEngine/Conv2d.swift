@@ -95,19 +95,23 @@ public final class Conv2d: Layer {
 
   private struct BackwardData {
     let primitive: Primitive
-    let weights: ReorderedCopy
+    let weights: ScratchReorder
     let diffDst: FormatBridge, diffSrc: FormatBridge
   }
 
   private struct BackwardWeights {
     let primitive: Primitive
     let src: FormatBridge, diffDst: FormatBridge
-    let diffWeights: OwnedMemory
-    /// diffWeights -> OIHW, when oneDNN chose a blocked weight layout.
-    let toPlain: (Primitive, Tensor)?
+    /// The layout oneDNN writes the weight gradient in (into a `Scratch` buffer).
+    let diffWeights: MemoryDesc
+    /// grad (OIHW) += the gradient in that layout: a reorder with a sum post-op.
+    let accumulate: Primitive
   }
 
   private var plans: [String: Plan] = [:]
+  /// Forward weights in each layout a forward primitive chose, shared by the plans (inference
+  /// and training primitives usually choose the same one).
+  private var weightCopies: [ReorderedCopy] = []
   private var trainingPlanKey = ""
   private var cachedInput: Tensor?
   private var cachedOutput: Tensor?
@@ -147,8 +151,12 @@ public final class Conv2d: Layer {
     if fwd.implementation.hasPrefix("ref") {
       fwd = forwardPrimitive(src: .any(x.shape), dst: .any(outShape), training: training)
     }
-    let weights = ReorderedCopy(from: MemoryDesc(weight.value.shape, dnnl_abcd), pointer: weight.value.data,
-                                to: fwd.md(dnnl_query_weights_md))
+    let chosenWeights = fwd.md(dnnl_query_weights_md)
+    let weights = weightCopies.first { $0.chosen.equals(chosenWeights) } ?? {
+      let copy = ReorderedCopy(from: MemoryDesc(weight.value.shape, dnnl_abcd), pointer: weight.value.data, to: chosenWeights)
+      weightCopies.append(copy)
+      return copy
+    }()
     let usesTaps = stride == 1 && fwd.implementation.hasPrefix("ref")
     let p = Plan(forward: fwd, input: input, output: output,
                  src: FormatBridge(ours: input, theirs: fwd.md(dnnl_query_src_md), .intoPrimitive),
@@ -179,20 +187,27 @@ public final class Conv2d: Layer {
     }
     if training {
       cachedInput = x
-      cachedOutput = y
+      // The output is needed only for a fused ReLU's mask.
+      cachedOutput = fusedReLU ? y : nil
       trainingPlanKey = "\(x.shape)\(x.layout)\(training)"
     }
     return y
   }
 
   public func backward(_ dyIn: Tensor) -> Tensor {
-    guard let x = cachedInput, let y = cachedOutput, let p = plans[trainingPlanKey] else {
+    guard let x = cachedInput, let p = plans[trainingPlanKey] else {
       preconditionFailure("\(name): backward without a training forward")
     }
-    precondition(dyIn.shape == y.shape, "\(name): gradient \(dyIn.shape) for output \(y.shape)")
+    // Backward runs once per forward: drop the caches now, so that the activations of the
+    // layers behind are freed as backward moves on (as PyTorch frees saved tensors).
+    cachedInput = nil
+    precondition(dyIn.shape == outputShape(x.shape), "\(name): gradient \(dyIn.shape) for output \(outputShape(x.shape))")
     var dy = dyIn.to(p.outputLayout)
-    if fusedReLU {
-      let masked = Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
+    if fusedReLU, var y = cachedOutput {
+      cachedOutput = nil
+      // When nobody else holds the output any more (the next layer has dropped it), the
+      // masked gradient overwrites it: one activation-sized buffer less.
+      let masked = isKnownUniquelyReferenced(&y) ? y : Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
       Eltwise.reluBackward(dy: dy, y: y, into: masked)
       dy = masked
     }
@@ -211,9 +226,9 @@ public final class Conv2d: Layer {
     let bwdD = backwardData(p)
     let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let dyMem = bwdD.diffDst.input(dy)
-    let weights = bwdD.weights.memory(version: weight.version)
+    let weights = bwdD.weights.memory()
     bwdD.diffSrc.output(dx) { diffSrc in
-      bwdD.primitive.execute([(DNNL_ARG_DIFF_SRC, diffSrc), (DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_WEIGHTS, weights)])
+      bwdD.primitive.execute([(DNNL_ARG_DIFF_SRC, diffSrc), (DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_WEIGHTS, weights.handle)])
     }
     return dx
   }
@@ -233,8 +248,8 @@ public final class Conv2d: Layer {
     var prim = make(diffSrc: p.src.theirs, diffDst: p.dst.theirs)
     if prim.implementation.hasPrefix("ref") { prim = make(diffSrc: .any(p.input.dims), diffDst: .any(p.output.dims)) }
     let b = BackwardData(primitive: prim,
-                         weights: ReorderedCopy(from: MemoryDesc(wDims, dnnl_abcd), pointer: weight.value.data,
-                                                to: prim.md(dnnl_query_weights_md)),
+                         weights: ScratchReorder(from: MemoryDesc(wDims, dnnl_abcd), pointer: weight.value.data,
+                                                 to: prim.md(dnnl_query_weights_md)),
                          diffDst: FormatBridge(ours: p.output, theirs: prim.md(dnnl_query_diff_dst_md), .intoPrimitive),
                          diffSrc: FormatBridge(ours: p.input, theirs: prim.md(dnnl_query_diff_src_md), .outOfPrimitive))
     p.backwardData = b
@@ -264,14 +279,12 @@ public final class Conv2d: Layer {
     var prim = make(src: p.input, diffDst: p.output)
     if prim.implementation.hasPrefix("ref") { prim = make(src: .any(p.input.dims), diffDst: .any(p.output.dims)) }
     if stride == 1 && prim.implementation.hasPrefix("ref") { return nil }
-    let diffW = OwnedMemory(prim.md(dnnl_query_diff_weights_md))
-    let plain = MemoryDesc(wDims, dnnl_abcd)
+    let diffW = prim.md(dnnl_query_diff_weights_md)
     let b = BackwardWeights(primitive: prim,
                             src: FormatBridge(ours: p.input, theirs: prim.md(dnnl_query_src_md), .intoPrimitive),
                             diffDst: FormatBridge(ours: p.output, theirs: prim.md(dnnl_query_diff_dst_md), .intoPrimitive),
                             diffWeights: diffW,
-                            toPlain: diffW.memory.desc.equals(plain) ? nil
-                              : (Primitive(reorderFrom: diffW.memory.desc, to: plain), Tensor.uninitialized(shape: wDims)))
+                            accumulate: Primitive(reorderFrom: diffW, to: MemoryDesc(wDims, dnnl_abcd), accumulate: true))
     p.backwardWeights = b
     return b
   }
@@ -281,19 +294,14 @@ public final class Conv2d: Layer {
     let srcMem = b.src.input(x)
     let dyMem = b.diffDst.input(dy)
     let diffBias = bias.map { _ in Tensor.uninitialized(shape: [outputChannels]) }
+    let diffW = Scratch.memory(.weightGradient, b.diffWeights)
     var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, srcMem.handle), (DNNL_ARG_DIFF_DST, dyMem.handle),
-                                          (DNNL_ARG_DIFF_WEIGHTS, b.diffWeights.handle)]
+                                          (DNNL_ARG_DIFF_WEIGHTS, diffW.handle)]
     let diffBiasMem = diffBias.map { DNNLMemory(MemoryDesc([outputChannels], dnnl_a), UnsafeMutableRawPointer($0.data)) }
     if let diffBiasMem { args.append((DNNL_ARG_DIFF_BIAS, diffBiasMem.handle)) }
     b.primitive.execute(args)
-    if let (reorder, tmp) = b.toPlain {
-      let tmpMem = DNNLMemory(MemoryDesc(tmp.shape, dnnl_abcd), UnsafeMutableRawPointer(tmp.data))
-      reorder.execute([(DNNL_ARG_FROM, b.diffWeights.handle), (DNNL_ARG_TO, tmpMem.handle)])
-      weight.grad.add(tmp)
-    } else {
-      let g = weight.grad.data, d = b.diffWeights.floats
-      for i in 0..<weight.grad.count { g[i] += d[i] }
-    }
+    let grad = DNNLMemory(weight.grad)
+    b.accumulate.execute([(DNNL_ARG_FROM, diffW.handle), (DNNL_ARG_TO, grad.handle)])
     if let bias, let diffBias { bias.grad.add(diffBias) }
   }
 }

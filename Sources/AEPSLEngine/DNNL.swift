@@ -153,12 +153,14 @@ final class Primitive {
     primitive = prim!
   }
 
-  /// A reorder between two descriptors.
-  init(reorderFrom src: MemoryDesc, to dst: MemoryDesc) {
+  /// A reorder between two descriptors; with `accumulate`, it adds to the destination
+  /// (a sum post-op) instead of overwriting it.
+  init(reorderFrom src: MemoryDesc, to dst: MemoryDesc, accumulate: Bool = false) {
     var p: dnnl_primitive_desc_t?
     var s = src.raw, d = dst.raw
     let e = DNNLContext.shared.engine
-    dnnlCheck(dnnl_reorder_primitive_desc_create(&p, &s, e, &d, e, nil), "reorder_primitive_desc_create")
+    let attr = accumulate ? PrimitiveAttr.sum() : nil
+    dnnlCheck(dnnl_reorder_primitive_desc_create(&p, &s, e, &d, e, attr?.handle), "reorder_primitive_desc_create")
     pd = p!
     var prim: dnnl_primitive_t?
     dnnlCheck(dnnl_primitive_create(&prim, pd), "primitive_create reorder")
@@ -207,6 +209,16 @@ final class PrimitiveAttr {
     var ops: dnnl_post_ops_t?
     dnnlCheck(dnnl_post_ops_create(&ops), "post_ops_create")
     dnnlCheck(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_relu, 0, 0), "post_ops_append_eltwise")
+    dnnlCheck(dnnl_primitive_attr_set_post_ops(attr.handle, ops), "attr_set_post_ops")
+    dnnl_post_ops_destroy(ops)
+    return attr
+  }
+  /// An attribute that adds the result to what the destination holds.
+  static func sum() -> PrimitiveAttr {
+    let attr = PrimitiveAttr()
+    var ops: dnnl_post_ops_t?
+    dnnlCheck(dnnl_post_ops_create(&ops), "post_ops_create")
+    dnnlCheck(dnnl_post_ops_append_sum(ops, 1), "post_ops_append_sum")
     dnnlCheck(dnnl_primitive_attr_set_post_ops(attr.handle, ops), "attr_set_post_ops")
     dnnl_post_ops_destroy(ops)
     return attr
@@ -288,12 +300,14 @@ enum Eltwise {
 /// Keeps memory in a primitive's chosen layout in step with a plain source tensor, re-running
 /// the reorder only when the source changed (`version`).
 final class ReorderedCopy {
+  let chosen: MemoryDesc
   private let reorder: Primitive?
   let target: OwnedMemory?
   private let source: DNNLMemory
   private var seenVersion = -1
 
   init(from plain: MemoryDesc, pointer: UnsafeMutablePointer<Float>, to chosen: MemoryDesc) {
+    self.chosen = chosen
     source = DNNLMemory(plain, UnsafeMutableRawPointer(pointer))
     if plain.equals(chosen) {
       reorder = nil
@@ -312,5 +326,45 @@ final class ReorderedCopy {
       seenVersion = version
     }
     return target.handle
+  }
+}
+
+/// Buffers for data that lives only during one layer call: weights in the layout a backward
+/// primitive wants, and weight gradients before they are added to the parameter's. One buffer
+/// per role, grown to the largest request and shared by every layer; per-layer buffers would
+/// add up to two more copies of the network's weights (160 MiB for LargeFOV), and the
+/// training step reorders them every step anyway (the weights change every step). The engine
+/// runs one layer call at a time (one oneDNN stream), so sharing is safe.
+enum Scratch {
+  enum Role: Int { case weights = 0, weightGradient = 1 }
+  nonisolated(unsafe) private static var buffers: [RawBuffer?] = [nil, nil]
+
+  /// Memory for `desc` in the role's buffer: valid until the next request for that role.
+  static func memory(_ role: Role, _ desc: MemoryDesc) -> DNNLMemory {
+    let bytes = desc.byteCount
+    if (buffers[role.rawValue]?.byteCount ?? -1) < bytes { buffers[role.rawValue] = RawBuffer(byteCount: bytes) }
+    return DNNLMemory(desc, buffers[role.rawValue]!.pointer)
+  }
+}
+
+/// A plain tensor reordered into the layout a primitive chose, into a `Scratch` buffer, for
+/// one call (or the tensor itself when the layouts agree).
+final class ScratchReorder {
+  private let reorder: Primitive?
+  private let source: DNNLMemory
+  private let chosen: MemoryDesc
+
+  init(from plain: MemoryDesc, pointer: UnsafeMutablePointer<Float>, to chosen: MemoryDesc) {
+    source = DNNLMemory(plain, UnsafeMutableRawPointer(pointer))
+    self.chosen = chosen
+    reorder = plain.equals(chosen) ? nil : Primitive(reorderFrom: plain, to: chosen)
+  }
+
+  /// Keep the result alive while the primitive runs.
+  func memory() -> DNNLMemory {
+    guard let reorder else { return source }
+    let m = Scratch.memory(.weights, chosen)
+    reorder.execute([(DNNL_ARG_FROM, source.handle), (DNNL_ARG_TO, m.handle)])
+    return m
   }
 }
