@@ -97,6 +97,9 @@ public final class Conv2d: Layer {
     let primitive: Primitive
     let weights: ScratchReorder
     let diffDst: FormatBridge, diffSrc: FormatBridge
+    /// The primitive is a forward convolution of dy with the flipped kernel (see
+    /// `backwardData(_:)`): it takes dy as its source and writes dx as its destination.
+    let asForward: Bool
   }
 
   private struct BackwardWeights {
@@ -146,10 +149,13 @@ public final class Conv2d: Layer {
     let outShape = outputShape(x.shape)
     let output = MemoryDesc(outShape, outputLayout.dnnlTag(rank: 4))
     // Our layouts first: no reorders. (With `any`, oneDNN 2.6 picks NHWC kernels for some
-    // inference shapes, which would cost a reorder on each side.)
+    // inference shapes, which would cost a reorder on each side.) Then NHWC, where oneDNN 2.6
+    // has its brgemm kernels, the only fast ones for fc6's dilation of 12 on AVX-512 (measured:
+    // twice its GEMM convolution, which `any` would pick for training); then its own choice.
     var fwd = forwardPrimitive(src: input, dst: output, training: training)
-    if fwd.implementation.hasPrefix("ref") {
-      fwd = forwardPrimitive(src: .any(x.shape), dst: .any(outShape), training: training)
+    for (src, dst) in [(MemoryDesc(x.shape, dnnl_nhwc), MemoryDesc(outShape, dnnl_nhwc)), (.any(x.shape), .any(outShape))]
+    where fwd.implementation.hasPrefix("ref") {
+      fwd = forwardPrimitive(src: src, dst: dst, training: training)
     }
     let chosenWeights = fwd.md(dnnl_query_weights_md)
     let weights = weightCopies.first { $0.chosen.equals(chosenWeights) } ?? {
@@ -226,11 +232,32 @@ public final class Conv2d: Layer {
     let bwdD = backwardData(p)
     let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let dyMem = bwdD.diffDst.input(dy)
-    let weights = bwdD.weights.memory()
-    bwdD.diffSrc.output(dx) { diffSrc in
-      bwdD.primitive.execute([(DNNL_ARG_DIFF_SRC, diffSrc), (DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_WEIGHTS, weights.handle)])
+    let w = bwdD.asForward ? flippedWeights() : weight.value
+    let weights = bwdD.weights.memory(from: w.data)
+    withExtendedLifetime(w) {
+      bwdD.diffSrc.output(dx) { diffSrc in
+        bwdD.primitive.execute(bwdD.asForward
+          ? [(DNNL_ARG_DST, diffSrc), (DNNL_ARG_SRC, dyMem.handle), (DNNL_ARG_WEIGHTS, weights.handle)]
+          : [(DNNL_ARG_DIFF_SRC, diffSrc), (DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_WEIGHTS, weights.handle)])
+      }
     }
     return dx
+  }
+
+  /// W~[i][o][a][b] = W[o][i][k-1-a][k-1-b]: the kernel of the forward convolution that
+  /// computes this one's input gradient (stride 1).
+  private func flippedWeights() -> Tensor {
+    let (o, i, k) = (outputChannels, inputChannels, kernelSize)
+    let kk = k * k
+    let out = Tensor.uninitialized(shape: [i, o, k, k])
+    let src = weight.value.data
+    for oi in 0..<o {
+      for ii in 0..<i {
+        let s = src + (oi * i + ii) * kk, d = out.data + (ii * o + oi) * kk
+        for t in 0..<kk { d[kk - 1 - t] = s[t] }
+      }
+    }
+    return out
   }
 
   private func backwardData(_ p: Plan) -> BackwardData {
@@ -244,16 +271,39 @@ public final class Conv2d: Layer {
                                                                  &g.strides, &g.dilation, &g.padding, &g.padding), "conv bwd data \(name)")
       return Primitive(&d, hint: p.forward, "conv bwd data \(name)")
     }
-    // The forward's formats first, then whatever oneDNN prefers.
-    var prim = make(diffSrc: p.src.theirs, diffDst: p.dst.theirs)
-    if prim.implementation.hasPrefix("ref") { prim = make(diffSrc: .any(p.input.dims), diffDst: .any(p.output.dims)) }
-    let b = BackwardData(primitive: prim,
-                         weights: ScratchReorder(from: MemoryDesc(wDims, dnnl_abcd), pointer: weight.value.data,
-                                                 to: prim.md(dnnl_query_weights_md)),
-                         diffDst: FormatBridge(ours: p.output, theirs: prim.md(dnnl_query_diff_dst_md), .intoPrimitive),
-                         diffSrc: FormatBridge(ours: p.input, theirs: prim.md(dnnl_query_diff_src_md), .outOfPrimitive))
-    p.backwardData = b
-    return b
+    func finish(_ prim: Primitive, asForward: Bool, weightDims: [Int]) -> BackwardData {
+      let b = BackwardData(
+        primitive: prim,
+        weights: ScratchReorder(from: MemoryDesc(weightDims, dnnl_abcd), to: prim.md(dnnl_query_weights_md)),
+        diffDst: FormatBridge(ours: p.output, theirs: prim.md(asForward ? dnnl_query_src_md : dnnl_query_diff_dst_md), .intoPrimitive),
+        diffSrc: FormatBridge(ours: p.input, theirs: prim.md(asForward ? dnnl_query_dst_md : dnnl_query_diff_src_md), .outOfPrimitive),
+        asForward: asForward)
+      p.backwardData = b
+      return b
+    }
+    // Our layouts first.
+    let prim = make(diffSrc: p.input, diffDst: p.output)
+    if !prim.implementation.hasPrefix("ref") { return finish(prim, asForward: false, weightDims: wDims) }
+    // oneDNN 2.6 has no direct kernel for large dilations (fc6's 12), only its GEMM one. For
+    // stride 1, dx is also the forward convolution of dy with the kernel flipped and its
+    // channel axes swapped, padded by dilation (k - 1) - padding: the forward brgemm kernels
+    // run that about twice as fast (and need no im2col buffer).
+    let flippedPadding = dilation * (kernelSize - 1) - padding
+    if stride == 1 && flippedPadding >= 0 {
+      let flippedDims = [inputChannels, outputChannels, kernelSize, kernelSize]
+      for (src, dst) in [(p.output, p.input), (MemoryDesc(p.output.dims, dnnl_nhwc), MemoryDesc(p.input.dims, dnnl_nhwc))] {
+        var d = dnnl_convolution_desc_t()
+        var (s, w, o) = (src.raw, MemoryDesc.any(flippedDims).raw, dst.raw)
+        var strides: [dnnl_dim_t] = [1, 1]
+        var dil: [dnnl_dim_t] = [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)]
+        var pad: [dnnl_dim_t] = [dnnl_dim_t(flippedPadding), dnnl_dim_t(flippedPadding)]
+        dnnlCheck(dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference, dnnl_convolution_direct, &s, &w, nil, &o,
+                                                             &strides, &dil, &pad, &pad), "conv bwd data as forward \(name)")
+        let fwd = Primitive(&d, "conv bwd data as forward \(name)")
+        if !fwd.implementation.hasPrefix("ref") { return finish(fwd, asForward: true, weightDims: flippedDims) }
+      }
+    }
+    return finish(make(diffSrc: .any(p.input.dims), diffDst: .any(p.output.dims)), asForward: false, weightDims: wDims)
   }
 
   /// oneDNN's weight-gradient primitive, or nil when it only has a reference loop for this

@@ -351,17 +351,19 @@ enum Scratch {
 /// one call (or the tensor itself when the layouts agree).
 final class ScratchReorder {
   private let reorder: Primitive?
-  private let source: DNNLMemory
+  private let plain: MemoryDesc
   private let chosen: MemoryDesc
 
-  init(from plain: MemoryDesc, pointer: UnsafeMutablePointer<Float>, to chosen: MemoryDesc) {
-    source = DNNLMemory(plain, UnsafeMutableRawPointer(pointer))
+  init(from plain: MemoryDesc, to chosen: MemoryDesc) {
+    self.plain = plain
     self.chosen = chosen
     reorder = plain.equals(chosen) ? nil : Primitive(reorderFrom: plain, to: chosen)
   }
 
-  /// Keep the result alive while the primitive runs.
-  func memory() -> DNNLMemory {
+  /// The values at `pointer` (in the plain layout) in the chosen one. Keep the result, and
+  /// the source, alive while the primitive runs.
+  func memory(from pointer: UnsafeMutablePointer<Float>) -> DNNLMemory {
+    let source = DNNLMemory(plain, UnsafeMutableRawPointer(pointer))
     guard let reorder else { return source }
     let m = Scratch.memory(.weights, chosen)
     reorder.execute([(DNNL_ARG_FROM, source.handle), (DNNL_ARG_TO, m.handle)])
