@@ -70,11 +70,12 @@ public final class Conv2d: Layer {
 
   // MARK: Primitives, built once per input shape
 
-  // Every primitive is created with format `any` for its activations and weights, so oneDNN
-  // picks its fastest kernel (AVX-512 ones on nChw16c here); `FormatBridge` reorders only when
-  // its choice differs from the tensors' layouts (fc6's dilation of 12 runs as oneDNN's GEMM
-  // convolution over NCHW). A kernel oneDNN can only offer as a reference loop (hundreds of
-  // times slower) runs as per-tap OpenBLAS GEMMs instead (`TapConvolution`).
+  // Weights are always format `any` (oneDNN's blocked layout, reordered from OIHW). For the
+  // activations each primitive first gets the tensors' own layouts (nChw16c on AVX-512: its
+  // jit kernels, no reorder); only when oneDNN 2.6 offers nothing but a reference loop there
+  // (hundreds of times slower; fc6's dilation of 12) do we try other layouts, and
+  // `FormatBridge` reorders to and from the one it takes. If every layout is a reference loop,
+  // the convolution runs as per-tap OpenBLAS GEMMs (`TapConvolution`).
 
   private final class Plan {
     let forward: Primitive

@@ -53,7 +53,7 @@ extension EngineSuite {
       ConvCase(input: 3, output: 8, padding: 1),                                    // a first layer
       ConvCase(input: 8, output: 8, padding: 1, bias: false, relu: true),           // tiny's body
       ConvCase(input: 8, output: 16, stride: 2, padding: 1),
-      ConvCase(input: 8, output: 8, padding: 2, dilation: 2, relu: true),           // dilated, own weight gradient
+      ConvCase(input: 8, output: 8, padding: 2, dilation: 2, relu: true),           // dilated
       ConvCase(input: 8, output: 8, stride: 2, padding: 2, dilation: 2),            // dilated and strided, oneDNN's
       ConvCase(input: 4, output: 8, kernel: 3, padding: 4, dilation: 4, size: 9),   // fc6-like, field wider than half the input
       ConvCase(input: 8, output: 8, padding: 12, dilation: 12, size: 9),          // fc6's dilation: only the centre tap lands
@@ -119,8 +119,8 @@ extension EngineSuite {
     }
 
     @Test func backwardAccumulatesParameterGradients() {
-      let c = ConvCase(input: 8, output: 8, padding: 2, dilation: 2)  // own dilated path
-      for c in [c, ConvCase(input: 8, output: 8, padding: 1)] {      // and oneDNN's
+      let c = ConvCase(input: 8, output: 8, padding: 2, dilation: 2)  // dilated
+      for c in [c, ConvCase(input: 8, output: 8, padding: 1)] {      // and not
         let (x, w, b) = c.data(seed: 40)
         let proj = TestData.uniform(c.outputShape, seed: 41)
         let layer = c.makeLayer()
