@@ -209,12 +209,13 @@ public final class Conv2d: Layer {
     // layers behind are freed as backward moves on (as PyTorch frees saved tensors).
     cachedInput = nil
     precondition(dyIn.shape == outputShape(x.shape), "\(name): gradient \(dyIn.shape) for output \(outputShape(x.shape))")
-    var dy = dyIn.to(p.outputLayout)
+    var (dy, disposable) = dyIn.disposable(in: p.outputLayout)
     if fusedReLU, var y = cachedOutput {
       cachedOutput = nil
-      // When nobody else holds the output any more (the next layer has dropped it), the
-      // masked gradient overwrites it: one activation-sized buffer less.
-      let masked = isKnownUniquelyReferenced(&y) ? y : Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
+      // The masked gradient overwrites the incoming one when that is ours (then the output
+      // is freed before dx is allocated), else the output when nobody else holds it any more.
+      let masked = disposable ? dy
+        : isKnownUniquelyReferenced(&y) ? y : Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
       Eltwise.reluBackward(dy: dy, y: y, into: masked)
       dy = masked
     }
@@ -226,9 +227,9 @@ public final class Conv2d: Layer {
                                               weightGrad: weight.grad, biasGrad: bias?.grad)
     }
 
-    guard computesInputGradient else { return Tensor(shape: x.shape, layout: x.layout) }
+    guard computesInputGradient else { return Tensor(shape: x.shape, layout: x.layout).handedDown() }
     if p.usesTaps {
-      return TapConvolution.backwardData(dy: dy.nchw(), weight: weight.value, geometry(x.shape)).to(x.layout)
+      return TapConvolution.backwardData(dy: dy.nchw(), weight: weight.value, geometry(x.shape)).to(x.layout).handedDown()
     }
     let bwdD = backwardData(p)
     let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
@@ -242,7 +243,7 @@ public final class Conv2d: Layer {
           : [(DNNL_ARG_DIFF_SRC, diffSrc), (DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_WEIGHTS, weights.handle)])
       }
     }
-    return dx
+    return dx.handedDown()
   }
 
   /// W~[i][o][a][b] = W[o][i][k-1-a][k-1-b]: the kernel of the forward convolution that

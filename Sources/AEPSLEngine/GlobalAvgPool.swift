@@ -53,6 +53,6 @@ public final class GlobalAvgPool: Layer {
         for p in 0..<hw { for k in 0..<b { base[p * b + k] = g[k] * scale } }
       }
     }
-    return dx
+    return dx.handedDown()
   }
 }

@@ -97,6 +97,6 @@ public final class MaxPool2d: Layer {
     let dxMem = DNNLMemory(p.src, UnsafeMutableRawPointer(dx.data))
     p.backward!.execute([(DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_DIFF_SRC, dxMem.handle),
                          (DNNL_ARG_WORKSPACE, p.workspace!.handle)])
-    return dx
+    return dx.handedDown()
   }
 }

@@ -17,10 +17,10 @@ public final class ReLU: Layer {
   public func backward(_ dyIn: Tensor) -> Tensor {
     guard let y = cachedOutput else { preconditionFailure("\(name): backward without a training forward") }
     cachedOutput = nil  // backward runs once per forward
-    let dy = dyIn.to(y.layout)
-    let dx = Tensor.uninitialized(shape: y.shape, layout: y.layout)
+    let (dy, disposable) = dyIn.disposable(in: y.layout)
+    let dx = disposable ? dy : Tensor.uninitialized(shape: y.shape, layout: y.layout)
     Eltwise.reluBackward(dy: dy, y: y, into: dx)
-    return dx
+    return dx.handedDown()
   }
 }
 
@@ -58,9 +58,9 @@ public final class Dropout: Layer {
   public func backward(_ dyIn: Tensor) -> Tensor {
     guard let m = mask else { return dyIn }
     mask = nil  // backward runs once per forward
-    let dy = dyIn.to(m.layout)
-    let dx = Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
+    let (dy, disposable) = dyIn.disposable(in: m.layout)
+    let dx = disposable ? dy : Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
     for i in 0..<dy.count { dx.data[i] = dy.data[i] * m.data[i] }
-    return dx
+    return dx.handedDown()
   }
 }

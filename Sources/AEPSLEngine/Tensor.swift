@@ -41,6 +41,10 @@ public final class Tensor: @unchecked Sendable {
   public let count: Int
   public let layout: TensorLayout
   public let data: UnsafeMutablePointer<Float>
+  /// Set on the input gradients engine layers return from `backward`: such a tensor goes to
+  /// the layer below and nowhere else, so that layer may overwrite it (its own input
+  /// gradient in place), one activation-sized buffer less at the peak of backward.
+  var isDisposableGradient = false
 
   /// A zero-filled tensor.
   public convenience init(shape: [Int], layout: TensorLayout = .nchw) {
@@ -121,6 +125,19 @@ public final class Tensor: @unchecked Sendable {
   }
 
   // MARK: Layout conversion
+
+  /// This tensor in `layout`, and whether the caller may overwrite the result: a gradient
+  /// handed down by a layer's backward, or a converted copy.
+  func disposable(in layout: TensorLayout) -> (tensor: Tensor, disposable: Bool) {
+    let t = to(layout)
+    return (t, t !== self || isDisposableGradient)
+  }
+
+  /// Marks a gradient a layer returns from backward (see `isDisposableGradient`).
+  func handedDown() -> Tensor {
+    isDisposableGradient = true
+    return self
+  }
 
   /// This tensor in NCHW order (itself when it already is).
   public func nchw() -> Tensor { to(.nchw) }
