@@ -37,6 +37,20 @@ extension EngineSuite {
       }
     }
 
+    /// Large buffers are recycled by size: a zero-filled tensor must be zero even when its
+    /// memory held another tensor's values a moment ago.
+    @Test func recycledStorageIsZeroedWhenAskedFor() {
+      let shape = [3, 1 << 18]  // 3 MiB, above the recycling threshold
+      for _ in 0..<3 {
+        let dirty = Tensor(shape: shape, repeating: 7)
+        #expect(dirty.values.allSatisfy { $0 == 7 })
+        let pointer = dirty.data
+        _ = consume dirty
+        let clean = Tensor(shape: shape)
+        #expect(clean.values.allSatisfy { $0 == 0 }, "zeroed after reuse (same memory: \(clean.data == pointer))")
+      }
+    }
+
     @Test func preferredLayoutFollowsTheChannels() {
       #expect(TensorLayout.preferred(channels: 21) == .nchw)
       #expect(TensorLayout.preferred(channels: 24) == .nChw8c)
