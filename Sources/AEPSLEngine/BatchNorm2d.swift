@@ -98,14 +98,16 @@ public final class BatchNorm2d: Layer {
 
   public func backward(_ dyIn: Tensor) -> Tensor {
     guard let (x, p, mean, variance) = cache else { preconditionFailure("\(name): backward without a training forward") }
-    let dy = dyIn.to(x.layout)
+    cache = nil  // backward runs once per forward; frees the input as backward moves on
+    let (dy, disposable) = dyIn.disposable(in: x.layout)
     if p.backward == nil {
       var d = dnnl_batch_normalization_desc_t()
       var md = p.data.raw, dmd = p.data.raw
       dnnlCheck(dnnl_batch_normalization_backward_desc_init(&d, dnnl_backward, &dmd, &md, epsilon, baseFlags), "bn bwd desc \(name)")
       p.backward = Primitive(&d, hint: p.forward, "bn bwd \(name)")
     }
-    let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
+    // oneDNN's batch norm backward may write diff_src over diff_dst.
+    let dx = disposable ? dy : Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let dScale = Tensor(shape: [channels]), dShift = Tensor(shape: [channels])
     let src = DNNLMemory(p.data, UnsafeMutableRawPointer(x.data))
     let dyMem = DNNLMemory(p.data, UnsafeMutableRawPointer(dy.data))
@@ -121,7 +123,7 @@ public final class BatchNorm2d: Layer {
     p.backward!.execute(args)
     scale.grad.add(dScale)
     shift.grad.add(dShift)
-    return dx
+    return dx.handedDown()
   }
 
   /// Folds the running statistics into a preceding convolution for inference:

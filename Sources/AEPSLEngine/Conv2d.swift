@@ -70,60 +70,105 @@ public final class Conv2d: Layer {
 
   // MARK: Primitives, built once per input shape
 
+  // Weights are always format `any` (oneDNN's blocked layout, reordered from OIHW). For the
+  // activations each primitive first gets the tensors' own layouts (nChw16c on AVX-512: its
+  // jit kernels, no reorder); only when oneDNN 2.6 offers nothing but a reference loop there
+  // (hundreds of times slower; fc6's dilation of 12) do we try other layouts, and
+  // `FormatBridge` reorders to and from the one it takes. If every layout is a reference loop,
+  // the convolution runs as per-tap OpenBLAS GEMMs (`TapConvolution`).
+
   private final class Plan {
     let forward: Primitive
-    let src: MemoryDesc, dst: MemoryDesc
+    let input: MemoryDesc, output: MemoryDesc
+    let src: FormatBridge, dst: FormatBridge
     let weights: ReorderedCopy
     let outputLayout: TensorLayout
-    /// oneDNN offers only a reference loop for this shape: run as per-tap GEMMs instead.
+    /// Forward and backward data run as per-tap GEMMs.
     let usesTaps: Bool
-    var backwardData: (Primitive, ReorderedCopy)?
-    var backwardWeights: (Primitive, OwnedMemory)?
-    init(forward: Primitive, src: MemoryDesc, dst: MemoryDesc, weights: ReorderedCopy, outputLayout: TensorLayout, usesTaps: Bool) {
-      self.forward = forward; self.src = src; self.dst = dst; self.weights = weights; self.outputLayout = outputLayout
-      self.usesTaps = usesTaps
+    var backwardData: BackwardData?
+    var backwardWeights: BackwardWeights?
+    init(forward: Primitive, input: MemoryDesc, output: MemoryDesc, src: FormatBridge, dst: FormatBridge,
+         weights: ReorderedCopy, outputLayout: TensorLayout, usesTaps: Bool) {
+      self.forward = forward; self.input = input; self.output = output; self.src = src; self.dst = dst
+      self.weights = weights; self.outputLayout = outputLayout; self.usesTaps = usesTaps
     }
   }
 
+  private struct BackwardData {
+    let primitive: Primitive
+    let weights: ScratchReorder
+    let diffDst: FormatBridge, diffSrc: FormatBridge
+    /// The primitive is a forward convolution of dy with the flipped kernel (see
+    /// `backwardData(_:)`): it takes dy as its source and writes dx as its destination.
+    let asForward: Bool
+  }
+
+  private struct BackwardWeights {
+    let primitive: Primitive
+    let src: FormatBridge, diffDst: FormatBridge
+    /// The layout oneDNN writes the weight gradient in (into a `Scratch` buffer).
+    let diffWeights: MemoryDesc
+    /// grad (OIHW) += the gradient in that layout: a reorder with a sum post-op.
+    let accumulate: Primitive
+  }
+
   private var plans: [String: Plan] = [:]
+  /// Forward weights in each layout a forward primitive chose, shared by the plans (inference
+  /// and training primitives usually choose the same one).
+  private var weightCopies: [ReorderedCopy] = []
   private var trainingPlanKey = ""
   private var cachedInput: Tensor?
   private var cachedOutput: Tensor?
 
-  private var outputLayout: TensorLayout { outputChannels % 8 == 0 ? .nChw8c : .nchw }
+  private var outputLayout: TensorLayout { .preferred(channels: outputChannels) }
 
-  private func convDesc(_ prop: dnnl_prop_kind_t, src: MemoryDesc, weights: MemoryDesc, bias: MemoryDesc?, dst: MemoryDesc)
-    -> dnnl_convolution_desc_t {
+  private var geometryArrays: (strides: [dnnl_dim_t], dilation: [dnnl_dim_t], padding: [dnnl_dim_t]) {
+    ([dnnl_dim_t(stride), dnnl_dim_t(stride)], [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)],
+     [dnnl_dim_t(padding), dnnl_dim_t(padding)])
+  }
+
+  /// The forward primitive for activations in `src` and `dst` (weights: format `any`).
+  private func forwardPrimitive(src: MemoryDesc, dst: MemoryDesc, training: Bool) -> Primitive {
     var d = dnnl_convolution_desc_t()
-    var s = src.raw, w = weights.raw, o = dst.raw
-    var strides: [dnnl_dim_t] = [dnnl_dim_t(stride), dnnl_dim_t(stride)]
-    var dil: [dnnl_dim_t] = [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)]
-    var pad: [dnnl_dim_t] = [dnnl_dim_t(padding), dnnl_dim_t(padding)]
-    if var b = bias?.raw {
+    var (s, w, o) = (src.raw, MemoryDesc.any(weight.value.shape).raw, dst.raw)
+    var g = geometryArrays
+    let prop = training ? dnnl_forward_training : dnnl_forward_inference
+    if var b = bias.map({ _ in MemoryDesc([outputChannels], dnnl_a).raw }) {
       dnnlCheck(dnnl_dilated_convolution_forward_desc_init(&d, prop, dnnl_convolution_direct, &s, &w, &b, &o,
-                                                           &strides, &dil, &pad, &pad), "conv forward desc \(name)")
+                                                           &g.strides, &g.dilation, &g.padding, &g.padding), "conv forward desc \(name)")
     } else {
       dnnlCheck(dnnl_dilated_convolution_forward_desc_init(&d, prop, dnnl_convolution_direct, &s, &w, nil, &o,
-                                                           &strides, &dil, &pad, &pad), "conv forward desc \(name)")
+                                                           &g.strides, &g.dilation, &g.padding, &g.padding), "conv forward desc \(name)")
     }
-    return d
+    return Primitive(&d, attr: fusedReLU ? .relu() : nil, "conv \(name)")
   }
 
   private func plan(for x: Tensor, training: Bool) -> Plan {
     let key = "\(x.shape)\(x.layout)\(training)"
     if let p = plans[key] { return p }
-    let src = MemoryDesc(x)
+    let input = MemoryDesc(x)
     let outShape = outputShape(x.shape)
-    let dst = MemoryDesc(outShape, outputLayout.dnnlTag(rank: 4))
-    let wDims = weight.value.shape
-    let biasDesc = bias.map { _ in MemoryDesc([outputChannels], dnnl_a) }
-    var desc = convDesc(training ? dnnl_forward_training : dnnl_forward_inference,
-                        src: src, weights: .any(wDims), bias: biasDesc, dst: dst)
-    let fwd = Primitive(&desc, attr: fusedReLU ? .relu() : nil, "conv \(name)")
-    let weights = ReorderedCopy(from: MemoryDesc(wDims, dnnl_abcd), pointer: weight.value.data,
-                                to: fwd.md(dnnl_query_weights_md))
+    let output = MemoryDesc(outShape, outputLayout.dnnlTag(rank: 4))
+    // Our layouts first: no reorders. (With `any`, oneDNN 2.6 picks NHWC kernels for some
+    // inference shapes, which would cost a reorder on each side.) Then NHWC, where oneDNN 2.6
+    // has its brgemm kernels, the only fast ones for fc6's dilation of 12 on AVX-512 (measured:
+    // twice its GEMM convolution, which `any` would pick for training); then its own choice.
+    var fwd = forwardPrimitive(src: input, dst: output, training: training)
+    for (src, dst) in [(MemoryDesc(x.shape, dnnl_nhwc), MemoryDesc(outShape, dnnl_nhwc)), (.any(x.shape), .any(outShape))]
+    where fwd.implementation.hasPrefix("ref") {
+      fwd = forwardPrimitive(src: src, dst: dst, training: training)
+    }
+    let chosenWeights = fwd.md(dnnl_query_weights_md)
+    let weights = weightCopies.first { $0.chosen.equals(chosenWeights) } ?? {
+      let copy = ReorderedCopy(from: MemoryDesc(weight.value.shape, dnnl_abcd), pointer: weight.value.data, to: chosenWeights)
+      weightCopies.append(copy)
+      return copy
+    }()
     let usesTaps = stride == 1 && fwd.implementation.hasPrefix("ref")
-    let p = Plan(forward: fwd, src: src, dst: dst, weights: weights, outputLayout: outputLayout, usesTaps: usesTaps)
+    let p = Plan(forward: fwd, input: input, output: output,
+                 src: FormatBridge(ours: input, theirs: fwd.md(dnnl_query_src_md), .intoPrimitive),
+                 dst: FormatBridge(ours: output, theirs: fwd.md(dnnl_query_dst_md), .outOfPrimitive),
+                 weights: weights, outputLayout: outputLayout, usesTaps: usesTaps)
     plans[key] = p
     return p
   }
@@ -131,120 +176,184 @@ public final class Conv2d: Layer {
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     precondition(x.shape.count == 4 && x.shape[1] == inputChannels, "\(name): input \(x.shape), expected \(inputChannels) channels")
     let p = plan(for: x, training: training)
+    let y: Tensor
     if p.usesTaps {
-      let y = TapConvolution.forward(x: x.nchw(), weight: weight.value, bias: bias?.value, geometry(x.shape))
-      if fusedReLU { for i in 0..<y.count { y.data[i] = max(y.data[i], 0) } }
-      let out = y.to(p.outputLayout)
-      if training { cachedInput = x; cachedOutput = out; trainingPlanKey = "\(x.shape)\(x.layout)\(training)" }
-      return out
+      let plain = TapConvolution.forward(x: x.nchw(), weight: weight.value, bias: bias?.value, geometry(x.shape))
+      if fusedReLU { Eltwise.relu(plain, into: plain) }
+      y = plain.to(p.outputLayout)
+    } else {
+      y = Tensor.uninitialized(shape: outputShape(x.shape), layout: p.outputLayout)
+      let src = p.src.input(x)
+      let biasMem = bias.map { DNNLMemory(MemoryDesc([outputChannels], dnnl_a), UnsafeMutableRawPointer($0.value.data)) }
+      let weights = p.weights.memory(version: weight.version)
+      p.dst.output(y) { dst in
+        var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst), (DNNL_ARG_WEIGHTS, weights)]
+        if let biasMem { args.append((DNNL_ARG_BIAS, biasMem.handle)) }
+        p.forward.execute(args)
+      }
     }
-    let y = Tensor.uninitialized(shape: outputShape(x.shape), layout: p.outputLayout)
-    let src = DNNLMemory(p.src, UnsafeMutableRawPointer(x.data))
-    let dst = DNNLMemory(p.dst, UnsafeMutableRawPointer(y.data))
-    var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle),
-                                          (DNNL_ARG_WEIGHTS, p.weights.memory(version: weight.version))]
-    let biasMem = bias.map { DNNLMemory(MemoryDesc([outputChannels], dnnl_a), UnsafeMutableRawPointer($0.value.data)) }
-    if let biasMem { args.append((DNNL_ARG_BIAS, biasMem.handle)) }
-    p.forward.execute(args)
     if training {
       cachedInput = x
-      cachedOutput = y
+      // The output is needed only for a fused ReLU's mask.
+      cachedOutput = fusedReLU ? y : nil
       trainingPlanKey = "\(x.shape)\(x.layout)\(training)"
     }
     return y
   }
 
   public func backward(_ dyIn: Tensor) -> Tensor {
-    guard let x = cachedInput, let y = cachedOutput, let p = plans[trainingPlanKey] else {
+    guard let x = cachedInput, let p = plans[trainingPlanKey] else {
       preconditionFailure("\(name): backward without a training forward")
     }
-    precondition(dyIn.shape == y.shape, "\(name): gradient \(dyIn.shape) for output \(y.shape)")
-    var dy = dyIn.to(p.outputLayout)
-    if fusedReLU {
-      let masked = Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
-      for i in 0..<dy.count { masked.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
+    // Backward runs once per forward: drop the caches now, so that the activations of the
+    // layers behind are freed as backward moves on (as PyTorch frees saved tensors).
+    cachedInput = nil
+    precondition(dyIn.shape == outputShape(x.shape), "\(name): gradient \(dyIn.shape) for output \(outputShape(x.shape))")
+    var (dy, disposable) = dyIn.disposable(in: p.outputLayout)
+    if fusedReLU, var y = cachedOutput {
+      cachedOutput = nil
+      // The masked gradient overwrites the incoming one when that is ours (then the output
+      // is freed before dx is allocated), else the output when nobody else holds it any more.
+      let masked = disposable ? dy
+        : isKnownUniquelyReferenced(&y) ? y : Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
+      Eltwise.reluBackward(dy: dy, y: y, into: masked)
       dy = masked
     }
-    let wDims = weight.value.shape
-    let dyMem = DNNLMemory(p.dst, UnsafeMutableRawPointer(dy.data))
-    if p.usesTaps || (dilation > 1 && stride == 1) {
-      // oneDNN 2.6 has no AVX2 kernel for dilated weight gradients (see TapConvolution).
+    let bwdW = backwardWeights(p)
+    if let bwdW {
+      weightGradientWithDNNL(x: x, dy: dy, bwdW)
+    } else {
       TapConvolution.accumulateWeightGradient(x: x.nchw(), dy: dy.nchw(), geometry(x.shape),
                                               weightGrad: weight.grad, biasGrad: bias?.grad)
-    } else {
-      weightGradientWithDNNL(x: x, dy: dy, dyMem: dyMem, plan: p)
     }
 
-    guard computesInputGradient else { return Tensor(shape: x.shape, layout: x.layout) }
+    guard computesInputGradient else { return Tensor(shape: x.shape, layout: x.layout).handedDown() }
     if p.usesTaps {
-      return TapConvolution.backwardData(dy: dy.nchw(), weight: weight.value, geometry(x.shape)).to(x.layout)
+      return TapConvolution.backwardData(dy: dy.nchw(), weight: weight.value, geometry(x.shape)).to(x.layout).handedDown()
     }
-
-    if p.backwardData == nil {
-      var d = dnnl_convolution_desc_t()
-      var s = p.src.raw, w = MemoryDesc.any(wDims).raw, o = p.dst.raw
-      var strides: [dnnl_dim_t] = [dnnl_dim_t(stride), dnnl_dim_t(stride)]
-      var dil: [dnnl_dim_t] = [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)]
-      var pad: [dnnl_dim_t] = [dnnl_dim_t(padding), dnnl_dim_t(padding)]
-      dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &s, &w, &o,
-                                                                 &strides, &dil, &pad, &pad), "conv bwd data \(name)")
-      let prim = Primitive(&d, hint: p.forward, "conv bwd data \(name)")
-      let weights = ReorderedCopy(from: MemoryDesc(wDims, dnnl_abcd), pointer: weight.value.data,
-                                  to: prim.md(dnnl_query_weights_md))
-      p.backwardData = (prim, weights)
-    }
-    let (bwdD, weights) = p.backwardData!
+    let bwdD = backwardData(p)
     let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
-    let dxMem = DNNLMemory(p.src, UnsafeMutableRawPointer(dx.data))
-    bwdD.execute([(DNNL_ARG_DIFF_SRC, dxMem.handle), (DNNL_ARG_DIFF_DST, dyMem.handle),
-                  (DNNL_ARG_WEIGHTS, weights.memory(version: weight.version))])
-    return dx
+    let dyMem = bwdD.diffDst.input(dy)
+    let w = bwdD.asForward ? flippedWeights() : weight.value
+    let weights = bwdD.weights.memory(from: w.data)
+    withExtendedLifetime(w) {
+      bwdD.diffSrc.output(dx) { diffSrc in
+        bwdD.primitive.execute(bwdD.asForward
+          ? [(DNNL_ARG_DST, diffSrc), (DNNL_ARG_SRC, dyMem.handle), (DNNL_ARG_WEIGHTS, weights.handle)]
+          : [(DNNL_ARG_DIFF_SRC, diffSrc), (DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_WEIGHTS, weights.handle)])
+      }
+    }
+    return dx.handedDown()
+  }
+
+  /// W~[i][o][a][b] = W[o][i][k-1-a][k-1-b]: the kernel of the forward convolution that
+  /// computes this one's input gradient (stride 1).
+  private func flippedWeights() -> Tensor {
+    let (o, i, k) = (outputChannels, inputChannels, kernelSize)
+    let kk = k * k
+    let out = Tensor.uninitialized(shape: [i, o, k, k])
+    let src = weight.value.data
+    for oi in 0..<o {
+      for ii in 0..<i {
+        let s = src + (oi * i + ii) * kk, d = out.data + (ii * o + oi) * kk
+        for t in 0..<kk { d[kk - 1 - t] = s[t] }
+      }
+    }
+    return out
+  }
+
+  private func backwardData(_ p: Plan) -> BackwardData {
+    if let b = p.backwardData { return b }
+    let wDims = weight.value.shape
+    func make(diffSrc: MemoryDesc, diffDst: MemoryDesc) -> Primitive {
+      var d = dnnl_convolution_desc_t()
+      var (s, w, o) = (diffSrc.raw, MemoryDesc.any(wDims).raw, diffDst.raw)
+      var g = geometryArrays
+      dnnlCheck(dnnl_dilated_convolution_backward_data_desc_init(&d, dnnl_convolution_direct, &s, &w, &o,
+                                                                 &g.strides, &g.dilation, &g.padding, &g.padding), "conv bwd data \(name)")
+      return Primitive(&d, hint: p.forward, "conv bwd data \(name)")
+    }
+    func finish(_ prim: Primitive, asForward: Bool, weightDims: [Int]) -> BackwardData {
+      let b = BackwardData(
+        primitive: prim,
+        weights: ScratchReorder(from: MemoryDesc(weightDims, dnnl_abcd), to: prim.md(dnnl_query_weights_md)),
+        diffDst: FormatBridge(ours: p.output, theirs: prim.md(asForward ? dnnl_query_src_md : dnnl_query_diff_dst_md), .intoPrimitive),
+        diffSrc: FormatBridge(ours: p.input, theirs: prim.md(asForward ? dnnl_query_dst_md : dnnl_query_diff_src_md), .outOfPrimitive),
+        asForward: asForward)
+      p.backwardData = b
+      return b
+    }
+    // Our layouts first.
+    let prim = make(diffSrc: p.input, diffDst: p.output)
+    if !prim.implementation.hasPrefix("ref") { return finish(prim, asForward: false, weightDims: wDims) }
+    // oneDNN 2.6 has no direct kernel for large dilations (fc6's 12), only its GEMM one. For
+    // stride 1, dx is also the forward convolution of dy with the kernel flipped and its
+    // channel axes swapped, padded by dilation (k - 1) - padding: the forward brgemm kernels
+    // run that about twice as fast (and need no im2col buffer).
+    let flippedPadding = dilation * (kernelSize - 1) - padding
+    if stride == 1 && flippedPadding >= 0 {
+      let flippedDims = [inputChannels, outputChannels, kernelSize, kernelSize]
+      for (src, dst) in [(p.output, p.input), (MemoryDesc(p.output.dims, dnnl_nhwc), MemoryDesc(p.input.dims, dnnl_nhwc))] {
+        var d = dnnl_convolution_desc_t()
+        var (s, w, o) = (src.raw, MemoryDesc.any(flippedDims).raw, dst.raw)
+        var strides: [dnnl_dim_t] = [1, 1]
+        var dil: [dnnl_dim_t] = [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)]
+        var pad: [dnnl_dim_t] = [dnnl_dim_t(flippedPadding), dnnl_dim_t(flippedPadding)]
+        dnnlCheck(dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference, dnnl_convolution_direct, &s, &w, nil, &o,
+                                                             &strides, &dil, &pad, &pad), "conv bwd data as forward \(name)")
+        let fwd = Primitive(&d, "conv bwd data as forward \(name)")
+        if !fwd.implementation.hasPrefix("ref") { return finish(fwd, asForward: true, weightDims: flippedDims) }
+      }
+    }
+    return finish(make(diffSrc: .any(p.input.dims), diffDst: .any(p.output.dims)), asForward: false, weightDims: wDims)
+  }
+
+  /// oneDNN's weight-gradient primitive, or nil when it only has a reference loop for this
+  /// shape (dilated convolutions on AVX2, say): then the tap GEMMs compute it.
+  private func backwardWeights(_ p: Plan) -> BackwardWeights? {
+    if let b = p.backwardWeights { return b }
+    if p.usesTaps { return nil }
+    let wDims = weight.value.shape
+    func make(src: MemoryDesc, diffDst: MemoryDesc) -> Primitive {
+      var d = dnnl_convolution_desc_t()
+      var (s, w, o) = (src.raw, MemoryDesc.any(wDims).raw, diffDst.raw)
+      var g = geometryArrays
+      if var b = bias.map({ _ in MemoryDesc([outputChannels], dnnl_a).raw }) {
+        dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &s, &w, &b, &o,
+                                                                      &g.strides, &g.dilation, &g.padding, &g.padding), "conv bwd weights \(name)")
+      } else {
+        dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &s, &w, nil, &o,
+                                                                      &g.strides, &g.dilation, &g.padding, &g.padding), "conv bwd weights \(name)")
+      }
+      return Primitive(&d, hint: p.forward, "conv bwd weights \(name)")
+    }
+    // Our layouts first (x and dy are already in them), then whatever oneDNN prefers.
+    var prim = make(src: p.input, diffDst: p.output)
+    if prim.implementation.hasPrefix("ref") { prim = make(src: .any(p.input.dims), diffDst: .any(p.output.dims)) }
+    if stride == 1 && prim.implementation.hasPrefix("ref") { return nil }
+    let diffW = prim.md(dnnl_query_diff_weights_md)
+    let b = BackwardWeights(primitive: prim,
+                            src: FormatBridge(ours: p.input, theirs: prim.md(dnnl_query_src_md), .intoPrimitive),
+                            diffDst: FormatBridge(ours: p.output, theirs: prim.md(dnnl_query_diff_dst_md), .intoPrimitive),
+                            diffWeights: diffW,
+                            accumulate: Primitive(reorderFrom: diffW, to: MemoryDesc(wDims, dnnl_abcd), accumulate: true))
+    p.backwardWeights = b
+    return b
   }
 
   /// Weight (and bias) gradients through oneDNN: it writes them; we accumulate with +=.
-  private func weightGradientWithDNNL(x: Tensor, dy: Tensor, dyMem: DNNLMemory, plan p: Plan) {
-    let wDims = weight.value.shape
-    let biasDesc = bias.map { _ in MemoryDesc([outputChannels], dnnl_a) }
-    if p.backwardWeights == nil {
-      var d = dnnl_convolution_desc_t()
-      var s = p.src.raw, w = MemoryDesc.any(wDims).raw, o = p.dst.raw
-      var strides: [dnnl_dim_t] = [dnnl_dim_t(stride), dnnl_dim_t(stride)]
-      var dil: [dnnl_dim_t] = [dnnl_dim_t(dilation - 1), dnnl_dim_t(dilation - 1)]
-      var pad: [dnnl_dim_t] = [dnnl_dim_t(padding), dnnl_dim_t(padding)]
-      if var b = biasDesc?.raw {
-        dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &s, &w, &b, &o,
-                                                                      &strides, &dil, &pad, &pad), "conv bwd weights \(name)")
-      } else {
-        dnnlCheck(dnnl_dilated_convolution_backward_weights_desc_init(&d, dnnl_convolution_direct, &s, &w, nil, &o,
-                                                                      &strides, &dil, &pad, &pad), "conv bwd weights \(name)")
-      }
-      let prim = Primitive(&d, hint: p.forward, "conv bwd weights \(name)")
-      p.backwardWeights = (prim, OwnedMemory(prim.md(dnnl_query_diff_weights_md)))
-    }
-    let (bwdW, diffW) = p.backwardWeights!
-    let srcMem = DNNLMemory(p.src, UnsafeMutableRawPointer(x.data))
-    let diffBias = bias.map { _ in Tensor(shape: [outputChannels]) }
+  private func weightGradientWithDNNL(x: Tensor, dy: Tensor, _ b: BackwardWeights) {
+    let srcMem = b.src.input(x)
+    let dyMem = b.diffDst.input(dy)
+    let diffBias = bias.map { _ in Tensor.uninitialized(shape: [outputChannels]) }
+    let diffW = Scratch.memory(.weightGradient, b.diffWeights)
     var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, srcMem.handle), (DNNL_ARG_DIFF_DST, dyMem.handle),
                                           (DNNL_ARG_DIFF_WEIGHTS, diffW.handle)]
     let diffBiasMem = diffBias.map { DNNLMemory(MemoryDesc([outputChannels], dnnl_a), UnsafeMutableRawPointer($0.data)) }
     if let diffBiasMem { args.append((DNNL_ARG_DIFF_BIAS, diffBiasMem.handle)) }
-    bwdW.execute(args)
-    accumulatePlain(from: diffW, dims: wDims, into: weight.grad)
+    b.primitive.execute(args)
+    let grad = DNNLMemory(weight.grad)
+    b.accumulate.execute([(DNNL_ARG_FROM, diffW.handle), (DNNL_ARG_TO, grad.handle)])
     if let bias, let diffBias { bias.grad.add(diffBias) }
-  }
-
-  /// grad += diffW, converting oneDNN's chosen weight layout to OIHW.
-  private var gradReorder: (Primitive, Tensor)?
-  private func accumulatePlain(from diffW: OwnedMemory, dims: [Int], into grad: Tensor) {
-    let plain = MemoryDesc(dims, dnnl_abcd)
-    if diffW.memory.desc.equals(plain) {
-      for i in 0..<grad.count { grad.data[i] += diffW.floats[i] }
-      return
-    }
-    if gradReorder == nil { gradReorder = (Primitive(reorderFrom: diffW.memory.desc, to: plain), Tensor(shape: dims)) }
-    let (reorder, tmp) = gradReorder!
-    let tmpMem = DNNLMemory(plain, UnsafeMutableRawPointer(tmp.data))
-    reorder.execute([(DNNL_ARG_FROM, diffW.handle), (DNNL_ARG_TO, tmpMem.handle)])
-    grad.add(tmp)
   }
 }

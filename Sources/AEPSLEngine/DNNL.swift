@@ -40,6 +40,15 @@ final class DNNLContext: @unchecked Sendable {
   }
 }
 
+/// The vector width oneDNN runs at on this CPU (its effective ISA, which the environment
+/// variable DNNL_MAX_CPU_ISA can lower).
+enum CPUVector {
+  static let hasAVX512: Bool = {
+    let avx512 = dnnl_cpu_isa_avx512_core.rawValue
+    return dnnl_get_effective_cpu_isa().rawValue & avx512 == avx512
+  }()
+}
+
 /// A memory descriptor (a value type in the C API).
 struct MemoryDesc {
   var raw = dnnl_memory_desc_t()
@@ -57,6 +66,10 @@ struct MemoryDesc {
   /// "Let the primitive choose".
   static func any(_ dims: [Int]) -> MemoryDesc { MemoryDesc(dims, dnnl_format_tag_any) }
 
+  var dims: [Int] {
+    withUnsafeBytes(of: raw.dims) { Array($0.bindMemory(to: dnnl_dim_t.self).prefix(Int(raw.ndims))).map { Int($0) } }
+  }
+
   var byteCount: Int { withUnsafePointer(to: raw) { Int(dnnl_memory_desc_get_size($0)) } }
 
   func equals(_ other: MemoryDesc) -> Bool {
@@ -68,6 +81,7 @@ extension TensorLayout {
   func dnnlTag(rank: Int) -> dnnl_format_tag_t {
     switch (self, rank) {
     case (.nChw8c, 4): return dnnl_nChw8c
+    case (.nChw16c, 4): return dnnl_nChw16c
     case (_, 1): return dnnl_a
     case (_, 2): return dnnl_ab
     case (_, 3): return dnnl_abc
@@ -139,12 +153,14 @@ final class Primitive {
     primitive = prim!
   }
 
-  /// A reorder between two descriptors.
-  init(reorderFrom src: MemoryDesc, to dst: MemoryDesc) {
+  /// A reorder between two descriptors; with `accumulate`, it adds to the destination
+  /// (a sum post-op) instead of overwriting it.
+  init(reorderFrom src: MemoryDesc, to dst: MemoryDesc, accumulate: Bool = false) {
     var p: dnnl_primitive_desc_t?
     var s = src.raw, d = dst.raw
     let e = DNNLContext.shared.engine
-    dnnlCheck(dnnl_reorder_primitive_desc_create(&p, &s, e, &d, e, nil), "reorder_primitive_desc_create")
+    let attr = accumulate ? PrimitiveAttr.sum() : nil
+    dnnlCheck(dnnl_reorder_primitive_desc_create(&p, &s, e, &d, e, attr?.handle), "reorder_primitive_desc_create")
     pd = p!
     var prim: dnnl_primitive_t?
     dnnlCheck(dnnl_primitive_create(&prim, pd), "primitive_create reorder")
@@ -197,18 +213,101 @@ final class PrimitiveAttr {
     dnnl_post_ops_destroy(ops)
     return attr
   }
+  /// An attribute that adds the result to what the destination holds.
+  static func sum() -> PrimitiveAttr {
+    let attr = PrimitiveAttr()
+    var ops: dnnl_post_ops_t?
+    dnnlCheck(dnnl_post_ops_create(&ops), "post_ops_create")
+    dnnlCheck(dnnl_post_ops_append_sum(ops, 1), "post_ops_append_sum")
+    dnnlCheck(dnnl_primitive_attr_set_post_ops(attr.handle, ops), "attr_set_post_ops")
+    dnnl_post_ops_destroy(ops)
+    return attr
+  }
   deinit { dnnl_primitive_attr_destroy(handle) }
+}
+
+/// One activation argument of a primitive created with format `any`, for a tensor kept in our
+/// layout. Free when the primitive chose our layout (the usual case); otherwise reorders
+/// through a scratch buffer owned here and reused every call. oneDNN 2.6 has, for example, no
+/// blocked-layout kernel for fc6's dilation of 12, only a GEMM one over NCHW: letting it
+/// choose, and paying two cheap reorders, beats its blocked reference loop by far.
+final class FormatBridge {
+  let ours: MemoryDesc
+  let theirs: MemoryDesc
+  private let reorder: Primitive?
+  private let scratch: OwnedMemory?
+
+  enum Direction { case intoPrimitive, outOfPrimitive }
+
+  init(ours: MemoryDesc, theirs: MemoryDesc, _ direction: Direction) {
+    self.ours = ours
+    self.theirs = theirs
+    if ours.equals(theirs) {
+      reorder = nil
+      scratch = nil
+    } else {
+      reorder = direction == .intoPrimitive ? Primitive(reorderFrom: ours, to: theirs) : Primitive(reorderFrom: theirs, to: ours)
+      scratch = OwnedMemory(theirs)
+    }
+  }
+
+  /// The primitive's view of `t` (in our layout): `t` itself, or a reordered copy.
+  /// The returned memory (or `t`) must stay alive while the primitive runs.
+  func input(_ t: Tensor) -> DNNLMemory {
+    let mine = DNNLMemory(ours, UnsafeMutableRawPointer(t.data))
+    guard let reorder, let scratch else { return mine }
+    reorder.execute([(DNNL_ARG_FROM, mine.handle), (DNNL_ARG_TO, scratch.handle)])
+    return scratch.memory
+  }
+
+  /// Runs `body` on memory in the primitive's format, then leaves the result in `t`.
+  func output(_ t: Tensor, _ body: (dnnl_memory_t) -> Void) {
+    let mine = DNNLMemory(ours, UnsafeMutableRawPointer(t.data))
+    guard let reorder, let scratch else { body(mine.handle); return }
+    body(scratch.handle)
+    reorder.execute([(DNNL_ARG_FROM, scratch.handle), (DNNL_ARG_TO, mine.handle)])
+  }
+}
+
+/// Element-wise ReLU kernels of oneDNN (vectorised and threaded, any layout). oneDNN caches
+/// primitives, so building one per call costs microseconds.
+enum Eltwise {
+  /// dx = dy where y > 0, else 0, from ReLU's output y (the mask of a fused ReLU too:
+  /// relu(z) > 0 exactly where z > 0).
+  static func reluBackward(dy: Tensor, y: Tensor, into dx: Tensor) {
+    var data = MemoryDesc(y).raw, diff = MemoryDesc(dy).raw
+    var fd = dnnl_eltwise_desc_t(), bd = dnnl_eltwise_desc_t()
+    dnnlCheck(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_training, dnnl_eltwise_relu_use_dst_for_bwd, &data, 0, 0),
+              "relu forward desc")
+    dnnlCheck(dnnl_eltwise_backward_desc_init(&bd, dnnl_eltwise_relu_use_dst_for_bwd, &diff, &data, 0, 0), "relu backward desc")
+    let hint = Primitive(&fd, "relu forward")
+    let prim = Primitive(&bd, hint: hint, "relu backward")
+    let (yMem, dyMem, dxMem) = (DNNLMemory(y), DNNLMemory(dy), DNNLMemory(dx))
+    prim.execute([(DNNL_ARG_DST, yMem.handle), (DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_DIFF_SRC, dxMem.handle)])
+  }
+
+  /// y = max(x, 0).
+  static func relu(_ x: Tensor, into y: Tensor) {
+    var data = MemoryDesc(x).raw
+    var fd = dnnl_eltwise_desc_t()
+    dnnlCheck(dnnl_eltwise_forward_desc_init(&fd, dnnl_forward_inference, dnnl_eltwise_relu, &data, 0, 0), "relu desc")
+    let prim = Primitive(&fd, "relu")
+    let (xMem, yMem) = (DNNLMemory(x), DNNLMemory(y))
+    prim.execute([(DNNL_ARG_SRC, xMem.handle), (DNNL_ARG_DST, yMem.handle)])
+  }
 }
 
 /// Keeps memory in a primitive's chosen layout in step with a plain source tensor, re-running
 /// the reorder only when the source changed (`version`).
 final class ReorderedCopy {
+  let chosen: MemoryDesc
   private let reorder: Primitive?
   let target: OwnedMemory?
   private let source: DNNLMemory
   private var seenVersion = -1
 
   init(from plain: MemoryDesc, pointer: UnsafeMutablePointer<Float>, to chosen: MemoryDesc) {
+    self.chosen = chosen
     source = DNNLMemory(plain, UnsafeMutableRawPointer(pointer))
     if plain.equals(chosen) {
       reorder = nil
@@ -227,5 +326,47 @@ final class ReorderedCopy {
       seenVersion = version
     }
     return target.handle
+  }
+}
+
+/// Buffers for data that lives only during one layer call: weights in the layout a backward
+/// primitive wants, and weight gradients before they are added to the parameter's. One buffer
+/// per role, grown to the largest request and shared by every layer; per-layer buffers would
+/// add up to two more copies of the network's weights (160 MiB for LargeFOV), and the
+/// training step reorders them every step anyway (the weights change every step). The engine
+/// runs one layer call at a time (one oneDNN stream), so sharing is safe.
+enum Scratch {
+  enum Role: Int { case weights = 0, weightGradient = 1 }
+  nonisolated(unsafe) private static var buffers: [RawBuffer?] = [nil, nil]
+
+  /// Memory for `desc` in the role's buffer: valid until the next request for that role.
+  static func memory(_ role: Role, _ desc: MemoryDesc) -> DNNLMemory {
+    let bytes = desc.byteCount
+    if (buffers[role.rawValue]?.byteCount ?? -1) < bytes { buffers[role.rawValue] = RawBuffer(byteCount: bytes) }
+    return DNNLMemory(desc, buffers[role.rawValue]!.pointer)
+  }
+}
+
+/// A plain tensor reordered into the layout a primitive chose, into a `Scratch` buffer, for
+/// one call (or the tensor itself when the layouts agree).
+final class ScratchReorder {
+  private let reorder: Primitive?
+  private let plain: MemoryDesc
+  private let chosen: MemoryDesc
+
+  init(from plain: MemoryDesc, to chosen: MemoryDesc) {
+    self.plain = plain
+    self.chosen = chosen
+    reorder = plain.equals(chosen) ? nil : Primitive(reorderFrom: plain, to: chosen)
+  }
+
+  /// The values at `pointer` (in the plain layout) in the chosen one. Keep the result, and
+  /// the source, alive while the primitive runs.
+  func memory(from pointer: UnsafeMutablePointer<Float>) -> DNNLMemory {
+    let source = DNNLMemory(plain, UnsafeMutableRawPointer(pointer))
+    guard let reorder else { return source }
+    let m = Scratch.memory(.weights, chosen)
+    reorder.execute([(DNNL_ARG_FROM, source.handle), (DNNL_ARG_TO, m.handle)])
+    return m
   }
 }

@@ -14,15 +14,16 @@ public final class GlobalAvgPool: Layer {
     let (n, c, hw) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
     let y = Tensor(shape: [n, c])
     let scale = 1 / Float(hw)
-    if x.layout == .nChw8c {
+    if x.layout != .nchw {
+      // [N][C/B][H][W][B]: B running sums per block, one contiguous row of B per position.
+      let b = x.layout.blockSize
+      var acc = [Float](repeating: 0, count: b)
       for ni in 0..<n {
-        for cb in 0..<(c / 8) {
-          var acc = SIMD8<Float>()
-          let base = x.data + (ni * c + cb * 8) * hw
-          for p in 0..<hw {
-            acc += UnsafeRawPointer(base + p * 8).loadUnaligned(as: SIMD8<Float>.self)
-          }
-          for k in 0..<8 { y.data[ni * c + cb * 8 + k] = acc[k] * scale }
+        for cb in 0..<(c / b) {
+          for k in 0..<b { acc[k] = 0 }
+          let base = x.data + (ni * c + cb * b) * hw
+          for p in 0..<hw { for k in 0..<b { acc[k] += base[p * b + k] } }
+          for k in 0..<b { y.data[ni * c + cb * b + k] = acc[k] * scale }
         }
       }
     } else {
@@ -40,20 +41,18 @@ public final class GlobalAvgPool: Layer {
   public func backward(_ dy: Tensor) -> Tensor {
     precondition(!inputShape.isEmpty, "\(name): backward without a training forward")
     let (n, c, hw) = (inputShape[0], inputShape[1], inputShape[2] * inputShape[3])
-    let dx = Tensor(shape: inputShape, layout: inputLayout)
+    let dx = Tensor.uninitialized(shape: inputShape, layout: inputLayout)
     let scale = 1 / Float(hw)
+    let b = inputLayout.blockSize
+    // Every element of channel c gets dy[n, c] / HW; with blocks, a position's B channels
+    // are contiguous.
     for ni in 0..<n {
-      for ci in 0..<c {
-        let g = dy.data[ni * c + ci] * scale
-        if inputLayout == .nChw8c {
-          let base = dx.data + (ni * c + (ci / 8) * 8) * hw + ci % 8
-          for p in 0..<hw { base[p * 8] = g }
-        } else {
-          let base = dx.data + (ni * c + ci) * hw
-          for p in 0..<hw { base[p] = g }
-        }
+      for cb in 0..<(c / b) {
+        let base = dx.data + (ni * c + cb * b) * hw
+        let g = dy.data + ni * c + cb * b
+        for p in 0..<hw { for k in 0..<b { base[p * b + k] = g[k] * scale } }
       }
     }
-    return dx
+    return dx.handedDown()
   }
 }

@@ -30,7 +30,9 @@ public struct Buffer {
 /// `forward` keeps what `backward` needs (its cache) in the layer; `backward` takes the
 /// gradient of the loss with respect to the output, accumulates parameter gradients with
 /// `+=`, and returns the gradient with respect to the input. Backward runs in the reverse
-/// order of forward, once per forward.
+/// order of forward, once per forward: it drops the cache, so that activations are freed as
+/// backward moves on. A gradient an engine layer returns is meant for the layer below, which
+/// may overwrite it in place; a gradient the caller made is never overwritten.
 public protocol Layer: AnyObject {
   var name: String { get }
   func forward(_ x: Tensor, training: Bool) -> Tensor

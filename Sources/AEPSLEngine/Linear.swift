@@ -50,6 +50,6 @@ public final class Linear: Layer {
     let dx = Tensor(shape: x.shape)
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(inFeatures), Int32(outFeatures),
                 1, dy.data, Int32(outFeatures), weight.value.data, Int32(inFeatures), 0, dx.data, Int32(inFeatures))
-    return dx
+    return dx.handedDown()
   }
 }

@@ -39,7 +39,9 @@ public final class MaxPool2d: Layer {
     }
   }
   private var plans: [String: Plan] = [:]
-  private var cache: (x: Tensor, plan: Plan)?
+  /// The input's shape and layout (max pooling's backward needs only the workspace, not the
+  /// input's values, so the input is not kept alive).
+  private var cache: (shape: [Int], layout: TensorLayout, plan: Plan)?
 
   private func geometry(_ s: [Int]) -> (strides: [dnnl_dim_t], kernel: [dnnl_dim_t], padL: [dnnl_dim_t], padR: [dnnl_dim_t]) {
     let o = outputShape(s)
@@ -74,26 +76,27 @@ public final class MaxPool2d: Layer {
     var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle)]
     if let ws = p.workspace { args.append((DNNL_ARG_WORKSPACE, ws.handle)) }
     p.forward.execute(args)
-    if training { cache = (x, p) }
+    if training { cache = (x.shape, x.layout, p) }
     return y
   }
 
   public func backward(_ dyIn: Tensor) -> Tensor {
-    guard let (x, p) = cache else { preconditionFailure("\(name): backward without a training forward") }
-    let dy = dyIn.to(x.layout)
+    guard let (shape, layout, p) = cache else { preconditionFailure("\(name): backward without a training forward") }
+    cache = nil  // backward runs once per forward
+    let dy = dyIn.to(layout)
     if p.backward == nil {
-      var g = geometry(x.shape)
+      var g = geometry(shape)
       var d = dnnl_pooling_desc_t()
       var s = p.src.raw, o = p.dst.raw
       dnnlCheck(dnnl_pooling_backward_desc_init(&d, dnnl_pooling_max, &s, &o, &g.strides, &g.kernel, &g.padL, &g.padR),
                 "pool bwd desc \(name)")
       p.backward = Primitive(&d, hint: p.forward, "pool bwd \(name)")
     }
-    let dx = Tensor.uninitialized(shape: x.shape, layout: x.layout)
+    let dx = Tensor.uninitialized(shape: shape, layout: layout)
     let dyMem = DNNLMemory(p.dst, UnsafeMutableRawPointer(dy.data))
     let dxMem = DNNLMemory(p.src, UnsafeMutableRawPointer(dx.data))
     p.backward!.execute([(DNNL_ARG_DIFF_DST, dyMem.handle), (DNNL_ARG_DIFF_SRC, dxMem.handle),
                          (DNNL_ARG_WORKSPACE, p.workspace!.handle)])
-    return dx
+    return dx.handedDown()
   }
 }

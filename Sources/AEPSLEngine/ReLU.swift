@@ -9,17 +9,18 @@ public final class ReLU: Layer {
 
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     let y = Tensor.uninitialized(shape: x.shape, layout: x.layout)
-    for i in 0..<x.count { y.data[i] = max(x.data[i], 0) }
+    Eltwise.relu(x, into: y)
     if training { cachedOutput = y }
     return y
   }
 
   public func backward(_ dyIn: Tensor) -> Tensor {
     guard let y = cachedOutput else { preconditionFailure("\(name): backward without a training forward") }
-    let dy = dyIn.to(y.layout)
-    let dx = Tensor.uninitialized(shape: y.shape, layout: y.layout)
-    for i in 0..<y.count { dx.data[i] = y.data[i] > 0 ? dy.data[i] : 0 }
-    return dx
+    cachedOutput = nil  // backward runs once per forward
+    let (dy, disposable) = dyIn.disposable(in: y.layout)
+    let dx = disposable ? dy : Tensor.uninitialized(shape: y.shape, layout: y.layout)
+    Eltwise.reluBackward(dy: dy, y: y, into: dx)
+    return dx.handedDown()
   }
 }
 
@@ -56,9 +57,10 @@ public final class Dropout: Layer {
 
   public func backward(_ dyIn: Tensor) -> Tensor {
     guard let m = mask else { return dyIn }
-    let dy = dyIn.to(m.layout)
-    let dx = Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
+    mask = nil  // backward runs once per forward
+    let (dy, disposable) = dyIn.disposable(in: m.layout)
+    let dx = disposable ? dy : Tensor.uninitialized(shape: dy.shape, layout: dy.layout)
     for i in 0..<dy.count { dx.data[i] = dy.data[i] * m.data[i] }
-    return dx
+    return dx.handedDown()
   }
 }

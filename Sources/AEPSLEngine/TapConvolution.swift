@@ -7,10 +7,10 @@ import COpenBLAS
 ///     dW_ab      += dY_n (O x HW) . Xshift_n,ab^T (HW x C)          weight gradient
 ///
 /// Xshift_n,ab is the input moved by the tap's offset (dilation * (a, b) - padding), zero
-/// outside the image. oneDNN 2.6 has no AVX2 kernel for dilated weight gradients and none at
-/// all for large dilations such as LargeFOV's fc6 (12): it falls back to reference loops
-/// hundreds of times slower. These GEMMs are large and regular, so OpenBLAS runs them near
-/// peak whatever the dilation.
+/// outside the image. `Conv2d`'s fallback for shapes where oneDNN 2.6 offers only a reference
+/// loop in every layout, hundreds of times slower (older CPUs; on AVX2 and AVX-512 it has
+/// GEMM or brgemm kernels for every shape of the two networks). These GEMMs are large and
+/// regular, so OpenBLAS runs them near its peak whatever the dilation.
 enum TapConvolution {
   struct Geometry {
     let n: Int, c: Int, h: Int, w: Int, o: Int, ho: Int, wo: Int

@@ -3,5 +3,3 @@
 #include <oneapi/dnnl/dnnl.h>
 int omp_get_max_threads(void);
 void omp_set_num_threads(int num_threads);
-// mallopt, to keep the large activation buffers oneDNN works on in the heap (Tensor.swift).
-#include <malloc.h>

@@ -43,7 +43,7 @@ extension EngineSuite {
       let (x, g, b) = c.data(seed: 100)
       let (_, mean, variance) = Reference.batchNormTraining(x, scale: g, shift: b)
       let m = Double(c.batch * c.size * c.size)
-      for layout in inputLayouts(channels: c.channels) {
+      for layout in engineLayouts(channels: c.channels) {
         let layer = c.makeLayer()
         layer.scale.assign(g)
         layer.shift.assign(b)
@@ -64,7 +64,7 @@ extension EngineSuite {
       let variance = TestData.uniform([c.channels], seed: 112, in: 0.2...2).values
       var expected = Reference.batchNormInference(x, scale: g, shift: b, mean: mean, variance: variance)
       if c.relu { expected = Reference.relu(expected) }
-      for layout in inputLayouts(channels: c.channels) {
+      for layout in engineLayouts(channels: c.channels) {
         let layer = c.makeLayer()
         layer.scale.assign(g)
         layer.shift.assign(b)
@@ -82,7 +82,7 @@ extension EngineSuite {
       let (x, g, b) = c.data(seed: 120)
       let proj = TestData.uniform(c.shape, seed: 121)
       let check = GradientCheck(step: 1e-3, kinkBand: 1e-4, maxCoordinates: 200)
-      for layout in inputLayouts(channels: c.channels) {
+      for layout in engineLayouts(channels: c.channels) {
         let layer = c.makeLayer()
         layer.scale.assign(g)
         layer.shift.assign(b)

@@ -23,11 +23,11 @@ extension EngineSuite {
   @Suite struct Elementwise {
     // MARK: ReLU
 
-    @Test("ReLU forward and backward, in both layouts", arguments: [3, 8])
+    @Test("ReLU forward and backward, in every layout", arguments: [3, 8, 16])
     func relu(channels: Int) {
       let x = TestData.uniform([2, channels, 5, 5], seed: 300)
       let proj = TestData.uniform(x.shape, seed: 301)
-      for layout in inputLayouts(channels: channels) {
+      for layout in engineLayouts(channels: channels) {
         let layer = ReLU(name: "relu")
         expectClose(layer.forward(x.tensor(layout: layout), training: false), Reference.relu(x), tolerance: 0, "\(layout)")
         let (_, dx) = forwardBackward(layer, x.tensor(layout: layout), projection: proj)
@@ -112,7 +112,7 @@ extension EngineSuite {
     func bilinear(_ c: ResizeCase) {
       let x = TestData.uniform(c.shape, seed: 340)
       let proj = TestData.uniform([2, c.channels, c.to.0, c.to.1], seed: 341)
-      for layout in inputLayouts(channels: c.channels) {
+      for layout in engineLayouts(channels: c.channels) {
         let layer = c.makeLayer()
         #expect(layer.outputShape(c.shape) == proj.shape)
         expectClose(layer.forward(x.tensor(layout: layout), training: false), c.reference(x), tolerance: 1e-5, "\(layout)")
@@ -133,7 +133,7 @@ extension EngineSuite {
     func channelSoftmax(shape: [Int]) {
       let x = TestData.uniform(shape, seed: 350, in: -3...3)
       let proj = TestData.uniform(shape, seed: 351)
-      for layout in shape.count == 4 ? inputLayouts(channels: shape[1]) : [.nchw] {
+      for layout in shape.count == 4 ? engineLayouts(channels: shape[1]) : [.nchw] {
         let layer = ChannelSoftmax(name: "softmax")
         let y = layer.forward(x.tensor(layout: layout), training: false)
         expectClose(y, Reference.channelSoftmax(x), tolerance: 1e-6, "\(layout)")

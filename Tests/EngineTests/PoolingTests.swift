@@ -34,6 +34,7 @@ extension EngineSuite {
       PoolCase(kernel: 3, stride: 2, ceil: true, size: 8),                // ceil adds a partial window
       PoolCase(kernel: 2, stride: 2, ceil: true, size: 7),
       PoolCase(kernel: 3, stride: 3, padding: 1, ceil: true, size: 5),    // ceil's window in the padding is dropped
+      PoolCase(kernel: 3, stride: 2, padding: 1, ceil: true, size: 9, channels: 16),  // nChw16c too
     ]
 
     @Test("output shape follows PyTorch's rule", arguments: 1...12, [false, true])
@@ -51,7 +52,7 @@ extension EngineSuite {
     func forwardMatchesReference(_ c: PoolCase) {
       let x = TestData.uniform(c.shape, seed: 200)
       let layer = c.makeLayer()
-      for layout in inputLayouts(channels: c.channels) {
+      for layout in engineLayouts(channels: c.channels) {
         for training in [false, true] {
           let y = layer.forward(x.tensor(layout: layout), training: training)
           #expect(y.layout == layout)
@@ -66,7 +67,7 @@ extension EngineSuite {
       let x = TestData.uniform(c.shape, seed: 210)
       let proj = TestData.uniform(c.outputShape, seed: 211)
       let check = GradientCheck(step: 1e-3, kinkBand: 1e-3, maxCoordinates: 300)
-      for layout in inputLayouts(channels: c.channels) {
+      for layout in engineLayouts(channels: c.channels) {
         let (_, dx) = forwardBackward(c.makeLayer(), x.tensor(layout: layout), projection: proj)
         #expect(dx.layout == layout)
         check.expect(dx, matches: { c.reference($0).dot(proj) }, at: x, kinks: c.margins, "\(layout) dx")
@@ -77,7 +78,7 @@ extension EngineSuite {
     func globalAveragePooling(channels: Int) {
       let x = TestData.uniform([2, channels, 5, 6], seed: 220)
       let proj = TestData.uniform([2, channels], seed: 221)
-      for layout in inputLayouts(channels: channels) {
+      for layout in engineLayouts(channels: channels) {
         let layer = GlobalAvgPool(name: "gap")
         #expect(layer.outputShape(x.shape) == [2, channels])
         expectClose(layer.forward(x.tensor(layout: layout), training: false), Reference.globalAvgPool(x),

@@ -22,6 +22,41 @@ extension EngineSuite {
       }
     }
 
+    @Test("every layout converts to every other exactly", arguments: [[1, 16, 1, 1], [2, 32, 3, 5]])
+    func sixteenChannelBlocks(shape: [Int]) {
+      let plain = TestData.uniform(shape, seed: 501).tensor()
+      let b16 = plain.to(.nChw16c)
+      #expect(b16.layout == .nChw16c && b16.values == plain.values)
+      #expect(b16.to(.nChw8c).values == plain.values && plain.to(.nChw8c).to(.nChw16c).values == plain.values)
+      // nChw16c memory order: [N][C/16][H][W][16].
+      let (c, h, w) = (shape[1], shape[2], shape[3])
+      for (n, ci, r, q) in [(0, 0, 0, 0), (shape[0] - 1, c - 1, h - 1, w - 1), (0, c / 2 + 1, h / 2, w - 1)] {
+        let memory = (n * c + (ci / 16) * 16) * h * w + (r * w + q) * 16 + ci % 16
+        #expect(b16.data[memory] == plain[n, ci, r, q], "memory order at \([n, ci, r, q])")
+        #expect(b16[n, ci, r, q] == plain[n, ci, r, q])
+      }
+    }
+
+    /// Large buffers are recycled by size: a zero-filled tensor must be zero even when its
+    /// memory held another tensor's values a moment ago.
+    @Test func recycledStorageIsZeroedWhenAskedFor() {
+      let shape = [3, 1 << 18]  // 3 MiB, above the recycling threshold
+      for _ in 0..<3 {
+        let dirty = Tensor(shape: shape, repeating: 7)
+        #expect(dirty.values.allSatisfy { $0 == 7 })
+        let pointer = dirty.data
+        _ = consume dirty
+        let clean = Tensor(shape: shape)
+        #expect(clean.values.allSatisfy { $0 == 0 }, "zeroed after reuse (same memory: \(clean.data == pointer))")
+      }
+    }
+
+    @Test func preferredLayoutFollowsTheChannels() {
+      #expect(TensorLayout.preferred(channels: 21) == .nchw)
+      #expect(TensorLayout.preferred(channels: 24) == .nChw8c)
+      #expect([.nChw8c, .nChw16c].contains(TensorLayout.preferred(channels: 64)))
+    }
+
     @Test func subscriptReadsAndWritesLogicalIndicesInEitherLayout() {
       let plain = Tensor(shape: [2, 16, 3, 3], values: (0..<288).map(Float.init))
       let blocked = plain.blocked()

@@ -29,6 +29,34 @@ extension EngineSuite {
       #expect(predicted == scenes.targets.values)
     }
 
+    /// Layers overwrite the gradients other layers hand them, never the caller's: the same
+    /// backward with every gradient copied first (so nothing is overwritten) gives the same
+    /// result bit for bit, and the caller's gradient is left as it was.
+    @Test func inPlaceGradientsChangeNothing() {
+      func network() -> Sequential {
+        let convs = [Conv2d(name: "a", inputChannels: 3, outputChannels: 16, kernelSize: 3, padding: 1, fusedReLU: true),
+                     Conv2d(name: "b", inputChannels: 16, outputChannels: 16, kernelSize: 3, padding: 1, bias: false),
+                     Conv2d(name: "c", inputChannels: 16, outputChannels: 32, kernelSize: 3, padding: 2, dilation: 2, fusedReLU: true)]
+        var rng = SeededGenerator(seed: 7)
+        for c in convs { c.initializeHe(&rng) }
+        return Sequential(name: "n", layers: [convs[0], MaxPool2d(name: "p", kernelSize: 2, stride: 2), convs[1],
+                                              BatchNorm2d(name: "bn", channels: 16, fusedReLU: true), ReLU(name: "r"),
+                                              convs[2], Dropout(name: "d", p: 0.5, seed: 3)])
+      }
+      let x = TestData.uniform([2, 3, 12, 12], seed: 80).tensor()
+      let dy = TestData.uniform([2, 32, 6, 6], seed: 81).tensor()
+      let before = dy.values
+      let (a, b) = (network(), network())
+      _ = a.forward(x, training: true)
+      let dxA = a.backward(dy).values
+      #expect(dy.values == before, "the caller's gradient is untouched")
+      _ = b.forward(x, training: true)
+      var g = dy
+      for layer in b.layers.reversed() { g = layer.backward(g.copy()) }
+      #expect(dxA == g.values, "input gradient")
+      #expect(a.parameters.map(\.grad.values) == b.parameters.map(\.grad.values), "parameter gradients")
+    }
+
     @Test func segmenterLearnsFromBothHeadsAtOnce() {
       let scenes = SyntheticScenes(count: 8, size: 32, classes: 4, seed: 3)
       let labels = scenes.labels(stride: 8)
