@@ -45,6 +45,7 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Seed for every stage (overrides the config file's \"seed\").")
   var seed: UInt64?
 
+  @OptionGroup var badImages: BadImageOptions
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
@@ -68,9 +69,13 @@ struct RunCommand: ParsableCommand {
       resolved.erase.seed = seed
       resolved.segmentation.seed = seed
     }
+    if badImages.onBadImage != .fail {
+      resolved.erase.onBadImage = badImages.onBadImage
+      resolved.masks.onBadImage = badImages.onBadImage
+    }
     let pipeline = Pipeline(run: URL(fileURLWithPath: runDirectory), config: resolved, progress: progress.options)
     let started = Date()
-    let report = try pipeline.execute(from: from)
+    let report = try interruptible { try pipeline.execute(from: from) }
     print("")
     print(pipeline.summaryTable())
     print(String(format: "Finished in %.1f minutes. Report: %@", Date().timeIntervalSince(started) / 60, report.path))
