@@ -1,4 +1,7 @@
 import CDNNL
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Thin wrappers over the oneDNN 2.6 C API. Every handle lives in a final class whose deinit
 // releases it. Buffers are always ours: the C headers do not export DNNL_MEMORY_ALLOCATE.
@@ -333,17 +336,45 @@ final class ReorderedCopy {
 /// primitive wants, and weight gradients before they are added to the parameter's. One buffer
 /// per role, grown to the largest request and shared by every layer; per-layer buffers would
 /// add up to two more copies of the network's weights (160 MiB for LargeFOV), and the
-/// training step reorders them every step anyway (the weights change every step). The engine
-/// runs one layer call at a time (one oneDNN stream), so sharing is safe.
+/// training step reorders them every step anyway (the weights change every step).
+///
+/// The buffers belong to the calling thread. A thread runs one layer call at a time, so its
+/// layers may share them; but two models may train at once on two threads (tests of
+/// different suites run in parallel, in one process), and with process-wide buffers one
+/// training's weight gradients were overwritten by the other's between the primitive that
+/// writes them and the reorder that adds them to the parameter (and a buffer grown by one
+/// thread was freed under the other). A thread's buffers are freed when it ends.
 enum Scratch {
   enum Role: Int { case weights = 0, weightGradient = 1 }
-  nonisolated(unsafe) private static var buffers: [RawBuffer?] = [nil, nil]
 
-  /// Memory for `desc` in the role's buffer: valid until the next request for that role.
+  private final class Buffers {
+    var buffers: [RawBuffer?] = [nil, nil]
+  }
+
+  private static let key: pthread_key_t = {
+    var key = pthread_key_t()
+    let status = pthread_key_create(&key) { p in
+      if let p { Unmanaged<Buffers>.fromOpaque(p).release() }
+    }
+    precondition(status == 0, "pthread_key_create failed (\(status))")
+    return key
+  }()
+
+  /// This thread's buffers.
+  private static var buffers: Buffers {
+    if let p = pthread_getspecific(key) { return Unmanaged<Buffers>.fromOpaque(p).takeUnretainedValue() }
+    let b = Buffers()
+    pthread_setspecific(key, Unmanaged.passRetained(b).toOpaque())
+    return b
+  }
+
+  /// Memory for `desc` in the role's buffer of this thread: valid until this thread's next
+  /// request for that role.
   static func memory(_ role: Role, _ desc: MemoryDesc) -> DNNLMemory {
     let bytes = desc.byteCount
-    if (buffers[role.rawValue]?.byteCount ?? -1) < bytes { buffers[role.rawValue] = RawBuffer(byteCount: bytes) }
-    return DNNLMemory(desc, buffers[role.rawValue]!.pointer)
+    let mine = buffers
+    if (mine.buffers[role.rawValue]?.byteCount ?? -1) < bytes { mine.buffers[role.rawValue] = RawBuffer(byteCount: bytes) }
+    return DNNLMemory(desc, mine.buffers[role.rawValue]!.pointer)
   }
 }
 
