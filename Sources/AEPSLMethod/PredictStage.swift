@@ -104,7 +104,8 @@ public enum PredictStage {
     let out = URL(fileURLWithPath: config.output)
     let info = try SegmenterInfo(checkpoint: checkpoint)
     let parameters = [
-      "checkpoint": checkpoint.standardizedFileURL.path, "variant": info.variant,
+      "checkpoint": checkpoint.standardizedFileURL.path, "checkpoint_trained": SegmentationStage.trainedAt(checkpoint),
+      "variant": info.variant,
       "dataset": config.dataset ?? "", "split": config.dataset == nil ? "" : config.split, "images": config.images ?? "",
       "confidence": "\(config.confidenceThreshold)",
       "weighting": info.classificationTrained ? "confidences" : "none (classification branch not trained)",

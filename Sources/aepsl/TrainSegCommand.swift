@@ -49,7 +49,7 @@ struct TrainSegCommand: ParsableCommand {
       new layers (score layer, classification branch) at 10x/20x the base rate for \
       weights/biases with --init (1x/2x from scratch). largefov: lr 0.001, batch 4 (DeepLab \
       uses 10; 4 fits a CPU), crop 321, scales 0.5-1.5, 20 epochs, weight decay 5e-4. tiny: \
-      lr 0.02, batch 16, crop 128, scales 0.75-1.25, 12 epochs, weight decay 1e-4 (a couple of \
+      lr 0.05, batch 16, crop 128, scales 0.75-1.25, 12 epochs, weight decay 1e-4 (a couple of \
       minutes on the synthetic set).
 
       Writes RUN/seg/<variant>/{segmenter.safetensors, loss.csv, manifest.json} with variant \
@@ -91,7 +91,7 @@ struct TrainSegCommand: ParsableCommand {
   @Option(help: "Images per batch. Default: 16 for tiny, 4 for largefov.")
   var batchSize: Int?
 
-  @Option(help: "Base learning rate (poly decay, power 0.9). Default: 0.02 for tiny, 0.001 for largefov.")
+  @Option(help: "Base learning rate (poly decay, power 0.9). Default: 0.05 for tiny, 0.001 for largefov.")
   var lr: Float?
 
   @Option(help: "Weight decay. Default: 1e-4 for tiny, 5e-4 for largefov.")
@@ -105,6 +105,9 @@ struct TrainSegCommand: ParsableCommand {
 
   @Option(help: "Largest random scale. Default: 1.25 for tiny, 1.5 for largefov.")
   var maxScale: Float?
+
+  @Option(name: .customLong("head-lr-mult"), help: "Learning-rate multiplier of the new layers' weights (score layer, classification branch); biases get twice it. Default: 10 with --init, 1 from scratch.")
+  var headLRMultiplier: Float?
 
   @Option(help: "Classification loss of the confidences: mse (the paper's) or bce.")
   var clsLoss = ClassificationLoss.mse
@@ -151,6 +154,7 @@ struct TrainSegCommand: ParsableCommand {
     if let cropSize { c.cropSize = cropSize }
     if let minScale { c.minScale = minScale }
     if let maxScale { c.maxScale = maxScale }
+    c.headLRMultiplier = headLRMultiplier
     c.confidenceThreshold = confidence
     c.seed = compute.seed
     return c

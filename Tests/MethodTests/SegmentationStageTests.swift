@@ -175,6 +175,17 @@ struct SegmentationStageTests {
     try PredictStage.run(loose, progress: .init(quiet: true), log: { _ in })
     let map = try LabelMap(contentsOf: f.root.appendingPathComponent("pred-images/odd.png"))
     #expect(map.width == 45 && map.height == 70)
+
+    // Round 1 retrained: the PSL+ masks made from the old network are not silently reused.
+    config.schedule.epochs = 8
+    config.pslPlus = true
+    try FileManager.default.removeItem(at: layout.directory("psl"))
+    do {
+      try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
+      Issue.record("stale PSL+ masks were reused")
+    } catch let error as MethodError {
+      #expect(error.file == layout.plusMasks.path && error.problem.contains("checkpoint_trained"), "\(error)")
+    }
   }
 
   @Test func fullSupervisionIsMarkedAsTheUpperBoundAndNeverTheDefaultModel() throws {
@@ -240,8 +251,15 @@ struct SegmentationStageTests {
     let (resumed, curve) = try train(source, state: state, log: recorder.log)
     #expect(recorder.lines.contains { $0.contains("resuming after epoch 2 of 3") })
     #expect(curve == referenceCurve)
-    for (a, b) in zip(resumed.parameters, reference.parameters) { #expect(a.value.values == b.value.values, "\(a.name)") }
-    for (a, b) in zip(resumed.buffers, reference.buffers) { #expect(a.value.values == b.value.values, "\(a.name)") }
+    // Compared as Bools: a failing #expect on arrays this long spends minutes diffing them.
+    for (a, b) in zip(resumed.parameters, reference.parameters) {
+      let same = a.value.values == b.value.values
+      #expect(same, "parameter \(a.name) differs after resuming")
+    }
+    for (a, b) in zip(resumed.buffers, reference.buffers) {
+      let same = a.value.values == b.value.values
+      #expect(same, "buffer \(a.name) differs after resuming")
+    }
   }
 
   @Test func missingMasksAreReportedBeforeTraining() throws {
