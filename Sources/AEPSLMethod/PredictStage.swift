@@ -111,7 +111,7 @@ public enum PredictStage {
       "weighting": info.classificationTrained ? "confidences" : "none (classification branch not trained)",
       "refinement": refinement.description, "overlay": config.overlay ? "on" : "off",
     ]
-    if try SegmentationStage.finished(out, parameters: parameters) != nil {
+    if try SegmentationStage.finished(out, parameters: parameters, elsewhere: "choose another --out") != nil {
       log("predict: already done in \(out.path)")
       return out
     }

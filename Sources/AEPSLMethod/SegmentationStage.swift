@@ -13,6 +13,14 @@ public enum Supervision: String, Sendable, Codable, CaseIterable {
   case full
 }
 
+/// Where the PSL+ round starts from.
+public enum PlusInitialisation: String, Sendable, Codable, CaseIterable {
+  /// The same initialisation as the first round (DESIGN.md 1.3: retrain).
+  case same
+  /// The first round's trained network (fine-tune it on the refined masks).
+  case firstRound = "first-round"
+}
+
 /// Everything the segmentation stage depends on (DESIGN.md 1.3).
 ///
 /// Defaults follow DeepLab-LargeFOV where they apply: SGD momentum 0.9, weight decay 5e-4,
@@ -56,6 +64,8 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
   /// epochs against 0.28 with 1).
   public var headLRMultiplier: Float?
   var effectiveHeadLRMultiplier: Float { headLRMultiplier ?? (initWeights != nil ? 10 : 1) }
+  /// PSL+: where the second round starts from.
+  public var plusInit = PlusInitialisation.same
   /// PSL+: confidences below this are zeroed when predicting the training set.
   public var confidenceThreshold: Float = 0.1
   public var seed: UInt64 = 0
@@ -208,11 +218,12 @@ public enum SegmentationStage {
     // PSL+: the first round's refined predictions of the training set become S.
     let plusMasks = try predictTrainingSet(from: rounds[0], config: config, set: set, dataset: dataset,
                                            refinement: refinement, layout: layout, progress: progress, log: log)
+    let start = config.plusInit == .firstRound ? rounds[0].checkpoint : nil
     rounds.append(try trainRound(variant: SegmentationConfiguration.plusVariant, config: config, spec: spec, dataset: dataset,
                                  split: split, set: set, masks: .directory(plusMasks),
                                  extra: ["confidence": "\(config.confidenceThreshold)", "refinement": refinement.description,
-                                         "masks_made": madeAt(plusMasks)],
-                                 layout: layout, progress: progress, log: log))
+                                         "masks_made": madeAt(plusMasks), "plus_init": config.plusInit.rawValue],
+                                 start: start, layout: layout, progress: progress, log: log))
     return rounds
   }
 
@@ -267,21 +278,21 @@ public enum SegmentationStage {
 
   /// The manifest of a finished stage in `directory` if its parameters are `parameters`;
   /// nil when unfinished; an error when it was made with other settings.
-  static func finished(_ directory: URL, parameters: [String: String]) throws -> StageManifest? {
+  static func finished(_ directory: URL, parameters: [String: String], elsewhere: String = "use another --run") throws -> StageManifest? {
     guard let done = try StageManifest.read(from: directory) else { return nil }
     guard done.parameters == parameters else {
       let keys = Set(done.parameters.keys).union(parameters.keys).sorted()
       let changes = keys.filter { done.parameters[$0] != parameters[$0] }
         .map { "\($0) \(done.parameters[$0] ?? "-") -> \(parameters[$0] ?? "-")" }
       throw MethodError(file: directory.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
-                        fix: "Delete \(directory.path) to redo it with the new settings, or use another --run.")
+                        fix: "Delete \(directory.path) to redo it with the new settings, or \(elsewhere).")
     }
     return done
   }
 
   static func trainRound(variant: String, config: SegmentationConfiguration, spec: BackboneSpec, dataset: VOCDataset,
                          split: String, set: ClassificationSet, masks: MaskSource, extra: [String: String],
-                         layout: SegmentationLayout, progress: ProgressReporter.Options,
+                         start: URL? = nil, layout: SegmentationLayout, progress: ProgressReporter.Options,
                          log: (String) -> Void) throws -> SegmentationRound {
     let dir = layout.directory(variant)
     let parameters = parameterTable(config, variant: variant, dataset: dataset, split: split, masks: masks, extra: extra)
@@ -298,6 +309,10 @@ public enum SegmentationStage {
 
     let model = Segmenter(spec: spec, classes: classes, seed: config.seed, headLRMultiplier: config.effectiveHeadLRMultiplier)
     if let path = config.initWeights { try VGG16Import.load(from: URL(fileURLWithPath: path), into: model.parameters) }
+    if let start {
+      try Checkpoint.load(from: start, into: model.parameters, buffers: model.buffers)
+      log("train-seg: \(variant) starts from \(start.path)")
+    }
     // Without PSL the classification branch is not trained at all (no loss, no update, no
     // weight decay): round 1 is then exactly DeepLab, and inference does no weighting.
     let trainable = config.psl ? model.parameters : model.backbone.parameters + model.scoreLayer.parameters

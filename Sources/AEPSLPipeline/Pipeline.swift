@@ -73,7 +73,9 @@ public struct Pipeline {
     return names + segmenters.dropFirst().map(\.variant)
   }
 
-  var finalVariant: String { config.segmentation.pslPlus ? SegmentationConfiguration.plusVariant : "psl" }
+  var finalVariant: String {
+    config.finalModel == SegmentationConfiguration.plusVariant && config.segmentation.pslPlus ? SegmentationConfiguration.plusVariant : "psl"
+  }
 
   // MARK: - Which stages are done, and what each one writes
 
@@ -117,7 +119,7 @@ public struct Pipeline {
     case .erase: return ["net", "seed", "erase"]
     case .masks: return ["masks"]
     case .trainSeg: return ["segmentation", "upperBound", "ablation", "crf", "useCRF"]
-    case .predict: return ["confidence", "crf", "useCRF", "evalSplit"]
+    case .predict: return ["confidence", "crf", "useCRF", "evalSplit", "finalModel"]
     case .eval: return []
     case .report: return ["reportSamples"]
     }
@@ -254,8 +256,8 @@ public struct Pipeline {
     let rows: [(String, String, String)] = [
       ("cam", "CAM only (pseudo masks from step 1)", config.erase.split),
       ("ae-masks", "AE pseudo masks (merged steps)", config.erase.split),
-      ("psl", "AE-PSL", config.evalSplit),
-      (SegmentationConfiguration.plusVariant, "AE-PSL+ (final, CRF)", config.evalSplit),
+      ("psl", "AE-PSL" + (finalVariant == "psl" ? " (final)" : ""), config.evalSplit),
+      (SegmentationConfiguration.plusVariant, "AE-PSL+" + (finalVariant == "psl" ? "" : " (final)"), config.evalSplit),
       ("deeplab", "DeepLab on AE masks (ablation)", config.evalSplit),
       ("full", "FULLY SUPERVISED upper bound", config.evalSplit),
     ]

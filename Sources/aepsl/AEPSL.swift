@@ -1,5 +1,7 @@
+@preconcurrency import Glibc
 import AEPSLEngine
 import ArgumentParser
+import Foundation
 
 @main
 struct AEPSL: ParsableCommand {
@@ -26,5 +28,15 @@ struct ComputeOptions: ParsableArguments {
     guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
   }
 
-  func apply() { ComputeThreads.set(threads) }
+  func apply() {
+    ComputeThreads.set(threads)
+    lineBufferedOutput()
+  }
+}
+
+/// Stage logs go to stdout; line buffering makes them appear as they happen when stdout is
+/// a pipe or a file (`make demo | tee`, a batch scheduler's log), not only at exit.
+func lineBufferedOutput() {
+  // Called once at start-up, before any other thread writes.
+  setvbuf(stdout, nil, _IOLBF, 0)
 }

@@ -55,6 +55,7 @@ struct RunCommand: ParsableCommand {
 
   func run() throws {
     ComputeThreads.set(threads)
+    lineBufferedOutput()
     let overrides: Data?
     if let config {
       do { overrides = try Data(contentsOf: URL(fileURLWithPath: config)) } catch {

@@ -12,6 +12,7 @@ enum Switch: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension Supervision: ExpressibleByArgument {}
+extension PlusInitialisation: ExpressibleByArgument {}
 
 extension CRFOptions {
   /// The dense CRF with these parameters as a refiner for the method's stages.
@@ -112,6 +113,9 @@ struct TrainSegCommand: ParsableCommand {
   @Option(help: "Classification loss of the confidences: mse (the paper's) or bce.")
   var clsLoss = ClassificationLoss.mse
 
+  @Option(help: "PSL+: start the second round from the same initialisation as the first (same) or from the first round's network (first-round).")
+  var plusInit = PlusInitialisation.same
+
   @Option(help: "PSL+: confidences below this are zeroed when predicting the training set.")
   var confidence: Float = 0.1
 
@@ -155,6 +159,7 @@ struct TrainSegCommand: ParsableCommand {
     if let minScale { c.minScale = minScale }
     if let maxScale { c.maxScale = maxScale }
     c.headLRMultiplier = headLRMultiplier
+    c.plusInit = plusInit
     c.confidenceThreshold = confidence
     c.seed = compute.seed
     return c
