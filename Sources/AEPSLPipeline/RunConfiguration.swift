@@ -59,7 +59,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     var object: [String: Any] = [:]
     if let overrides {
       guard let parsed = try? JSONSerialization.jsonObject(with: overrides) as? [String: Any] else {
-        throw PipelineError(file: file, problem: "is not a JSON object", fix: "Write the options as {\"erase\": {\"maxSteps\": 3}, ...}.")
+        throw MethodError(file: file, problem: "is not a JSON object", fix: "Write the options as {\"erase\": {\"maxSteps\": 3}, ...}.")
       }
       object = parsed
     }
@@ -75,7 +75,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     do {
       config = try JSONDecoder().decode(RunConfiguration.self, from: JSONSerialization.data(withJSONObject: base))
     } catch {
-      throw PipelineError(file: file, problem: "has a value of the wrong type (\(describe(error)))",
+      throw MethodError(file: file, problem: "has a value of the wrong type (\(describe(error)))",
                           fix: "Compare it with RUN/config.json of a run made without --config.")
     }
     // One seed and one network for every stage unless a section says otherwise.
@@ -97,7 +97,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     }
     for (key, value) in object {
       guard let field = fields[key] else {
-        throw PipelineError(file: file, problem: "has an unknown option '\(path)\(key)'",
+        throw MethodError(file: file, problem: "has an unknown option '\(path)\(key)'",
                             fix: "Known here: \(fields.keys.sorted().joined(separator: ", ")).")
       }
       // Nested sections (structs) are checked too; optionals and enums are leaves.
@@ -136,17 +136,4 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     return try encoder.encode(self)
   }
-}
-
-/// An error of the pipeline that names the file, the problem and the fix.
-public struct PipelineError: Error, CustomStringConvertible {
-  public let file: String
-  public let problem: String
-  public let fix: String
-  public init(file: String, problem: String, fix: String) {
-    self.file = file
-    self.problem = problem
-    self.fix = fix
-  }
-  public var description: String { "\(file): \(problem). \(fix)" }
 }
