@@ -42,8 +42,9 @@ struct TrainSegCommand: ParsableCommand {
       ignored. --psl off trains plain DeepLab, CE(f, S) only; the classification branch is then \
       not trained and predict does no confidence weighting. --psl-plus then predicts the \
       training set with the trained network (confidence weighting, dense CRF), turns labels \
-      outside {background} and the image's classes into 255, and retrains from the same \
-      initialisation on those masks. --supervision full trains on the training split's \
+      outside {background} and the image's classes into 255, and trains again on those \
+      masks: from the same initialisation with --init (the paper), from the first round's \
+      network when training from scratch (see --plus-init). --supervision full trains on the training split's \
       ground-truth masks instead: the fully supervised upper bound (RUN/seg/full).
 
       Defaults (DeepLab-LargeFOV's where they apply): momentum 0.9, poly decay power 0.9, \
@@ -55,7 +56,8 @@ struct TrainSegCommand: ParsableCommand {
 
       Writes RUN/seg/<variant>/{segmenter.safetensors, loss.csv, manifest.json} with variant \
       psl, deeplab (--psl off), full or full-psl, and psl-plus (with RUN/seg/psl-plus-masks/). \
-      Each variant resumes after its last finished epoch; a finished one is never redone. \
+      Each variant resumes where it stopped (after its last finished epoch, or at the batch \
+      where Ctrl-C stopped it); a finished one is never redone. \
       Next: aepsl predict --run RUN --dataset DIR --split val --out DIR
       """)
 
@@ -113,8 +115,12 @@ struct TrainSegCommand: ParsableCommand {
   @Option(help: "Classification loss of the confidences: mse (the paper's) or bce.")
   var clsLoss = ClassificationLoss.mse
 
-  @Option(help: "PSL+: start the second round from the same initialisation as the first (same) or from the first round's network (first-round).")
-  var plusInit = PlusInitialisation.same
+  @Option(help: """
+    PSL+: start the second round from the same initialisation as the first (same) or from the \
+    first round's network (first-round). Default: same with --init, first-round from scratch \
+    (tiny on the synthetic set, val mIoU with the CRF: 48.6 from scratch again, 74.3 from round 1).
+    """)
+  var plusInit: PlusInitialisation?
 
   @Option(help: "PSL+: confidences below this are zeroed when predicting the training set.")
   var confidence: Float = 0.1

@@ -105,6 +105,8 @@ struct SegmentationStageTests {
     }
     let round2 = try #require(try StageManifest.read(from: layout.directory("psl-plus")))
     #expect(round2.parameters["masks"] == layout.plusMasks.standardizedFileURL.path || round2.parameters["masks"] == layout.plusMasks.path)
+    // From scratch, PSL+ starts from round 1's network.
+    #expect(round2.parameters["plus_init"] == "first-round" && first.lines.contains { $0.contains("psl-plus starts from") })
 
     // PSL+ masks: one per training image, made through the refiner, holding only labels
     // the image has (or background, or 255).
