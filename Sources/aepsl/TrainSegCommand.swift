@@ -2,6 +2,7 @@ import AEPSLCRF
 import AEPSLEngine
 import AEPSLImaging
 import AEPSLMethod
+import AEPSLPipeline
 import ArgumentParser
 import Foundation
 
@@ -16,15 +17,7 @@ extension PlusInitialisation: ExpressibleByArgument {}
 
 extension CRFOptions {
   /// The dense CRF with these parameters as a refiner for the method's stages.
-  func refinement(threads: Int) -> Refinement {
-    let p = parameters
-    let description = String(format: "dense CRF: %d iterations, gaussian sxy %g weight %g, bilateral sxy %g srgb %g weight %g",
-                             p.iterations, p.gaussianSXY, p.gaussianWeight, p.bilateralSXY, p.bilateralSRGB, p.bilateralWeight)
-    return Refinement(refine: { image, probabilities, labels in
-      try DenseCRF.segment(image: image.pixels, width: image.width, height: image.height, probabilities: probabilities,
-                           labels: labels, parameters: p, threads: threads).map { UInt8($0) }
-    }, description: description)
-  }
+  func refinement(threads: Int) -> Refinement { .denseCRF(parameters, threads: threads) }
 }
 
 /// `aepsl train-seg`: prohibitive segmentation learning (DESIGN.md 1.3).
