@@ -108,6 +108,7 @@ public enum EraseStage {
     }
     let started = Date()
     try makeDirectory(layout.root)
+    sweepTemporaries(layout.root, stage: "erase", log: log)
     let dataset = try VOCDataset(root: URL(fileURLWithPath: config.dataset))
     let listed = try dataset.classificationSet(split: config.split, onBadImage: config.onBadImage)
     let listFile = dataset.listURL(split: config.split).path
@@ -198,10 +199,9 @@ public enum EraseStage {
     var notes = ["merged_steps": merged.map(String.init).joined(separator: ","), "reason": reason,
                  "final_losses": finalLosses.map { "\($0)" }.joined(separator: ","),
                  "skipped_unlabeled": "\(set.skippedUnlabeled.count)",
-                 "skipped_bad_images": "\(set.skipped.count)",
-                 "skipped_images": set.skipped.map(\.description).joined(separator: "\n"),
                  "cam_layout": "cams/<id>.npy is [labels, H, W], one map per label of the image in ascending class order"]
     notes["classes"] = dataset.classes.names.joined(separator: ",")
+    notes.merge(SkippedImage.manifestNotes(set.skipped)) { $1 }
     try StageManifest(stage: "erase", parameters: config.parameterTable, inputs: [config.dataset], startedAt: started,
                       notes: notes).write(to: layout.root)
     log("erase: \(reason)")
@@ -276,11 +276,9 @@ public enum EraseStage {
 
   /// The settings a step's training state must match to be resumed.
   static func trainingSettings(_ c: EraseConfiguration, step: Int, ids: [String]) -> String {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for b in ids.joined(separator: "\n").utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
-    return "step \(step); net \(c.net); init \(c.initWeights ?? "-"); loss \(c.loss.rawValue); \(c.schedule); "
+    "step \(step); net \(c.net); init \(c.initWeights ?? "-"); loss \(c.loss.rawValue); \(c.schedule); "
       + "batch \(c.batchSize); crop \(c.cropSize); scales \(c.minScale)...\(c.maxScale); seed \(c.seed); "
-      + "images \(ids.count) \(String(h, radix: 16))"
+      + "images \(fingerprint(of: ids))"
   }
 
   /// Training images with the regions erased up to step t - 1 set to the mean pixel.

@@ -102,3 +102,43 @@ func badImageError(_ error: Error, file: String) -> MethodError {
   return MethodError(file: file, problem: problemText(error),
                      fix: (fix.isEmpty ? "" : fix + " ") + "To leave bad images out instead (listed in the manifest), pass --on-bad-image skip.")
 }
+
+/// A short, stable name for a list of image ids (FNV-1a of the list, and its length), for
+/// parameter tables: a training set that lost or gained an image is another training set.
+public func fingerprint(of ids: [String]) -> String {
+  var h: UInt64 = 0xCBF2_9CE4_8422_2325
+  for b in ids.joined(separator: "\n").utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01B3 }
+  return "\(ids.count) \(String(h, radix: 16))"
+}
+
+extension SkippedImage {
+  /// The manifest notes listing images a stage left out: how many, each with its reason,
+  /// and their ids alone (read back by `StageManifest.skippedIDs`).
+  public static func manifestNotes(_ skipped: [SkippedImage]) -> [String: String] {
+    ["skipped_bad_images": "\(skipped.count)", "skipped_images": skipped.map(\.description).joined(separator: "\n"),
+     "skipped_ids": skipped.map(\.id).joined(separator: "\n")]
+  }
+}
+
+extension StageManifest {
+  /// The ids of the images this stage left out as bad (`SkippedImage.manifestNotes`).
+  public var skippedIDs: Set<String> {
+    Set((notes["skipped_ids"] ?? "").split(separator: "\n").map(String.init))
+  }
+}
+
+/// One error slot per index, filled from several threads (each index by one thread only).
+final class ErrorSlots: @unchecked Sendable {
+  private var slots: [Error?]
+  private let lock = NSLock()
+  init(count: Int) { slots = Array(repeating: nil, count: count) }
+  func set(_ index: Int, _ error: Error) { lock.lock(); slots[index] = error; lock.unlock() }
+  func get(_ index: Int) -> Error? { lock.lock(); defer { lock.unlock() }; return slots[index] }
+}
+
+/// Removes what a killed earlier run of `stage` left half-written in `directory` (see
+/// `removeStaleTemporaries`), saying so when there was any.
+func sweepTemporaries(_ directory: URL, stage: String, log: (String) -> Void) {
+  let removed = removeStaleTemporaries(under: directory)
+  if removed > 0 { log("\(stage): removed \(removed) temporary file\(removed == 1 ? "" : "s") left by a killed run in \(directory.path)") }
+}

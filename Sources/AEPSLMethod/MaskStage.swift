@@ -53,6 +53,7 @@ public enum MaskStage {
     }
     let started = Date()
     try makeDirectory(out)
+    sweepTemporaries(out, stage: "masks", log: log)
     guard let datasetPath = eraseManifest.parameters["dataset"], let split = eraseManifest.parameters["split"] else {
       throw MethodError(file: layout.root.appendingPathComponent(StageManifest.fileName).path,
                         problem: "does not name its dataset", fix: "Delete the erase directory and run `aepsl erase` again.")
@@ -129,9 +130,8 @@ public enum MaskStage {
     try StageManifest(stage: "masks", parameters: parameterTable(config, merged: merged),
                       inputs: [layout.root.path], startedAt: started,
                       notes: ["images": "\(set.count - (skipped.count - set.skipped.count))",
-                              "merged_steps": merged.map(String.init).joined(separator: ","),
-                              "skipped_bad_images": "\(skipped.count)",
-                              "skipped_images": skipped.map(\.description).joined(separator: "\n")]).write(to: out)
+                              "merged_steps": merged.map(String.init).joined(separator: ",")]
+                        .merging(SkippedImage.manifestNotes(skipped)) { $1 }).write(to: out)
     if !skipped.isEmpty { log("masks: \(skipped.count) images skipped (bad images; listed in the manifest)") }
     log("masks: \(set.count - (skipped.count - set.skipped.count)) pseudo masks in \(out.path) (steps \(merged.map(String.init).joined(separator: ", ")) merged)")
     return out

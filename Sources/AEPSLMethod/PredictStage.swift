@@ -17,6 +17,9 @@ public struct PredictConfiguration: Sendable, Equatable {
   public var confidenceThreshold: Float = 0.1
   /// Also write the labels blended over the image, OUT/overlay/<id>.jpg.
   public var overlay = false
+  /// A missing or unreadable image: stop (`fail`), or predict the others and list it in the
+  /// manifest (`skip`), where evaluation finds it and leaves it out of the scores.
+  public var onBadImage = BadImagePolicy.fail
 
   public init(checkpoint: String, output: String) {
     self.checkpoint = checkpoint
@@ -51,6 +54,17 @@ public enum PredictStage {
     return layout.checkpoint(found)
   }
 
+  /// An image to predict, as RGB: missing, unreadable or outside `ImageLimits` is an error
+  /// naming the file.
+  static func readImage(_ url: URL) throws -> Image {
+    guard FileManager.default.fileExists(atPath: url.path) else {
+      throw DatasetError(kind: .missingFile, file: url.path, problem: "missing image")
+    }
+    let header = try ImageHeader(contentsOf: url)
+    try ImageLimits.check(width: header.width, height: header.height, file: url.path)
+    return try Image(contentsOf: url, colorMode: .rgb)
+  }
+
   /// The images to predict: (id, file) in order.
   static func inputs(_ config: PredictConfiguration, classes: [String]) throws -> [(String, URL)] {
     if let path = config.dataset {
@@ -61,9 +75,11 @@ public enum PredictStage {
                           fix: "Predict a dataset with the model's classes, or use --images DIR.")
       }
       let ids = try dataset.imageIDs(split: config.split)
-      for id in ids where !FileManager.default.fileExists(atPath: dataset.imageURL(id).path) {
-        throw MethodError(file: dataset.imageURL(id).path, problem: "is missing (the split lists '\(id)')",
-                          fix: "Copy the image into JPEGImages/ or remove it from the list.")
+      if config.onBadImage == .fail {
+        for id in ids where !FileManager.default.fileExists(atPath: dataset.imageURL(id).path) {
+          throw MethodError(file: dataset.imageURL(id).path, problem: "is missing (the split lists '\(id)')",
+                            fix: "Copy the image into JPEGImages/, remove it from the list, or pass --on-bad-image skip.")
+        }
       }
       return ids.map { ($0, dataset.imageURL($0)) }
     }
@@ -118,6 +134,7 @@ public enum PredictStage {
     let started = Date()
     let inputs = try inputs(config, classes: info.classNames)
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+    sweepTemporaries(out, stage: "predict", log: log)
     let overlayDirectory = out.appendingPathComponent("overlay", isDirectory: true)
     if config.overlay { try FileManager.default.createDirectory(at: overlayDirectory, withIntermediateDirectories: true) }
     let inference = SegmentationInference(model: try info.load(from: checkpoint), threshold: config.confidenceThreshold,
@@ -126,6 +143,7 @@ public enum PredictStage {
         + (info.classificationTrained ? "confidences below \(config.confidenceThreshold) zeroed" : "no confidence weighting")
         + ", refinement: \(refinement.description)")
     let bar = ProgressReporter("predict", total: inputs.count, unit: "images", options: progress)
+    var skipped: [SkippedImage] = []
     for (id, url) in inputs {
       defer { bar.advance() }
       try Interruption.check(stage: "predict", detail: "the label maps written so far are kept in \(out.path)")
@@ -133,17 +151,27 @@ public enum PredictStage {
       let overlay = overlayDirectory.appendingPathComponent("\(id).jpg")
       let fm = FileManager.default
       if fm.fileExists(atPath: target.path) && (!config.overlay || fm.fileExists(atPath: overlay.path)) { continue }
-      let image = try Image(contentsOf: url, colorMode: .rgb)
+      let image: Image
+      do {
+        image = try readImage(url)
+      } catch {
+        guard config.onBadImage == .skip else { throw badImageError(error, file: url.path) }
+        skipped.append(SkippedImage(id: id, file: url.path, reason: problemText(error)))
+        continue
+      }
       let labels = try inference.labelMap(image, refiner: refinement.refine)
       // The overlay first, the label map last: its presence marks the image done.
       if config.overlay { try image.overlaying(labels: labels).write(to: overlay) }
       try labels.write(to: target)
     }
-    bar.finish()
+    bar.finish(note: skipped.isEmpty ? "" : "\(skipped.count) bad images skipped")
+    let written = inputs.count - skipped.count
     try StageManifest(stage: "predict", parameters: parameters, inputs: [checkpoint.path, config.dataset ?? config.images ?? ""],
-                      startedAt: started, notes: ["images": "\(inputs.count)", "classes": info.classNames.joined(separator: ",")])
+                      startedAt: started, notes: ["images": "\(written)", "classes": info.classNames.joined(separator: ",")]
+                        .merging(SkippedImage.manifestNotes(skipped)) { $1 })
       .write(to: out)
-    log("predict: \(inputs.count) label maps in \(out.path)")
+    if !skipped.isEmpty { log("predict: \(skipped.count) bad images skipped (listed in \(out.path)/manifest.json)") }
+    log("predict: \(written) label maps in \(out.path)")
     return out
   }
 }

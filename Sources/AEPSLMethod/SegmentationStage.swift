@@ -76,6 +76,9 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
   /// PSL+: confidences below this are zeroed when predicting the training set.
   public var confidenceThreshold: Float = 0.1
   public var seed: UInt64 = 0
+  /// A training image or pseudo mask that cannot be used (missing, corrupt, of another
+  /// size, holding labels that are no class): stop (`fail`) or leave the image out (`skip`).
+  public var onBadImage = BadImagePolicy.fail
 
   public init(net: String = "tiny", supervision: Supervision = .weak, psl: Bool? = nil) {
     self.net = net
@@ -192,13 +195,14 @@ public enum SegmentationStage {
                         fix: "Use --psl-plus only with --psl on and --supervision weak.")
     }
     let layout = SegmentationLayout(run: run)
+    sweepTemporaries(layout.root, stage: "train-seg", log: log)
     let (dataset, split) = try resolveDataset(config, run: run)
-    let set = try dataset.classificationSet(split: split)
-    guard set.count > 0 else {
+    let listed = try dataset.classificationSet(split: split, onBadImage: config.onBadImage)
+    guard listed.count > 0 else {
       throw MethodError(file: dataset.listURL(split: split).path, problem: "lists no labelled image",
                         fix: "Check the split name and the annotations.")
     }
-    if !set.skippedUnlabeled.isEmpty { log("train-seg: \(set.skippedUnlabeled.count) images without labels are skipped") }
+    if !listed.skippedUnlabeled.isEmpty { log("train-seg: \(listed.skippedUnlabeled.count) images without labels are skipped") }
 
     // Round 1: PSL, DeepLab, or the fully supervised upper bound.
     let first = config.firstVariant
@@ -215,6 +219,8 @@ public enum SegmentationStage {
       }
       masks = .directory(dir.standardizedFileURL)
     }
+    let set = try checkTrainingImages(listed, dataset: dataset, masks: masks, policy: config.onBadImage, progress: progress)
+    if !set.skipped.isEmpty { log("train-seg: \(set.skipped.count) bad images or masks skipped (listed in the manifest)") }
     // When the masks were made is part of what shaped the round: new masks are noticed.
     var extra: [String: String] = [:]
     if case .directory(let dir) = masks { extra["masks_made"] = madeAt(dir) }
@@ -269,7 +275,7 @@ public enum SegmentationStage {
   /// are left out of the first round's: they only shape the second, so asking for PSL+
   /// later reuses a finished first round.
   static func parameterTable(_ c: SegmentationConfiguration, variant: String, dataset: VOCDataset, split: String,
-                             masks: MaskSource, extra: [String: String]) -> [String: String] {
+                             set: ClassificationSet, masks: MaskSource, extra: [String: String]) -> [String: String] {
     var table = [
       "variant": variant, "dataset": dataset.root.path, "split": split, "net": c.net, "init": c.initWeights ?? "",
       "masks": masks.description, "supervision": c.supervision.rawValue, "psl": c.psl ? "on" : "off",
@@ -278,6 +284,8 @@ public enum SegmentationStage {
       "poly_power": "\(c.schedule.polyPower)", "batch_size": "\(c.batchSize)", "crop_size": "\(c.cropSize)",
       "scales": "\(c.minScale)-\(c.maxScale)", "seed": "\(c.seed)",
       "head_lr_multiplier": "\(c.effectiveHeadLRMultiplier)",
+      // Which images trained: a bad image skipped, or one repaired, changes the round.
+      "images": fingerprint(of: set.ids),
     ]
     table.merge(extra) { $1 }
     return table
@@ -302,7 +310,7 @@ public enum SegmentationStage {
                          start: URL? = nil, layout: SegmentationLayout, progress: ProgressReporter.Options,
                          log: (String) -> Void) throws -> SegmentationRound {
     let dir = layout.directory(variant)
-    let parameters = parameterTable(config, variant: variant, dataset: dataset, split: split, masks: masks, extra: extra)
+    let parameters = parameterTable(config, variant: variant, dataset: dataset, split: split, set: set, masks: masks, extra: extra)
     if try finished(dir, parameters: parameters) != nil {
       let curve = try readLossCurve(layout.lossCurve(variant))
       log("train-seg: \(variant) already done (final loss \(curve.last.map { String(format: "%.4f", $0.terms.total) } ?? "?")); "
@@ -349,6 +357,7 @@ public enum SegmentationStage {
       "images": "\(source.count)", "classes": dataset.classes.names.joined(separator: ","),
       "label_targets": "masks sampled at the score cells (nearest, ScoreGrid), as DeepLab shrinks its labels",
     ]
+    notes.merge(SkippedImage.manifestNotes(set.skipped)) { $1 }
     if config.supervision == .full {
       notes["fully_supervised_upper_bound"] = "true: trained on the ground-truth masks of the training split"
     }
@@ -360,7 +369,8 @@ public enum SegmentationStage {
     return SegmentationRound(variant: variant, directory: dir, checkpoint: layout.checkpoint(variant), curve: curve)
   }
 
-  /// Training images with their masks. Every mask must exist before training starts.
+  /// Training images with their masks, read on the loader's threads. Every image and mask
+  /// has passed `checkTrainingImages` before training starts.
   static func trainingSource(set: ClassificationSet, dataset: VOCDataset, masks: MaskSource) throws -> SampleSource {
     switch masks {
     case .groundTruth:
@@ -371,15 +381,14 @@ public enum SegmentationStage {
       guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
         throw MethodError(file: dir.path, problem: "is not a directory of masks", fix: "Give --masks a directory of <id>.png pseudo masks.")
       }
-      let missing = set.ids.filter { !FileManager.default.fileExists(atPath: dir.appendingPathComponent("\($0).png").path) }
-      if let id = missing.first {
-        throw MethodError(file: dir.appendingPathComponent("\(id).png").path,
-                          problem: "is missing (\(missing.count) of \(set.count) training images have no mask)",
-                          fix: "Write a mask per training image (`aepsl masks`), or give another --masks directory.")
-      }
       let classes = UInt8(set.classes.count)
       return set.source { id in
         let url = dir.appendingPathComponent("\(id).png")
+        guard FileManager.default.fileExists(atPath: url.path) else {
+          throw MethodError(file: url.path, problem: "is missing: the training image '\(id)' has no pseudo mask",
+                            fix: "Write a mask per training image (`aepsl masks`), give another --masks directory, "
+                              + "or pass --on-bad-image skip to train without the images that have none.")
+        }
         let map = try LabelMap(contentsOf: url)
         if let bad = map.labels.first(where: { $0 > classes && $0 != LabelMap.ignore }) {
           throw MethodError(file: url.path, problem: "holds label \(bad), but the dataset has \(classes) classes",
@@ -388,6 +397,63 @@ public enum SegmentationStage {
         return map
       }
     }
+  }
+
+  /// Decodes every training image and its mask once, two at a time, before any training: a
+  /// missing, corrupt or oversized image, a missing mask, a mask of another size or one
+  /// holding a label that is no class stops the stage under `fail` (the first in list order,
+  /// naming the file) and is left out and listed under `skip`. Training then meets no bad
+  /// file on the loader's threads, where an error would end the run mid-epoch.
+  static func checkTrainingImages(_ set: ClassificationSet, dataset: VOCDataset, masks: MaskSource, policy: BadImagePolicy,
+                                  progress: ProgressReporter.Options) throws -> ClassificationSet {
+    if case .directory(let dir) = masks, policy == .fail {
+      // One message with the count is more useful than the first missing file alone.
+      let missing = set.ids.filter { !FileManager.default.fileExists(atPath: dir.appendingPathComponent("\($0).png").path) }
+      if let id = missing.first {
+        throw MethodError(file: dir.appendingPathComponent("\(id).png").path,
+                          problem: "is missing (\(missing.count) of \(set.count) training images have no mask)",
+                          fix: "Write a mask per training image (`aepsl masks`), give another --masks directory, "
+                            + "or pass --on-bad-image skip to train without them.")
+      }
+    }
+    let source = try trainingSource(set: set, dataset: dataset, masks: masks)
+    let bar = ProgressReporter("checking training images and masks", total: source.count, unit: "images", options: progress)
+    let problems = ErrorSlots(count: source.count)
+    let workers = 2
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+      for i in stride(from: worker, to: source.count, by: workers) {
+        if Interruption.requested != nil { return }
+        do {
+          let sample = try source.load(i)
+          if let map = sample.labelMap, map.width != sample.image.width || map.height != sample.image.height {
+            throw MethodError(file: "\(masks.description)/\(sample.id).png",
+                              problem: "is \(map.width)x\(map.height) but its image is \(sample.image.width)x\(sample.image.height)",
+                              fix: "Make the mask at its image's size, or regenerate the masks for this dataset.")
+          }
+        } catch {
+          problems.set(i, error)
+        }
+        bar.advance()
+      }
+    }
+    try Interruption.check(stage: "train-seg", detail: "nothing was trained yet")
+    bar.finish()
+    var bad: [SkippedImage] = []
+    for i in 0..<source.count {
+      guard let error = problems.get(i) else { continue }
+      let file = (error as? MethodError)?.file ?? set.samples[i].imageURL.path
+      guard policy == .skip else {
+        if let e = error as? MethodError { throw e }
+        throw badImageError(error, file: file)
+      }
+      bad.append(SkippedImage(id: set.samples[i].id, file: file, reason: (error as? MethodError)?.problem ?? problemText(error)))
+    }
+    let kept = set.excluding(bad)
+    guard kept.count > 0 else {
+      throw MethodError(file: dataset.root.path, problem: "has no usable training image (all \(bad.count) are bad)",
+                        fix: "Run with --on-bad-image fail to see the first problem, and fix the images or masks.")
+    }
+    return kept
   }
 
   /// Where training stands: finished epochs' rows, and within the epoch under way the next

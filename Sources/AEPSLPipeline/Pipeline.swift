@@ -219,6 +219,7 @@ public struct Pipeline {
       final.split = config.evalSplit
       final.confidenceThreshold = config.confidence
       final.overlay = true
+      final.onBadImage = config.onBadImage
       try PredictStage.run(final, refinement: refinement, progress: progress, log: log)
       for variant in scoredVariants {
         var p = final

@@ -33,6 +33,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   public var evalSplit: String
   /// Sample images per section of the HTML report.
   public var reportSamples: Int
+  /// What every stage does with an image it cannot use: fail or skip (and list it). Copied
+  /// into the erase, masks and segmentation sections unless they set their own; prediction
+  /// on `evalSplit` follows it, and evaluation leaves skipped images out.
+  public var onBadImage: BadImagePolicy
 
   public init(net: String = "tiny", dataset: String? = nil) {
     self.dataset = dataset
@@ -51,6 +55,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     useCRF = true
     evalSplit = "val"
     reportSamples = 6
+    onBadImage = .fail
   }
 
   /// The defaults for `net`, with the JSON object `overrides` laid over them section by
@@ -78,13 +83,17 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
       throw MethodError(file: file, problem: "has a value of the wrong type (\(describe(error)))",
                           fix: "Compare it with RUN/config.json of a run made without --config.")
     }
-    // One seed and one network for every stage unless a section says otherwise.
+    // One seed, one network and one bad-image policy for every stage unless a section says otherwise.
     let eraseSection = object["erase"] as? [String: Any] ?? [:]
     let segSection = object["segmentation"] as? [String: Any] ?? [:]
     if eraseSection["seed"] == nil { config.erase.seed = config.seed }
     if segSection["seed"] == nil { config.segmentation.seed = config.seed }
     if eraseSection["net"] == nil { config.erase.net = config.net }
     if segSection["net"] == nil { config.segmentation.net = config.net }
+    let masksSection = object["masks"] as? [String: Any] ?? [:]
+    if eraseSection["onBadImage"] == nil { config.erase.onBadImage = config.onBadImage }
+    if masksSection["onBadImage"] == nil { config.masks.onBadImage = config.onBadImage }
+    if segSection["onBadImage"] == nil { config.segmentation.onBadImage = config.onBadImage }
     return config
   }
 

@@ -134,8 +134,8 @@ extension BadImagePolicy: ExpressibleByArgument {}
 struct BadImageOptions: ParsableArguments {
   @Option(help: """
     What to do with a missing, corrupt, truncated, too small (under 8 px a side) or too large \
-    (over 64 Mi pixels) image: fail (stop, naming the file) or skip (leave it out, count it and \
-    list it in the stage's manifest).
+    (over 64 Mi pixels) image, or (train-seg) a missing or mismatched mask: fail (stop, naming \
+    the file) or skip (leave it out, count it and list it in the stage's manifest).
     """)
   var onBadImage = BadImagePolicy.fail
 }

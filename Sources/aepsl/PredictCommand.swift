@@ -20,7 +20,8 @@ struct PredictCommand: ParsableCommand {
       The model: --checkpoint FILE, or --model VARIANT from RUN/seg/ (psl-plus, psl, deeplab, \
       full, full-psl); by default psl-plus if it is trained, else psl, else deeplab (the \
       fully supervised upper bound only when asked for). Writes palette PNGs OUT/<id>.png \
-      (0 background, 1...C) and with --overlay OUT/overlay/<id>.jpg, then OUT/manifest.json. \
+      (0 background, 1...C) and with --overlay OUT/overlay/<id>.jpg, then OUT/manifest.json \
+      (which lists the images --on-bad-image skip left out; aepsl eval does not score them). \
       Next: aepsl eval --pred OUT --dataset DIR --split val
       """)
 
@@ -55,6 +56,7 @@ struct PredictCommand: ParsableCommand {
   var overlay = false
 
   @OptionGroup var crfOptions: CRFOptions
+  @OptionGroup var badImages: BadImageOptions
   @OptionGroup var compute: ComputeOptions
   @OptionGroup var progress: ProgressOptions
 
@@ -77,6 +79,7 @@ struct PredictCommand: ParsableCommand {
     c.images = images
     c.confidenceThreshold = confidence
     c.overlay = overlay
+    c.onBadImage = badImages.onBadImage
     let refinement = crf.isOn ? crfOptions.refinement(threads: compute.threads) : .argmax
     let dir = try interruptible { try PredictStage.run(c, refinement: refinement, progress: progress.options) }
     if let dataset { print("Next: aepsl eval --pred \(dir.path) --dataset \(dataset) --split \(split)") }

@@ -71,8 +71,10 @@ struct RunCommand: ParsableCommand {
       resolved.segmentation.seed = seed
     }
     if badImages.onBadImage != .fail {
+      resolved.onBadImage = badImages.onBadImage
       resolved.erase.onBadImage = badImages.onBadImage
       resolved.masks.onBadImage = badImages.onBadImage
+      resolved.segmentation.onBadImage = badImages.onBadImage
     }
     let pipeline = Pipeline(run: URL(fileURLWithPath: runDirectory), config: resolved, progress: progress.options)
     let started = Date()

@@ -49,6 +49,9 @@ struct TrainSegCommand: ParsableCommand {
 
       Writes RUN/seg/<variant>/{segmenter.safetensors, loss.csv, manifest.json} with variant \
       psl, deeplab (--psl off), full or full-psl, and psl-plus (with RUN/seg/psl-plus-masks/). \
+      Every training image and its mask are decoded once before training: a bad one (missing, \
+      corrupt, of another size, with labels that are no class) stops the stage, or with \
+      --on-bad-image skip is left out and listed in the manifest. \
       Each variant resumes where it stopped (after its last finished epoch, or at the batch \
       where Ctrl-C stopped it); a finished one is never redone. \
       Next: aepsl predict --run RUN --dataset DIR --split val --out DIR
@@ -119,6 +122,7 @@ struct TrainSegCommand: ParsableCommand {
   var confidence: Float = 0.1
 
   @OptionGroup var crf: CRFOptions
+  @OptionGroup var badImages: BadImageOptions
   @OptionGroup var compute: ComputeOptions
   @OptionGroup var progress: ProgressOptions
 
@@ -161,6 +165,7 @@ struct TrainSegCommand: ParsableCommand {
     c.plusInit = plusInit
     c.confidenceThreshold = confidence
     c.seed = compute.seed
+    c.onBadImage = badImages.onBadImage
     return c
   }
 

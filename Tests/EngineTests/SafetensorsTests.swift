@@ -247,6 +247,27 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     #expect(error?.fix.contains("Create the directory") == true)
   }
 
+  /// What a SIGKILL between creating and renaming a temporary file leaves behind is removed
+  /// once its process is gone; a live writer's file and other hidden files are kept.
+  @Test func staleTemporariesOfDeadProcessesAreRemoved() throws {
+    let directory = try makeSerializationTemporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let nested = directory.appendingPathComponent("erase/step-1", isDirectory: true)
+    try FileManager.default.createDirectory(at: nested, withIntermediateDirectories: true)
+    let finished = Process()
+    finished.executableURL = URL(fileURLWithPath: "/bin/true")
+    try finished.run()
+    finished.waitUntilExit()
+    let dead = finished.processIdentifier
+    let stale = nested.appendingPathComponent(".state.safetensors.\(dead).12345.tmp")
+    let live = nested.appendingPathComponent(".manifest.json.1.777.tmp")  // pid 1 always runs
+    let other = nested.appendingPathComponent(".hidden-user-file.tmp")
+    for url in [stale, live, other] { try Data("x".utf8).write(to: url) }
+    #expect(removeStaleTemporaries(under: directory) == 1)
+    #expect(!FileManager.default.fileExists(atPath: stale.path))
+    #expect(FileManager.default.fileExists(atPath: live.path) && FileManager.default.fileExists(atPath: other.path))
+  }
+
   // MARK: Python interop
 
   static let fixtureScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

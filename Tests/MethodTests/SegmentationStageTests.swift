@@ -276,4 +276,70 @@ struct SegmentationStageTests {
       #expect(error.file.hasSuffix(victim) && error.problem.contains("1 of 16"))
     }
   }
+
+  /// A truncated training image, a missing mask and a mask of the wrong size: `fail` stops
+  /// before training naming the first, `skip` trains on the rest and lists all three.
+  @Test func badTrainingImagesAndMasksFailOrAreSkippedAndListed() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    let ids = try Self.pngs(f.masks).map { String($0.dropLast(4)) }
+    let image = f.dataset.appendingPathComponent("JPEGImages/\(ids[2]).jpg")
+    let bytes = try Data(contentsOf: image)
+    try bytes.prefix(bytes.count / 3).write(to: image)
+    try FileManager.default.removeItem(at: f.masks.appendingPathComponent("\(ids[5]).png"))
+    try LabelMap(width: 10, height: 12, labels: [UInt8](repeating: 0, count: 120))
+      .write(to: f.masks.appendingPathComponent("\(ids[9]).png"))
+
+    var config = Self.configuration(f, epochs: 1)
+    let missing = #expect(throws: MethodError.self) {
+      try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
+    }
+    #expect(missing?.file.hasSuffix("\(ids[5]).png") == true && missing?.fix.contains("--on-bad-image skip") == true,
+            "\(String(describing: missing))")
+    // With every mask present, the first bad file in list order is named.
+    try FileManager.default.copyItem(at: f.dataset.appendingPathComponent("SegmentationClass/\(ids[5]).png"),
+                                     to: f.masks.appendingPathComponent("\(ids[5]).png"))
+    let truncated = #expect(throws: MethodError.self) {
+      try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
+    }
+    #expect(truncated?.file == image.path && truncated?.fix.contains("--on-bad-image skip") == true, "\(String(describing: truncated))")
+    #expect(!FileManager.default.fileExists(atPath: SegmentationLayout(run: f.run).checkpoint("psl").path))
+    try FileManager.default.removeItem(at: f.masks.appendingPathComponent("\(ids[5]).png"))
+
+    config.onBadImage = .skip
+    let recorder = Recorder()
+    let rounds = try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: recorder.log)
+    #expect(rounds.count == 1)
+    let manifest = try #require(try StageManifest.read(from: rounds[0].directory))
+    #expect(manifest.skippedIDs == [ids[2], ids[5], ids[9]])
+    #expect(manifest.notes["images"] == "13")
+    let listed = manifest.notes["skipped_images"] ?? ""
+    #expect(listed.contains("truncated") && listed.contains("no pseudo mask") && listed.contains("is 10x12 but its image is 64x64"),
+            "\(listed)")
+    #expect(recorder.lines.contains { $0.contains("3 bad images or masks skipped") })
+  }
+
+  /// predict under `skip` leaves a corrupt image out and lists it; eval scores the others.
+  @Test func predictSkipsABadImageAndEvaluationLeavesItOut() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    try SegmentationStage.run(Self.configuration(f, epochs: 1), run: f.run, progress: .init(quiet: true), log: { _ in })
+    let dataset = try VOCDataset(root: f.dataset)
+    let val = try dataset.imageIDs(split: "val")
+    try Data("not a JPEG".utf8).write(to: dataset.imageURL(val[1]))
+    var predict = PredictConfiguration(checkpoint: SegmentationLayout(run: f.run).checkpoint("psl").path,
+                                       output: f.root.appendingPathComponent("pred").path)
+    predict.dataset = f.dataset.path
+    let failed = #expect(throws: MethodError.self) {
+      try PredictStage.run(predict, progress: .init(quiet: true), log: { _ in })
+    }
+    #expect(failed?.file == dataset.imageURL(val[1]).path && failed?.fix.contains("--on-bad-image skip") == true)
+    predict.onBadImage = .skip
+    let out = try PredictStage.run(predict, progress: .init(quiet: true), log: { _ in })
+    #expect(try Self.pngs(out) == val.filter { $0 != val[1] }.map { "\($0).png" }.sorted())
+    let manifest = try #require(try StageManifest.read(from: out))
+    #expect(manifest.skippedIDs == [val[1]] && manifest.notes["images"] == "\(val.count - 1)")
+    let report = try Evaluation.labelMaps(predictions: out, dataset: dataset, split: "val", progress: .init(quiet: true))
+    #expect(report.images == val.count - 1)
+  }
 }

@@ -18,6 +18,13 @@ struct RunConfigurationTests {
     #expect(c.segmentation == { var s = defaults.segmentation; s.seed = 7; return s }())
   }
 
+  @Test func theBadImagePolicyReachesEveryStageUnlessASectionSetsItsOwn() throws {
+    let json = #"{"onBadImage": "skip", "masks": {"onBadImage": "fail"}}"#
+    let c = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json", net: nil, dataset: nil)
+    #expect(c.onBadImage == .skip && c.erase.onBadImage == .skip && c.segmentation.onBadImage == .skip)
+    #expect(c.masks.onBadImage == .fail)
+  }
+
   @Test func theNetworkPicksEverySectionsDefaults() throws {
     let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: "largefov", dataset: "/data/voc")
     #expect(c.erase.cropSize == 321 && c.segmentation.cropSize == 321)
@@ -123,5 +130,35 @@ struct PipelineEndToEndTests {
     #expect(redone == ["run: masks ...", "run: train-seg ...", "run: predict ...", "run: eval ...", "run: report ..."])
     #expect(try fm.attributesOfItem(atPath: eraseManifest.path)[.modificationDate] as? Date == eraseDate)
     #expect(exists("masks/manifest.json") && exists("report/index.html"))
+  }
+
+  /// `--on-bad-image skip` through the whole run: a corrupt training image and a corrupt
+  /// validation image are left out of every stage and listed, and the scores leave them out.
+  @Test func skippedBadImagesGoThroughEveryStage() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-run-bad-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let data = root.appendingPathComponent("data")
+    try SyntheticDataset(configuration: .init(seed: 5, trainCount: 16, valCount: 6, size: 48)).write(to: data, threads: 2)
+    let dataset = try VOCDataset(root: data)
+    let badTrain = try dataset.imageIDs(split: "train")[3], badVal = try dataset.imageIDs(split: "val")[2]
+    for id in [badTrain, badVal] {
+      let bytes = try Data(contentsOf: dataset.imageURL(id))
+      try bytes.prefix(bytes.count / 4).write(to: dataset.imageURL(id))
+    }
+    let overrides = try JSONSerialization.jsonObject(with: Data(Self.config.utf8)) as! [String: Any]
+    let json = try JSONSerialization.data(withJSONObject: overrides.merging(["onBadImage": "skip"]) { $1 })
+    let config = try RunConfiguration.resolve(overrides: json, file: "test", net: nil, dataset: data.path)
+    let run = root.appendingPathComponent("run")
+    try Pipeline(run: run, config: config, progress: .init(quiet: true), log: { _ in }).execute()
+
+    for stage in ["erase", "masks", "seg/psl"] {
+      let manifest = try #require(try StageManifest.read(from: run.appendingPathComponent(stage)), "\(stage)")
+      #expect(manifest.skippedIDs == [badTrain], "\(stage)")
+    }
+    #expect(try StageManifest.read(from: run.appendingPathComponent("predict"))?.skippedIDs == [badVal])
+    let metrics = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: run.appendingPathComponent("metrics/predict.json")))
+    #expect(metrics.images == 5)
+    let masks = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: run.appendingPathComponent("metrics/ae-masks.json")))
+    #expect(masks.images == (try dataset.classificationSet(split: "train").count) - 1)
   }
 }
