@@ -55,12 +55,13 @@ public struct EvaluationReport: Sendable, Codable {
 public enum Evaluation {
   /// Compares `<pred>/<id>.png` with the ground truth for every image of `split` but those
   /// the predictions' manifest lists as skipped.
-  public static func labelMaps(predictions pred: URL, dataset: VOCDataset, split: String,
+  /// `ids`, when given, are the images to score instead (e.g. those with a ground truth).
+  public static func labelMaps(predictions pred: URL, dataset: VOCDataset, split: String, ids chosen: [String]? = nil,
                                progress: ProgressReporter.Options = .init()) throws -> EvaluationReport {
     // Images the predicting stage left out as bad (--on-bad-image skip, listed in its
     // manifest) have no prediction and are not scored; any other missing one is an error.
     let skipped = (try? StageManifest.read(from: pred))?.skippedIDs ?? []
-    let ids = try dataset.imageIDs(split: split).filter { !skipped.contains($0) }
+    let ids = try (chosen ?? dataset.imageIDs(split: split)).filter { !skipped.contains($0) }
     var matrix = ConfusionMatrix(classes: dataset.classes.count + 1)
     let bar = ProgressReporter("eval", total: ids.count, unit: "images", options: progress)
     var scored = 0

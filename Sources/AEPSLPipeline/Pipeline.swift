@@ -56,7 +56,7 @@ public struct Pipeline {
       plain.pslPlus = false
       list.append(("deeplab", plain))
     }
-    if config.upperBound {
+    if config.upperBound && trainingHasGroundTruth {
       var full = weak
       full.supervision = .full
       full.psl = false
@@ -71,6 +71,21 @@ public struct Pipeline {
     var names = ["psl"]
     if config.segmentation.pslPlus { names.append(SegmentationConfiguration.plusVariant) }
     return names + segmenters.dropFirst().map(\.variant)
+  }
+
+  /// Whether every image of the training split has a ground-truth mask: the fully
+  /// supervised upper bound needs them. A dataset of tagged images alone (the method's
+  /// purpose) has none, and the run goes on without the bound.
+  var trainingHasGroundTruth: Bool {
+    guard let dataset = try? VOCDataset(root: datasetDirectory), let ids = try? dataset.imageIDs(split: config.erase.split),
+          !ids.isEmpty else { return false }
+    return ids.allSatisfy { dataset.maskURL($0) != nil }
+  }
+
+  /// Whether the dataset has a list for `split`.
+  func lists(_ split: String) -> Bool {
+    guard let dataset = try? VOCDataset(root: datasetDirectory) else { return false }
+    return FileManager.default.fileExists(atPath: dataset.listURL(split: split).path)
   }
 
   var finalVariant: String {
@@ -103,14 +118,13 @@ public struct Pipeline {
       let variants = segmenters.map(\.variant) + (config.segmentation.pslPlus ? ["psl"] : [])
       return variants.allSatisfy { manifest(segmentation.directory($0)) }
     case .predict:
-      return manifest(predictDirectory) && scoredVariants.allSatisfy { manifest(predictionsRoot.appendingPathComponent($0)) }
+      return manifest(predictDirectory)
+        && (!lists(config.evalSplit) || scoredVariants.allSatisfy { manifest(predictionsRoot.appendingPathComponent($0)) })
     case .eval:
-      return (metricNames).allSatisfy { fm.fileExists(atPath: metricsDirectory.appendingPathComponent("\($0).json").path) }
+      return manifest(metricsDirectory)
     case .report: return fm.fileExists(atPath: reportFile.path)
     }
   }
-
-  var metricNames: [String] { ["cam", "ae-masks", "predict"] + scoredVariants }
 
   /// Which sections of the configuration each stage depends on: a change in one redoes it.
   static func sections(of stage: PipelineStage) -> [String] {
@@ -207,6 +221,10 @@ public struct Pipeline {
       masks.output = camOnlyMasksDirectory.path
       try MaskStage.run(masks, run: run, progress: progress, log: log)
     case .trainSeg:
+      if config.upperBound && !trainingHasGroundTruth {
+        log("run: the training split '\(config.erase.split)' has no ground-truth mask for every image: "
+            + "the fully supervised upper bound is left out (set \"upperBound\": false to say so)")
+      }
       for (variant, seg) in segmenters {
         var seg = seg
         seg.dataset = datasetDirectory.path
@@ -214,6 +232,15 @@ public struct Pipeline {
         try SegmentationStage.run(seg, run: run, refinement: refinement, progress: progress, log: log)
       }
     case .predict:
+      guard lists(config.evalSplit) else {
+        // Nothing to predict or score on; the trained segmenters are the result.
+        log("run: the dataset has no split '\(config.evalSplit)' (ImageSets/Segmentation/\(config.evalSplit).txt): nothing to predict; "
+            + "use `aepsl predict --run \(run.path) --images DIR --out DIR` on your images")
+        try FileManager.default.createDirectory(at: predictDirectory, withIntermediateDirectories: true)
+        try StageManifest(stage: "predict", parameters: ["split": config.evalSplit], inputs: [], startedAt: Date(),
+                          notes: ["skipped": "the dataset has no split '\(config.evalSplit)'"]).write(to: predictDirectory)
+        return
+      }
       var final = PredictConfiguration(checkpoint: segmentation.checkpoint(finalVariant).path, output: predictDirectory.path)
       final.dataset = datasetDirectory.path
       final.split = config.evalSplit
@@ -229,16 +256,37 @@ public struct Pipeline {
         try PredictStage.run(p, refinement: refinement, progress: progress, log: log)
       }
     case .eval:
+      let started = Date()
       let dataset = try VOCDataset(root: datasetDirectory)
       try FileManager.default.createDirectory(at: metricsDirectory, withIntermediateDirectories: true)
       let trainSplit = config.erase.split
       let table: [(name: String, predictions: URL, split: String)] =
         [("cam", camOnlyMasksDirectory, trainSplit), ("ae-masks", masksDirectory, trainSplit), ("predict", predictDirectory, config.evalSplit)]
         + scoredVariants.map { ($0, predictionsRoot.appendingPathComponent($0), config.evalSplit) }
+      // Only images with a ground-truth mask are scored: a dataset of tagged images alone
+      // has none, and is still a complete run.
+      var notScored: [String: String] = [:]
       for (name, predictions, split) in table {
-        let report = try Evaluation.labelMaps(predictions: predictions, dataset: dataset, split: split, progress: progress)
+        guard lists(split), let manifest = try StageManifest.read(from: predictions), manifest.notes["skipped"] == nil else {
+          notScored[name] = "no predictions for split '\(split)'"
+          continue
+        }
+        let ids = try dataset.imageIDs(split: split).filter { !manifest.skippedIDs.contains($0) }
+        let withTruth = ids.filter { dataset.maskURL($0) != nil }
+        guard !withTruth.isEmpty else {
+          notScored[name] = "no image of split '\(split)' has a ground-truth mask"
+          log("run: \(name) not scored: \(notScored[name]!)")
+          continue
+        }
+        if withTruth.count < ids.count {
+          log("run: \(name): \(ids.count - withTruth.count) of \(ids.count) images of split '\(split)' have no ground-truth mask and are not scored")
+        }
+        let report = try Evaluation.labelMaps(predictions: predictions, dataset: dataset, split: split, ids: withTruth, progress: progress)
         try report.write(to: metricsDirectory.appendingPathComponent("\(name).json"))
       }
+      try StageManifest(stage: "eval", parameters: [:], inputs: table.map(\.predictions.path), startedAt: started,
+                        notes: ["not_scored": notScored.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")])
+        .write(to: metricsDirectory)
       log("run: scores in \(metricsDirectory.path)")
     case .report:
       try RunReport.write(run: run, options: ReportOptions(dataset: datasetDirectory.path, samples: config.reportSamples), log: log)
@@ -271,6 +319,10 @@ public struct Pipeline {
       if name == "full" { full = value }
       lines.append(label.padding(toLength: 43, withPad: " ", startingAt: 0) + split.padding(toLength: 8, withPad: " ", startingAt: 0)
                    + String(format: "%5.2f", value))
+    }
+    if lines.count == 1 { lines.append("(nothing scored: the dataset has no ground-truth masks for these splits)") }
+    if config.upperBound && !trainingHasGroundTruth {
+      lines.append("(no fully supervised upper bound: the training split has no ground-truth mask for every image)")
     }
     if let weak, let full, full > 0 {
       lines.append(String(format: "weak / full supervision: %.1f%%", 100 * weak / full))

@@ -161,4 +161,36 @@ struct PipelineEndToEndTests {
     let masks = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: run.appendingPathComponent("metrics/ae-masks.json")))
     #expect(masks.images == (try dataset.classificationSet(split: "train").count) - 1)
   }
+
+  /// Tagged images alone, the method's purpose: no ground-truth mask anywhere. The run
+  /// completes without the upper bound and without scores, and says so.
+  @Test func aDatasetWithoutGroundTruthMasksStillCompletes() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-run-nogt-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let data = root.appendingPathComponent("data")
+    try SyntheticDataset(configuration: .init(seed: 8, trainCount: 16, valCount: 4, size: 48)).write(to: data, threads: 2)
+    try FileManager.default.removeItem(at: data.appendingPathComponent("SegmentationClass"))
+    let config = try RunConfiguration.resolve(overrides: Data(Self.config.utf8), file: "test", net: nil, dataset: data.path)
+    let run = root.appendingPathComponent("run")
+    var lines: [String] = []
+    let pipeline = Pipeline(run: run, config: config, progress: .init(quiet: true), log: { lines.append($0) })
+    let report = try pipeline.execute()
+
+    let fm = FileManager.default
+    #expect(fm.fileExists(atPath: report.path))
+    #expect(fm.fileExists(atPath: run.appendingPathComponent("seg/psl-plus/segmenter.safetensors").path))
+    #expect(!fm.fileExists(atPath: run.appendingPathComponent("seg/full").path))
+    #expect(lines.contains { $0.contains("upper bound is left out") })
+    let val = try VOCDataset(root: data).imageIDs(split: "val")
+    for id in val { #expect(fm.fileExists(atPath: run.appendingPathComponent("predict/\(id).png").path)) }
+    let metrics = try fm.contentsOfDirectory(atPath: run.appendingPathComponent("metrics").path)
+    #expect(metrics == ["manifest.json"])
+    let notes = try #require(try StageManifest.read(from: run.appendingPathComponent("metrics"))).notes["not_scored"] ?? ""
+    #expect(notes.contains("ae-masks: no image of split 'train' has a ground-truth mask"), "\(notes)")
+    #expect(pipeline.summaryTable().contains("nothing scored"))
+    // Done means done: a rerun does nothing.
+    lines.removeAll()
+    try pipeline.execute()
+    #expect(!lines.contains { $0.hasSuffix(" ...") }, "\(lines)")
+  }
 }
