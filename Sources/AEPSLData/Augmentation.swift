@@ -19,11 +19,16 @@ public struct Augmentation: Sendable, Equatable {
   public var randomCrop: Bool
   /// Mirror left-right with probability 1/2.
   public var flip: Bool
+  /// The working resolution: each image is first resized so that its longer side is this
+  /// many pixels (then scaled by the random factor); nil works at the image's own size.
+  public var longerSide: Int?
 
-  public init(scales: ClosedRange<Float>? = nil, crop: Int? = nil, randomCrop: Bool = false, flip: Bool = false) {
+  public init(scales: ClosedRange<Float>? = nil, crop: Int? = nil, randomCrop: Bool = false, flip: Bool = false,
+              longerSide: Int? = nil) {
     precondition(scales.map { $0.lowerBound > 0 } ?? true, "Augmentation scales must be positive")
     precondition(crop.map { $0 > 0 } ?? true, "Augmentation crop must be positive")
-    self.scales = scales; self.crop = crop; self.randomCrop = randomCrop; self.flip = flip
+    precondition(longerSide.map { $0 > 0 } ?? true, "Augmentation longer side must be positive")
+    self.scales = scales; self.crop = crop; self.randomCrop = randomCrop; self.flip = flip; self.longerSide = longerSide
   }
 
   /// DeepLab training: scale 0.5...1.5, pad, random `crop` (321 for largefov), flip.
@@ -39,6 +44,11 @@ public struct Augmentation: Sendable, Equatable {
   public static func padded(to side: Int) -> Augmentation { Augmentation(crop: side) }
 
   public var isRandom: Bool { scales != nil || randomCrop || flip }
+
+  /// The factor that brings a `width` x `height` image to the working resolution.
+  public static func workingScale(longerSide: Int?, width: Int, height: Int) -> Double {
+    longerSide.map { Double($0) / Double(max(width, height, 1)) } ?? 1
+  }
 
   /// Where one image lands in the output, drawn once per sample.
   public struct Placement: Sendable, Equatable {
@@ -57,10 +67,12 @@ public struct Augmentation: Sendable, Equatable {
   /// Draws scale, crop offset and flip for an image of `width` x `height`.
   public func placement(width: Int, height: Int, rng: inout SeededGenerator) throws -> Placement {
     let scale = scales.map { $0.lowerBound + ($0.upperBound - $0.lowerBound) * rng.nextUniform() } ?? 1
-    let sw = scales == nil ? width : max(1, Int((Double(width) * Double(scale)).rounded()))
-    let sh = scales == nil ? height : max(1, Int((Double(height) * Double(scale)).rounded()))
+    let base = Self.workingScale(longerSide: longerSide, width: width, height: height)
+    let resized = scales != nil || longerSide != nil
+    let sw = resized ? max(1, Int((Double(width) * Double(scale) * base).rounded())) : width
+    let sh = resized ? max(1, Int((Double(height) * Double(scale) * base).rounded())) : height
     let outW = crop ?? sw, outH = crop ?? sh
-    if !randomCrop, let crop, sw > crop || sh > crop, scales == nil {
+    if !randomCrop, let crop, sw > crop || sh > crop, !resized {
       throw DatasetError(kind: .badArgument, problem: "a \(width)x\(height) image does not fit the \(crop)x\(crop) test size",
                          fix: "Pad to at least the largest image side")
     }

@@ -1,3 +1,4 @@
+import AEPSLData
 import AEPSLEngine
 
 /// Class activation maps at an image's own resolution (DESIGN.md 1.1, step 2):
@@ -7,11 +8,15 @@ import AEPSLEngine
 public struct CAMExtractor {
   public var scales: [Float]
   public var flip: Bool
+  /// The working resolution: scales are relative to the image resized to this longer side
+  /// (`Augmentation.longerSide`); nil: relative to the image's own size.
+  public var longerSide: Int?
 
-  public init(scales: [Float] = [1], flip: Bool = false) {
+  public init(scales: [Float] = [1], flip: Bool = false, longerSide: Int? = nil) {
     precondition(!scales.isEmpty && scales.allSatisfy { $0 > 0 }, "CAM scales must be positive")
     self.scales = scales
     self.flip = flip
+    self.longerSide = longerSide
   }
 
   /// CAMs of `classes` (0-based foreground indices) for one image [1, 3, H, W], normalised
@@ -20,7 +25,9 @@ public struct CAMExtractor {
     precondition(image.shape.count == 4 && image.shape[0] == 1, "CAMs take one image at a time, got \(image.shape)")
     let (h, w) = (image.shape[2], image.shape[3])
     var sum = [[Float]](repeating: [Float](repeating: 0, count: h * w), count: classes.count)
-    for scale in scales {
+    let base = Float(Augmentation.workingScale(longerSide: longerSide, width: w, height: h))
+    for relative in scales {
+      let scale = relative * base
       let sh = max(8, Int((Float(h) * scale).rounded())), sw = max(8, Int((Float(w) * scale).rounded()))
       let input = scale == 1 ? image
         : BilinearUpsample(name: "scale", outHeight: sh, outWidth: sw, alignCorners: false).forward(image, training: false)

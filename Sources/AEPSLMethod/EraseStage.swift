@@ -28,6 +28,10 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   public var minScale: Float
   public var maxScale: Float
   public var camScales: [Float] = [1]
+  /// The working resolution: every image is resized so that its longer side is this many
+  /// pixels before training crops are taken and CAMs computed (CAMs are then upsampled to
+  /// the image's own size); nil works at each image's own size.
+  public var imageSide: Int?
   public var camFlip = false
   public var seed: UInt64 = 0
   /// A missing, corrupt, too small or too large training image stops the stage (`fail`) or
@@ -160,7 +164,8 @@ public enum EraseStage {
       } else {
         let loader = BatchLoader(source: source, classes: dataset.classes.count, options: .init(
           batchSize: config.batchSize,
-          augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true),
+          augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true,
+                                     longerSide: config.imageSide),
           shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed))
         let state = TrainingStateFile(url: layout.trainingState(t), settings: trainingSettings(config, step: t, ids: set.ids))
         curve = try trainClassifier(model, loader: loader, schedule: config.schedule, loss: config.loss,
@@ -278,7 +283,7 @@ public enum EraseStage {
   static func trainingSettings(_ c: EraseConfiguration, step: Int, ids: [String]) -> String {
     "step \(step); net \(c.net); init \(c.initWeights ?? "-"); loss \(c.loss.rawValue); \(c.schedule); "
       + "batch \(c.batchSize); crop \(c.cropSize); scales \(c.minScale)...\(c.maxScale); seed \(c.seed); "
-      + "images \(fingerprint(of: ids))"
+      + "images \(fingerprint(of: ids))" + (c.imageSide.map { "; side \($0)" } ?? "")
   }
 
   /// Training images with the regions erased up to step t - 1 set to the mean pixel.
@@ -307,7 +312,7 @@ public enum EraseStage {
 
   static func mineRegions(_ config: EraseConfiguration, model: Classifier, set: ClassificationSet, source: SampleSource,
                           step t: Int, layout: EraseLayout, progress: ProgressReporter.Options) throws {
-    let extractor = CAMExtractor(scales: config.camScales, flip: config.camFlip)
+    let extractor = CAMExtractor(scales: config.camScales, flip: config.camFlip, longerSide: config.imageSide)
     let bar = ProgressReporter("erase step \(t) CAMs", total: source.count, unit: "images", options: progress)
     for i in 0..<source.count {
       let id = source.ids[i]

@@ -77,12 +77,16 @@ public struct SegmentationInference {
   /// weighting is done.
   public var weighting: Bool
   public var normalization: PixelNormalization = .imageNet
+  /// The working resolution the segmenter was trained at (`Augmentation.longerSide`): the
+  /// image is resized to it, and the probabilities back to the image's size; nil: as is.
+  public var longerSide: Int?
 
-  public init(model: Segmenter, threshold: Float, weighting: Bool) {
+  public init(model: Segmenter, threshold: Float, weighting: Bool, longerSide: Int? = nil) {
     self.model = model
     grid = ScoreGrid(spec: model.spec)
     self.threshold = threshold
     self.weighting = weighting
+    self.longerSide = longerSide
   }
 
   public struct Output {
@@ -94,7 +98,19 @@ public struct SegmentationInference {
   }
 
   public func probabilities(_ image: Image) -> Output {
-    let rgb = image.converted(toChannels: 3)
+    let original = image.converted(toChannels: 3)
+    let base = Augmentation.workingScale(longerSide: longerSide, width: original.width, height: original.height)
+    guard base != 1 else { return probabilitiesAtOwnSize(original) }
+    let rgb = original.resized(width: max(1, Int((Double(original.width) * base).rounded())),
+                               height: max(1, Int((Double(original.height) * base).rounded())))
+    var out = probabilitiesAtOwnSize(rgb)
+    // Probabilities resized bilinearly stay probabilities (convex combinations).
+    out.probabilities = resizeBilinear(out.probabilities, channels: out.labels, height: rgb.height, width: rgb.width,
+                                       toHeight: original.height, toWidth: original.width, alignCorners: false)
+    return out
+  }
+
+  func probabilitiesAtOwnSize(_ rgb: Image) -> Output {
     let (w, h) = (rgb.width, rgb.height)
     let (pw, ph) = (grid.paddedSide(w), grid.paddedSide(h))
     let x = Tensor(shape: [1, 3, ph, pw])
@@ -148,10 +164,13 @@ public struct SegmenterInfo: Sendable, Equatable {
   public var variant: String
   /// Whether the classification branch was trained (its confidences mean something).
   public var classificationTrained: Bool
+  /// The working resolution it was trained at (`SegmentationConfiguration.imageSide`).
+  public var imageSide: Int?
 
   var metadata: [String: String] {
     ["net": net, "classes": "\(classNames.count)", "class_names": classNames.joined(separator: ","),
      "variant": variant, "classification_branch": classificationTrained ? "trained" : "untrained"]
+      .merging(imageSide.map { ["image_side": "\($0)"] } ?? [:]) { $1 }
   }
 
   init(net: String, classNames: [String], variant: String, classificationTrained: Bool) {
@@ -175,6 +194,12 @@ public struct SegmenterInfo: Sendable, Equatable {
                         fix: "Retrain it with `aepsl train-seg`.")
     }
     self.init(net: net, classNames: list, variant: m["variant"] ?? "", classificationTrained: m["classification_branch"] == "trained")
+    imageSide = m["image_side"].flatMap(Int.init)
+  }
+
+  /// Inference with this segmenter at the resolution it was trained at.
+  public func inference(from url: URL, threshold: Float) throws -> SegmentationInference {
+    SegmentationInference(model: try load(from: url), threshold: threshold, weighting: classificationTrained, longerSide: imageSide)
   }
 
   /// The network of the checkpoint with its weights loaded.

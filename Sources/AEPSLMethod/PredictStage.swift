@@ -137,8 +137,7 @@ public enum PredictStage {
     sweepTemporaries(out, stage: "predict", log: log)
     let overlayDirectory = out.appendingPathComponent("overlay", isDirectory: true)
     if config.overlay { try FileManager.default.createDirectory(at: overlayDirectory, withIntermediateDirectories: true) }
-    let inference = SegmentationInference(model: try info.load(from: checkpoint), threshold: config.confidenceThreshold,
-                                          weighting: info.classificationTrained)
+    let inference = try info.inference(from: checkpoint, threshold: config.confidenceThreshold)
     log("predict: \(inputs.count) images with \(info.variant.isEmpty ? checkpoint.path : info.variant) (\(info.net)), "
         + (info.classificationTrained ? "confidences below \(config.confidenceThreshold) zeroed" : "no confidence weighting")
         + ", refinement: \(refinement.description)")

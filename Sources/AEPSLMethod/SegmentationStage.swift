@@ -79,6 +79,10 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
   /// A training image or pseudo mask that cannot be used (missing, corrupt, of another
   /// size, holding labels that are no class): stop (`fail`) or leave the image out (`skip`).
   public var onBadImage = BadImagePolicy.fail
+  /// The working resolution (`EraseConfiguration.imageSide`): images are resized so that
+  /// their longer side is this before training crops are taken; the checkpoint records it,
+  /// and prediction resizes to it and back. nil: each image's own size.
+  public var imageSide: Int?
 
   public init(net: String = "tiny", supervision: Supervision = .weak, psl: Bool? = nil) {
     self.net = net
@@ -284,6 +288,7 @@ public enum SegmentationStage {
       "poly_power": "\(c.schedule.polyPower)", "batch_size": "\(c.batchSize)", "crop_size": "\(c.cropSize)",
       "scales": "\(c.minScale)-\(c.maxScale)", "seed": "\(c.seed)",
       "head_lr_multiplier": "\(c.effectiveHeadLRMultiplier)",
+      "image_side": c.imageSide.map { "\($0)" } ?? "own size",
       // Which images trained: a bad image skipped, or one repaired, changes the round.
       "images": fingerprint(of: set.ids),
     ]
@@ -333,12 +338,14 @@ public enum SegmentationStage {
     let trainable = config.psl ? model.parameters : model.backbone.parameters + model.scoreLayer.parameters
     let loader = BatchLoader(source: source, classes: classes, options: .init(
       batchSize: config.batchSize,
-      augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true),
+      augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true,
+                                 longerSide: config.imageSide),
       shuffle: true, dropLast: source.count > config.batchSize, labelMaps: true, seed: config.seed))
     log("train-seg: \(variant): \(source.count) images, \(classes) classes, \(config.net), masks from \(masks.description)"
         + (config.psl ? ", PSL (online mask + classification branch)" : ", plain DeepLab (classification branch not trained)"))
 
-    let info = SegmenterInfo(net: config.net, classNames: dataset.classes.names, variant: variant, classificationTrained: config.psl)
+    var info = SegmenterInfo(net: config.net, classNames: dataset.classes.names, variant: variant, classificationTrained: config.psl)
+    info.imageSide = config.imageSide
     let curve = try trainSegmenter(
       model, trainable: trainable, loader: loader, schedule: config.schedule,
       loss: SegmentationLoss(prohibitive: config.psl, classification: config.classificationLoss),
@@ -607,8 +614,7 @@ public enum SegmentationStage {
     let started = Date()
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
     let info = try SegmenterInfo(checkpoint: round.checkpoint)
-    let inference = SegmentationInference(model: try info.load(from: round.checkpoint), threshold: config.confidenceThreshold,
-                                          weighting: info.classificationTrained)
+    let inference = try info.inference(from: round.checkpoint, threshold: config.confidenceThreshold)
     let bar = ProgressReporter("PSL+ masks", total: set.count, unit: "images", options: progress)
     var outside = 0, pixels = 0
     for sample in set.samples {

@@ -37,6 +37,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   /// into the erase, masks and segmentation sections unless they set their own; prediction
   /// on `evalSplit` follows it, and evaluation leaves skipped images out.
   public var onBadImage: BadImagePolicy
+  /// The working resolution of both networks: images are resized so that their longer side
+  /// is this (nil: their own size). Copied into the erase and segmentation sections unless
+  /// they set their own.
+  public var imageSide: Int?
 
   public init(net: String = "tiny", dataset: String? = nil) {
     self.dataset = dataset
@@ -94,6 +98,8 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     if eraseSection["onBadImage"] == nil { config.erase.onBadImage = config.onBadImage }
     if masksSection["onBadImage"] == nil { config.masks.onBadImage = config.onBadImage }
     if segSection["onBadImage"] == nil { config.segmentation.onBadImage = config.onBadImage }
+    if eraseSection["imageSide"] == nil { config.erase.imageSide = config.imageSide }
+    if segSection["imageSide"] == nil { config.segmentation.imageSide = config.imageSide }
     return config
   }
 

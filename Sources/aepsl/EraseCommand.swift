@@ -80,12 +80,20 @@ struct EraseCommand: ParsableCommand {
   @Flag(help: "Also average the CAMs of horizontally flipped images.")
   var camFlip = false
 
+  @Option(help: """
+    Working resolution: resize every image so that its longer side is this many pixels before \
+    training crops, CAMs and predictions (outputs come back at the image's own size). Default: \
+    each image's own size. Use it when images are much larger than the crop size.
+    """)
+  var imageSide: Int?
+
   @OptionGroup var badImages: BadImageOptions
   @OptionGroup var compute: ComputeOptions
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
     guard BackboneSpec.named(net) != nil else { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
+    if let imageSide, imageSide < 16 { throw ValidationError("--image-side must be at least 16, got \(imageSide).") }
     guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1.") }
     guard delta > 0 && delta < 1 else { throw ValidationError("--delta must be in (0, 1), got \(delta).") }
     guard stopRatio > 1 else { throw ValidationError("--stop-ratio must be above 1, got \(stopRatio).") }
@@ -113,6 +121,7 @@ struct EraseCommand: ParsableCommand {
     if let cropSize { c.cropSize = cropSize }
     c.camScales = parsedScales ?? [1]
     c.camFlip = camFlip
+    c.imageSide = imageSide
     c.seed = compute.seed
     c.onBadImage = badImages.onBadImage
     return c

@@ -45,12 +45,20 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Seed for every stage (overrides the config file's \"seed\").")
   var seed: UInt64?
 
+  @Option(help: """
+    Working resolution: resize every image so that its longer side is this many pixels before \
+    training crops, CAMs and predictions (outputs come back at the image's own size). Overrides the config file's \"imageSide\"; default: \
+    each image's own size. Use it when images are much larger than the crop size.
+    """)
+  var imageSide: Int?
+
   @OptionGroup var badImages: BadImageOptions
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
     guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
     if let net, BackboneSpec.named(net) == nil { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
+    if let imageSide, imageSide < 16 { throw ValidationError("--image-side must be at least 16, got \(imageSide).") }
   }
 
   func run() throws {
@@ -69,6 +77,11 @@ struct RunCommand: ParsableCommand {
       resolved.seed = seed
       resolved.erase.seed = seed
       resolved.segmentation.seed = seed
+    }
+    if let imageSide {
+      resolved.imageSide = imageSide
+      resolved.erase.imageSide = imageSide
+      resolved.segmentation.imageSide = imageSide
     }
     if badImages.onBadImage != .fail {
       resolved.onBadImage = badImages.onBadImage

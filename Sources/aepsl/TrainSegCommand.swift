@@ -121,6 +121,13 @@ struct TrainSegCommand: ParsableCommand {
   @Option(help: "PSL+: confidences below this are zeroed when predicting the training set.")
   var confidence: Float = 0.1
 
+  @Option(help: """
+    Working resolution: resize every image so that its longer side is this many pixels before \
+    training crops, and predictions (the checkpoint records it for aepsl predict) (outputs come back at the image's own size). Default: \
+    each image's own size. Use it when images are much larger than the crop size.
+    """)
+  var imageSide: Int?
+
   @OptionGroup var crf: CRFOptions
   @OptionGroup var badImages: BadImageOptions
   @OptionGroup var compute: ComputeOptions
@@ -132,6 +139,7 @@ struct TrainSegCommand: ParsableCommand {
     if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
     if let lr, !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr).") }
     if let cropSize, cropSize < 16 { throw ValidationError("--crop-size must be at least 16, got \(cropSize).") }
+    if let imageSide, imageSide < 16 { throw ValidationError("--image-side must be at least 16, got \(imageSide).") }
     if let weightDecay, weightDecay < 0 { throw ValidationError("--weight-decay must not be negative.") }
     let c = configuration
     guard c.minScale > 0 && c.minScale <= c.maxScale else {
@@ -166,6 +174,7 @@ struct TrainSegCommand: ParsableCommand {
     c.confidenceThreshold = confidence
     c.seed = compute.seed
     c.onBadImage = badImages.onBadImage
+    c.imageSide = imageSide
     return c
   }
 

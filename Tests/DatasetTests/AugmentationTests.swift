@@ -84,6 +84,20 @@ struct AugmentationTests {
     #expect(abs(Double(flips) / Double(n) - 0.5) < 0.05)
   }
 
+  @Test("a working resolution resizes the longer side first, then the random scale applies")
+  func longerSide() throws {
+    var rng = SeededGenerator(seed: 5)
+    let fixed = try Augmentation(crop: 64, randomCrop: true, longerSide: 64).placement(width: 256, height: 128, rng: &rng)
+    #expect(fixed.scaledWidth == 64 && fixed.scaledHeight == 32 && fixed.width == 64)
+    let portrait = try Augmentation(longerSide: 100).placement(width: 50, height: 200, rng: &rng)
+    #expect(portrait.scaledWidth == 25 && portrait.scaledHeight == 100 && portrait.width == 25)
+    for trial in 0..<50 {
+      var r = SeededGenerator(seed: 6).split("\(trial)")
+      let p = try Augmentation(scales: 0.5...1.5, crop: 32, randomCrop: true, longerSide: 80).placement(width: 400, height: 300, rng: &r)
+      #expect(p.scaledWidth >= 40 && p.scaledWidth <= 120 && abs(Double(p.scaledHeight) / Double(p.scaledWidth) - 0.75) < 0.03)
+    }
+  }
+
   @Test("test time: no augmentation is the identity, padding keeps the image at the top left")
   func testTime() throws {
     let image = Self.image(20, 12, seed: 4)

@@ -178,6 +178,42 @@ struct PSLTests {
     #expect(refined.labels.allSatisfy { $0 == 2 })
   }
 
+  /// At a working resolution the network sees the image resized, and the probabilities
+  /// come back at the image's own size, still summing to 1.
+  @Test func inferenceAtAWorkingResolutionAnswersAtTheImagesSize() throws {
+    let model = Segmenter(spec: .tiny, classes: 2, seed: 3)
+    var pixels = [UInt8](repeating: 0, count: 90 * 120 * 3)
+    for i in pixels.indices { pixels[i] = UInt8((i * 13) % 241) }
+    let image = Image(width: 120, height: 90, channels: 3, pixels: pixels)
+    let inference = SegmentationInference(model: model, threshold: 0.1, weighting: true, longerSide: 48)
+    let out = inference.probabilities(image)
+    #expect(out.probabilities.count == 3 * 120 * 90)
+    for q in stride(from: 0, to: 120 * 90, by: 131) {
+      let s = (0..<3).reduce(Float(0)) { $0 + out.probabilities[$1 * 120 * 90 + q] }
+      #expect(abs(s - 1) < 1e-4)
+    }
+    // The same as running the resized image and resizing its probabilities back.
+    let small = SegmentationInference(model: model, threshold: 0.1, weighting: true)
+      .probabilities(image.resized(width: 48, height: 36))
+    let back = resizeBilinear(small.probabilities, channels: 3, height: 36, width: 48, toHeight: 90, toWidth: 120, alignCorners: false)
+    let same = zip(back, out.probabilities).allSatisfy { abs($0 - $1) < 1e-6 }
+    #expect(same)
+    let map = try inference.labelMap(image, refiner: nil)
+    #expect(map.width == 120 && map.height == 90)
+  }
+
+  /// CAMs at a working resolution are those of the image scaled to it, at the image's size.
+  @Test func camsAtAWorkingResolutionEqualThoseOfTheScaledImage() {
+    let model = Classifier(spec: .tiny, classes: 3, seed: 2)
+    let x = Tensor(shape: [1, 3, 64, 96])
+    for i in 0..<x.count { x.data[i] = Float((i * 37) % 101) / 50 - 1 }
+    let working = CAMExtractor(longerSide: 48).maps(classifier: model, image: x, classes: [0, 2])
+    let scaled = CAMExtractor(scales: [0.5]).maps(classifier: model, image: x, classes: [0, 2])
+    #expect(working.count == 2 && working[0].count == 64 * 96)
+    let same = working == scaled
+    #expect(same)
+  }
+
   // MARK: Geometry
 
   @Test func scoreGridsOfTheTwoNetworks() {

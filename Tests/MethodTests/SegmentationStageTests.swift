@@ -342,4 +342,22 @@ struct SegmentationStageTests {
     let report = try Evaluation.labelMaps(predictions: out, dataset: dataset, split: "val", progress: .init(quiet: true))
     #expect(report.images == val.count - 1)
   }
+
+  /// A working resolution reaches the checkpoint, and prediction answers at the image's size.
+  @Test func theWorkingResolutionIsRecordedAndPredictionReturnsToTheImageSize() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    var config = Self.configuration(f, epochs: 1)
+    config.imageSide = 32
+    config.cropSize = 32
+    try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
+    let checkpoint = SegmentationLayout(run: f.run).checkpoint("psl")
+    #expect(try SegmenterInfo(checkpoint: checkpoint).imageSide == 32)
+    var predict = PredictConfiguration(checkpoint: checkpoint.path, output: f.root.appendingPathComponent("pred").path)
+    predict.dataset = f.dataset.path
+    let out = try PredictStage.run(predict, progress: .init(quiet: true), log: { _ in })
+    let first = try #require(try Self.pngs(out).first)
+    let map = try LabelMap(contentsOf: out.appendingPathComponent(first))
+    #expect(map.width == 64 && map.height == 64)
+  }
 }
