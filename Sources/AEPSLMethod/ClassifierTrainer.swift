@@ -10,13 +10,27 @@ public struct TrainingSchedule: Sendable, Codable, Equatable {
   public var weightDecay: Float
   /// DeepLab's poly decay (power 0.9) over the whole run.
   public var polyPower: Float
+  /// Train for at least this many iterations, adding epochs when the dataset is small: a
+  /// network needs a number of updates, not of passes (nil: `epochs` alone).
+  public var minIterations: Int?
 
-  public init(epochs: Int, learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 5e-4, polyPower: Float = 0.9) {
+  public init(epochs: Int, learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 5e-4, polyPower: Float = 0.9,
+              minIterations: Int? = nil) {
     self.epochs = epochs
     self.learningRate = learningRate
     self.momentum = momentum
     self.weightDecay = weightDecay
     self.polyPower = polyPower
+    self.minIterations = minIterations
+  }
+
+  /// This schedule for a loader of `batchesPerEpoch` batches: `epochs`, or more when that
+  /// gives fewer than `minIterations` iterations.
+  public func resolved(batchesPerEpoch: Int) -> TrainingSchedule {
+    guard let minIterations, batchesPerEpoch > 0 else { return self }
+    var out = self
+    out.epochs = max(epochs, (minIterations + batchesPerEpoch - 1) / batchesPerEpoch)
+    return out
   }
 }
 

@@ -168,7 +168,11 @@ public enum EraseStage {
                                      longerSide: config.imageSide),
           shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed))
         let state = TrainingStateFile(url: layout.trainingState(t), settings: trainingSettings(config, step: t, ids: set.ids))
-        curve = try trainClassifier(model, loader: loader, schedule: config.schedule, loss: config.loss,
+        let schedule = config.schedule.resolved(batchesPerEpoch: loader.batchesPerEpoch)
+        if schedule.epochs > config.schedule.epochs {
+          log("erase: step \(t): \(schedule.epochs) epochs rather than \(config.schedule.epochs), for at least \(config.schedule.minIterations ?? 0) iterations")
+        }
+        curve = try trainClassifier(model, loader: loader, schedule: schedule, loss: config.loss,
                                     stage: "erase step \(t)", progress: progress, state: state, log: log)
         try writeLossCurve(curve, to: layout.lossCurve(t))
         try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,

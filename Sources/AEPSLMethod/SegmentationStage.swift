@@ -289,6 +289,7 @@ public enum SegmentationStage {
       "scales": "\(c.minScale)-\(c.maxScale)", "seed": "\(c.seed)",
       "head_lr_multiplier": "\(c.effectiveHeadLRMultiplier)",
       "image_side": c.imageSide.map { "\($0)" } ?? "own size",
+      "min_iterations": c.schedule.minIterations.map { "\($0)" } ?? "none",
       // Which images trained: a bad image skipped, or one repaired, changes the round.
       "images": fingerprint(of: set.ids),
     ]
@@ -346,8 +347,12 @@ public enum SegmentationStage {
 
     var info = SegmenterInfo(net: config.net, classNames: dataset.classes.names, variant: variant, classificationTrained: config.psl)
     info.imageSide = config.imageSide
+    let schedule = config.schedule.resolved(batchesPerEpoch: loader.batchesPerEpoch)
+    if schedule.epochs > config.schedule.epochs {
+      log("train-seg: \(variant): \(schedule.epochs) epochs rather than \(config.schedule.epochs), for at least \(config.schedule.minIterations ?? 0) iterations")
+    }
     let curve = try trainSegmenter(
-      model, trainable: trainable, loader: loader, schedule: config.schedule,
+      model, trainable: trainable, loader: loader, schedule: schedule,
       loss: SegmentationLoss(prohibitive: config.psl, classification: config.classificationLoss),
       stage: "train-seg \(variant)", state: layout.trainingState(variant),
       fingerprint: parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";"),

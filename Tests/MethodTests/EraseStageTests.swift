@@ -16,6 +16,14 @@ struct StoppingRuleTests {
     #expect(rule.mergedSteps(finalLosses: []) == [])
   }
 
+  @Test func aSmallDatasetGetsMoreEpochsToReachTheMinimumIterations() {
+    let schedule = TrainingSchedule(epochs: 8, learningRate: 0.1, minIterations: 200)
+    #expect(schedule.resolved(batchesPerEpoch: 12).epochs == 17)  // 17 x 12 = 204 >= 200
+    #expect(schedule.resolved(batchesPerEpoch: 25).epochs == 8)
+    #expect(schedule.resolved(batchesPerEpoch: 400).epochs == 8)
+    #expect(TrainingSchedule(epochs: 3, learningRate: 0.1).resolved(batchesPerEpoch: 1).epochs == 3)
+  }
+
   @Test func nonFiniteLossNeverConverges() {
     let rule = StoppingRule(ratio: 100)
     #expect(!rule.converged(finalLoss: .nan, firstStepLoss: 0.2))
