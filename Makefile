@@ -1,8 +1,9 @@
 # aepsl: `make demo` runs the main job on the embedded synthetic data; `make test` runs the tests.
 SWIFT ?= swift
-RELEASE_TEST = $(SWIFT) test -c release -Xswiftc -enable-testing --scratch-path .build-test
+# The tests build with the MPI trait so that Tests/DistributedTests can run mpirun -np 2.
+RELEASE_TEST = $(SWIFT) test -c release -Xswiftc -enable-testing --scratch-path .build-test --traits MPI
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build build-mpi demo test bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -10,14 +11,20 @@ deps:
 build: deps
 	$(SWIFT) build -c release
 
+# aepsl with Open MPI: mpirun -np K .build/release/aepsl erase|train-seg|masks|predict ...
+build-mpi:
+	@bash scripts/install-deps.sh --with-mpi
+	$(SWIFT) build -c release --traits MPI
+
 # The whole method on the embedded synthetic dataset; a rerun finds everything done.
 demo: build
 	.build/release/aepsl run --run runs/demo
 
 # The tests train networks and run filters: they run in release mode. The report's browser
-# test (Tests/ReportTests) drives headless Chromium, which --with-chromium installs.
+# test (Tests/ReportTests) drives headless Chromium, which --with-chromium installs; the
+# data-parallel tests (Tests/DistributedTests) run mpirun, which --with-mpi installs.
 test:
-	@bash scripts/install-deps.sh --with-chromium
+	@bash scripts/install-deps.sh --with-chromium --with-mpi
 	$(RELEASE_TEST)
 
 bench: build

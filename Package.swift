@@ -14,6 +14,12 @@ let package = Package(
     .library(name: "AEPSLPipeline", targets: ["AEPSLPipeline"]),
     .executable(name: "aepsl", targets: ["aepsl"]),
   ],
+  // `--traits MPI` builds data-parallel training and sharded stages over Open MPI
+  // (libopenmpi-dev; README: On a cluster). Without it nothing links MPI and every command
+  // runs as one process, as before.
+  traits: [
+    .trait(name: "MPI", description: "Data-parallel training and sharded stages over Open MPI (needs libopenmpi-dev)."),
+  ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
   ],
@@ -27,6 +33,12 @@ let package = Package(
       name: "AEPSLEngine",
       dependencies: ["AEPSLFiles", "CDNNL", "COpenBLAS"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+    ),
+    // Ranks and collectives: a single-process communicator always, Open MPI's with the MPI
+    // trait; sync batch norm, the gradient allreduce, shards of per-image stages.
+    .target(
+      name: "AEPSLDistributed",
+      dependencies: ["AEPSLEngine", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]
     ),
     // Images: JPEG/PNG codecs, resizing, colour maps, overlays.
     .target(
@@ -43,7 +55,7 @@ let package = Package(
     // The method: CAMs, adversarial erasing, pseudo masks, saliency, evaluation.
     .target(
       name: "AEPSLMethod",
-      dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"],
+      dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
     // The fully connected CRF: mean field on permutohedral lattices; pure Swift (Foundation, Dispatch).
@@ -68,6 +80,7 @@ let package = Package(
         "AEPSLEngine",
         "AEPSLImaging",
         "AEPSLData",
+        "AEPSLDistributed",
         "AEPSLMethod",
         "AEPSLCRF",
         "AEPSLReport",
@@ -79,6 +92,8 @@ let package = Package(
     // MARK: - Implementation details (C shims, not API)
     .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
     .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+    // Open MPI's C API (Debian's libopenmpi-dev), only with the MPI trait.
+    .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
     // libjpeg and libpng report errors with longjmp, which Swift cannot catch: this small C
     // target turns them into return codes and messages.
     .target(
@@ -98,6 +113,8 @@ let package = Package(
     // Seeded mutation fuzzing of every reader of untrusted bytes (bounded in CI; README: Reliability).
     .testTarget(name: "FuzzTests", dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLImaging"]),
     .testTarget(name: "CRFTests", dependencies: ["AEPSLCRF", "AEPSLTestSupport"]),
+    // mpirun -np 2 against one process (needs the MPI trait and openmpi-bin).
+    .testTarget(name: "DistributedTests", dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLMethod"]),
     .testTarget(name: "PipelineTests", dependencies: ["AEPSLData", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
     .testTarget(
       name: "ReportTests",

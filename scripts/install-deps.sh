@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs the Debian packages aepsl builds and links against, when any is missing.
 # --with-chromium also installs headless Chromium, which the report's browser test
-# (Tests/ReportTests) drives; `make test` passes it.
+# (Tests/ReportTests) drives; --with-mpi installs Open MPI (libopenmpi-dev, openmpi-bin) for
+# builds with the MPI trait and the mpirun tests (Tests/DistributedTests). `make test`
+# passes both.
 # Runs as root or through sudo. Safe to run again: it does nothing when all are present.
 set -euo pipefail
 packages=(libdnnl-dev libopenblas-openmp-dev libpng-dev libjpeg-dev pkg-config)
 for arg in "$@"; do
   case "$arg" in
     --with-chromium) packages+=(chromium) ;;
-    *) echo "aepsl: unknown option $arg (known: --with-chromium)" >&2; exit 2 ;;
+    --with-mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
+    *) echo "aepsl: unknown option $arg (known: --with-chromium, --with-mpi)" >&2; exit 2 ;;
   esac
 done
 missing=()

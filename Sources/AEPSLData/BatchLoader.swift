@@ -19,6 +19,10 @@ public struct Batch: Sendable {
   public let labelMaps: [UInt8]?
   /// Where each image landed (scale, crop, flip; for a padded test batch, its real extent).
   public let placements: [Augmentation.Placement]
+  /// Data-parallel training: the size of the whole batch across all ranks, and where this
+  /// rank's share starts in it (`count` and 0 for one process).
+  public let globalCount: Int
+  public let firstInBatch: Int
 
   public var count: Int { ids.count }
   public var height: Int { images.shape[2] }
@@ -46,6 +50,11 @@ public final class BatchLoader: Sendable {
     public var workers: Int
     /// Batches decoded ahead of the one the network is using.
     public var prefetch: Int
+    /// Data-parallel training: this rank (0 ..< replicas) decodes and serves only its
+    /// contiguous share of every batch (`DataParallel.share`); order and augmentation are
+    /// those of one process, so the shares of all ranks make up its batches exactly.
+    public var replica = 0
+    public var replicas = 1
 
     public init(batchSize: Int, augmentation: Augmentation = .none, normalization: PixelNormalization = .imageNet,
                 shuffle: Bool = false, dropLast: Bool = false, labelMaps: Bool = false, seed: UInt64 = 0,
@@ -95,8 +104,12 @@ public final class BatchLoader: Sendable {
     let order = order(epoch: epoch)
     let size = options.batchSize
     let first = min(max(firstBatch, 0), batchesPerEpoch)
-    let plan = (first..<batchesPerEpoch).map { b in Array(order[(b * size)..<min(order.count, (b + 1) * size)]) }
-    let pipeline = Pipeline(loader: self, epoch: epoch, plan: plan, firstBatch: first)
+    let whole = (first..<batchesPerEpoch).map { b in Array(order[(b * size)..<min(order.count, (b + 1) * size)]) }
+    // A rank's share: the same split as DataParallel.share (sizes differ by at most one).
+    let (r, k) = (options.replica, options.replicas)
+    let plan = whole.map { batch in Array(batch[(r * batch.count / k)..<((r + 1) * batch.count / k)]) }
+    let pipeline = Pipeline(loader: self, epoch: epoch, plan: plan, firstBatch: first,
+                            globalCounts: whole.map(\.count), offsets: whole.map { r * $0.count / k })
     for worker in 0..<min(options.workers, max(1, source.count)) {
       let thread = Thread { pipeline.work() }
       thread.name = "aepsl-loader-\(worker)"
@@ -189,11 +202,17 @@ private final class Pipeline: @unchecked Sendable {
   /// The epoch's number of plan[0] (non-zero when an interrupted epoch resumes).
   let firstBatch: Int
 
-  init(loader: BatchLoader, epoch: Int, plan: [[Int]], firstBatch: Int = 0) {
+  /// Per batch: the size of the whole batch and where this rank's share starts in it.
+  let globalCounts: [Int]
+  let offsets: [Int]
+
+  init(loader: BatchLoader, epoch: Int, plan: [[Int]], firstBatch: Int = 0, globalCounts: [Int], offsets: [Int]) {
     self.loader = loader
     self.epoch = epoch
     self.plan = plan
     self.firstBatch = firstBatch
+    self.globalCounts = globalCounts
+    self.offsets = offsets
     for (b, indices) in plan.enumerated() {
       for s in 0..<indices.count {
         taskBatch.append(b)
@@ -352,7 +371,8 @@ private final class Pipeline: @unchecked Sendable {
       }
     }
     return Batch(number: firstBatch + b, ids: samples.map(\.id), indices: plan[b], images: images, targets: targets,
-                 labels: samples.map(\.labels), labelMaps: labelMaps, placements: placements)
+                 labels: samples.map(\.labels), labelMaps: labelMaps, placements: placements,
+                 globalCount: globalCounts[b], firstInBatch: offsets[b])
   }
 
   func next() throws -> Batch? {

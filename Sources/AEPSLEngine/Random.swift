@@ -15,6 +15,12 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     return z ^ (z >> 31)
   }
 
+  /// Skips `count` draws of `next()` at once (SplitMix64's state moves by a constant per
+  /// draw): a data-parallel rank starts its dropout stream where its first sample's is.
+  public mutating func advance(by count: Int) {
+    state &+= 0x9E37_79B9_7F4A_7C15 &* UInt64(truncatingIfNeeded: count)
+  }
+
   /// An independent stream for a named purpose ("init", "dropout", "order"...).
   public func split(_ purpose: String) -> SeededGenerator {
     var h: UInt64 = 0xCBF2_9CE4_8422_2325  // FNV-1a, stable across runs unlike Hasher

@@ -31,6 +31,9 @@ public final class Dropout: Layer {
   public let p: Float
   private var rng: SeededGenerator
   private var mask: Tensor?
+  /// The position of this input's first sample in the whole (global) batch: a data-parallel
+  /// rank draws the masks one process would draw for its samples.
+  private var firstSample = 0
 
   public init(name: String, p: Float, seed: UInt64 = 0) {
     precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
@@ -39,11 +42,23 @@ public final class Dropout: Layer {
     rng = SeededGenerator(seed: seed).split("dropout \(name)")
   }
 
-  public func reseed(_ seed: UInt64) { rng = SeededGenerator(seed: seed).split("dropout \(name)") }
+  /// Restarts the masks from `seed`; `firstSample` > 0 when this input holds the samples
+  /// from that position of a larger batch split across data-parallel ranks (the next
+  /// forward skips the draws of the samples before it).
+  public func reseed(_ seed: UInt64, firstSample: Int = 0) {
+    rng = SeededGenerator(seed: seed).split("dropout \(name)")
+    self.firstSample = firstSample
+  }
 
   public func forward(_ x: Tensor, training: Bool) -> Tensor {
     guard training, p > 0 else { mask = nil; return x }
     let keep = 1 / (1 - p)
+    // One draw per element in memory order; a sample's elements are contiguous in every
+    // layout (batch is the outermost dimension).
+    if firstSample > 0, x.shape.first ?? 0 > 0 {
+      rng.advance(by: firstSample * (x.count / x.shape[0]))
+      firstSample = 0
+    }
     let m = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let y = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     for i in 0..<x.count {

@@ -59,8 +59,16 @@ public final class Sequential: Layer {
   }
 
   /// Reseeds every dropout layer (one seed fixes the masks of a run).
-  public func reseedDropout(_ seed: UInt64) {
-    for case let d as Dropout in layers { d.reseed(seed) }
+  /// `firstSample`: where this process's samples start in a batch split across
+  /// data-parallel ranks (`Dropout.reseed`).
+  public func reseedDropout(_ seed: UInt64, firstSample: Int = 0) {
+    for case let d as Dropout in layers { d.reseed(seed, firstSample: firstSample) }
+  }
+
+  /// Batch statistics over the whole batch of every data-parallel rank (sync batch norm):
+  /// `sum` adds Double vectors across the ranks in place; nil: this process's batch alone.
+  public func synchronizeBatchNorm(_ sum: (@Sendable (UnsafeMutableBufferPointer<Double>) -> Void)?) {
+    for case let bn as BatchNorm2d in layers { bn.crossReplicaSum = sum }
   }
 
   /// A copy for inference with every BatchNorm folded into the convolution before it.

@@ -86,12 +86,15 @@ public func writeFileAtomically(_ data: Data, to url: URL) throws {
 
 /// Deletes the temporary files `writeFileAtomically` leaves behind when its process is
 /// killed between creating and renaming one (".<name>.<pid>.<random>.tmp"), anywhere under
-/// `directory`. Only files whose process no longer runs are removed, so a stage running
-/// beside this one (another shard, another rank) keeps its half-written file. Returns how
-/// many were removed. Nothing ever reads these files: this only reclaims their space.
+/// `directory`. Only files whose process no longer runs here and that were last written
+/// `minimumAge` seconds ago or earlier are removed, so a stage running beside this one
+/// (another shard or rank, on this machine or on another one sharing the file system) keeps
+/// the file it is writing. Returns how many were removed. Nothing ever reads these files:
+/// this only reclaims their space.
 @discardableResult
-public func removeStaleTemporaries(under directory: URL) -> Int {
-  guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: nil) else { return 0 }
+public func removeStaleTemporaries(under directory: URL, minimumAge: TimeInterval = 600) -> Int {
+  guard let walker = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.contentModificationDateKey])
+  else { return 0 }
   var removed = 0
   for case let url as URL in walker {
     let name = url.lastPathComponent
@@ -99,7 +102,9 @@ public func removeStaleTemporaries(under directory: URL) -> Int {
     let parts = name.dropLast(4).split(separator: ".")
     // parts: name's own dot-separated pieces..., pid, random
     guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]), UInt32(parts[parts.count - 1]) != nil else { continue }
-    guard pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+    guard pid != getpid(), kill(pid, 0) != 0, errno == ESRCH,
+          let written = try? url.resourceValues(forKeys: [.contentModificationDateKey]).contentModificationDate,
+          Date().timeIntervalSince(written) >= minimumAge else { continue }
     if unlink(url.path) == 0 { removed += 1 }
   }
   return removed

@@ -1,6 +1,10 @@
 import AEPSLData
+import AEPSLDistributed
 import AEPSLEngine
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Optimisation settings shared by the classifiers and the segmenter.
 public struct TrainingSchedule: Sendable, Codable, Equatable {
@@ -61,12 +65,26 @@ public struct TrainingStateFile: Sendable {
 /// `Interruption` it saves the state at the current iteration and throws `InterruptedError`.
 /// Stops with `NonFiniteLossError` on a NaN or infinite loss or gradient, before the bad
 /// update is applied, so the last saved state stays good.
+///
+/// Data-parallel with `communicator` of K ranks: the loader serves this rank's share of
+/// each global batch (`BatchLoader.Options.replica`), batch norm is synchronised, the
+/// gradients are summed over the ranks before every update, and rank 0 alone saves the
+/// state. A stop asked of any rank stops all of them after the same iteration.
 public func trainClassifier(_ model: Classifier, loader: BatchLoader, schedule: TrainingSchedule,
                             loss: ClassificationLoss, stage: String, progress: ProgressReporter.Options,
                             state: TrainingStateFile? = nil, log: (String) -> Void = { _ in },
+                            communicator: Communicator = SingleProcess(),
                             afterEpoch: (Int, Float) throws -> Void = { _, _ in }) throws -> [Float] {
+  precondition(loader.options.replicas == communicator.size && loader.options.replica == communicator.rank,
+               "trainClassifier: the loader must serve this rank's share")
   let sgd = SGD(parameters: model.parameters, learningRate: schedule.learningRate, momentum: schedule.momentum,
                 weightDecay: schedule.weightDecay)
+  // Summed with the gradients: this rank's part of the loss, and whether it was asked to stop.
+  let parallel = DataParallel(communicator: communicator, parameters: sgd.parameters, extras: 2)
+  try parallel.checkBatch(size: loader.options.batchSize, images: loader.source.count)
+  parallel.synchronizeBatchNorm(model.backbone)
+  defer { model.backbone.synchronizeBatchNorm(nil) }
+  var stopAgreed = false
   let perEpoch = loader.batchesPerEpoch
   let total = schedule.epochs * perEpoch
   let policy = LearningRateSchedule.poly(maxIterations: total, power: schedule.polyPower)
@@ -75,7 +93,7 @@ public func trainClassifier(_ model: Classifier, loader: BatchLoader, schedule: 
     position = saved
   }
   func save(_ p: TrainingPosition) throws {
-    guard let state else { return }
+    guard let state, communicator.isRoot else { return }
     try Checkpoint.save(parameters: model.parameters, buffers: model.buffers + sgd.state,
                         metadata: p.metadata(settings: state.settings), to: state.url)
   }
@@ -86,8 +104,10 @@ public func trainClassifier(_ model: Classifier, loader: BatchLoader, schedule: 
     if position.count > 0 { bar.advance(by: position.count) }
     let batches = loader.epoch(epoch, from: position.batch)
     while true {
-      if Interruption.requested != nil {
+      // Ranks stop together, at the iteration where any of them was asked to.
+      if communicator.isDistributed ? stopAgreed : Interruption.requested != nil {
         batches.cancel()
+        if Interruption.requested == nil { Interruption.request(SIGTERM) }
         try save(position)
         try Interruption.check(stage: stage, detail: state.map {
           "the training state at epoch \(epoch), iteration \(position.iteration) is saved in \($0.url.path)"
@@ -98,22 +118,28 @@ public func trainClassifier(_ model: Classifier, loader: BatchLoader, schedule: 
       sgd.learningRate = policy.rate(base: schedule.learningRate, iteration: iteration)
       // Dropout masks depend on the iteration only, so a resumed run draws the same ones.
       var dropoutSeed = dropoutSeeds.split("\(iteration)")
-      model.backbone.reseedDropout(dropoutSeed.next())
+      model.backbone.reseedDropout(dropoutSeed.next(), firstSample: batch.firstInBatch)
       let logits = model.forward(batch.images, training: true)
       let result = loss(logits: logits, targets: batch.targets)
       guard result.value.isFinite else {
         throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "loss", checkpoint: state?.url.path)
       }
+      // Both losses average over images (and classes): this rank's part of the global mean.
+      let share = Float(batch.count) / Float(batch.globalCount)
+      if share != 1 { scale(result.gradient, by: share) }
       model.backward(result.gradient)
+      let summed = parallel.sum([result.value * share, Interruption.requested != nil ? 1 : 0])
+      let value = summed[0]
+      stopAgreed = summed[1] > 0
       guard gradientsAreFinite(sgd.parameters) else {
         throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "gradient", checkpoint: state?.url.path)
       }
       sgd.step()
       position.iteration += 1
       position.batch = batch.number + 1
-      position.sum += Double(result.value) * Double(batch.count)
-      position.count += batch.count
-      bar.advance(by: batch.count, note: String(format: "loss %.4f", position.sum / Double(max(position.count, 1))))
+      position.sum += Double(value) * Double(batch.globalCount)
+      position.count += batch.globalCount
+      bar.advance(by: batch.globalCount, note: String(format: "loss %.4f", position.sum / Double(max(position.count, 1))))
     }
     let mean = Float(position.sum / Double(max(position.count, 1)))
     bar.finish(note: String(format: "loss %.4f", mean))
@@ -122,10 +148,19 @@ public func trainClassifier(_ model: Classifier, loader: BatchLoader, schedule: 
     position.batch = 0
     position.sum = 0
     position.count = 0
+    // Every rank applies the same summed gradients; once an epoch, rank 0's weights, batch-norm
+    // statistics and momentum (the state it saves) are copied to all, so they cannot drift.
+    broadcast(model.parameters.map(\.value) + (model.buffers + sgd.state).map(\.value), from: communicator)
     try save(position)
     try afterEpoch(epoch, mean)
   }
+  if let report = parallel.report { log("\(stage): \(report)") }
   return position.curve
+}
+
+/// Multiplies every element of `t` by `factor`.
+func scale(_ t: Tensor, by factor: Float) {
+  for i in 0..<t.count { t.data[i] *= factor }
 }
 
 /// Where training stands: the epoch under way (1-based), the next batch in it, iterations

@@ -1,4 +1,5 @@
 import AEPSLData
+import AEPSLDistributed
 import AEPSLEngine
 import AEPSLFiles
 import AEPSLImaging
@@ -100,8 +101,16 @@ public struct EraseSummary: Sendable, Codable, Equatable {
 public enum EraseStage {
   /// Runs (or resumes) adversarial erasing into `run`/erase. Finished steps are never redone;
   /// an interrupted one keeps its trained classifier and the CAMs already written.
+  ///
+  /// With a `communicator` of K ranks (mpirun): every classifier trains data-parallel on
+  /// shares of each global batch, rank r computes the CAMs and erased regions of images
+  /// r, r + K, ..., and rank 0 alone checks the images, logs and writes checkpoints, loss
+  /// curves and manifests (the run directory must be one shared file system).
   public static func run(_ config: EraseConfiguration, run: URL, progress: ProgressReporter.Options = .init(),
-                         log: (String) -> Void = { print($0) }) throws -> EraseSummary {
+                         log: @escaping (String) -> Void = { print($0) },
+                         communicator: Communicator = SingleProcess()) throws -> EraseSummary {
+    let log = communicator.rootOnly(log)
+    let progress = progress.onlyOn(communicator)
     guard let spec = config.spec else {
       throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
@@ -121,6 +130,11 @@ public enum EraseStage {
                         fix: "Check the split name and the annotations.")
     }
     if !listed.skippedUnlabeled.isEmpty { log("erase: \(listed.skippedUnlabeled.count) images without labels are skipped") }
+    // Before the image check, which can take long: every rank needs a share of each batch.
+    try DataParallel.checkBatch(size: config.batchSize, images: listed.count, ranks: communicator.size)
+    // Rank 0 checks the images and writes the result; the others then read it.
+    if communicator.isRoot { _ = try checkImages(listed, policy: config.onBadImage, layout: layout, progress: progress) }
+    communicator.barrier()
     let (mean, bad) = try checkImages(listed, policy: config.onBadImage, layout: layout, progress: progress)
     let set = listed.excluding(bad)
     if !set.skipped.isEmpty {
@@ -162,23 +176,30 @@ public enum EraseStage {
         curve = text.split(separator: ",").compactMap { Float($0) }
         log("erase: step \(t) classifier already trained")
       } else {
-        let loader = BatchLoader(source: source, classes: dataset.classes.count, options: .init(
+        var options = BatchLoader.Options(
           batchSize: config.batchSize,
           augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true,
                                      longerSide: config.imageSide),
-          shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed))
+          shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed)
+        (options.replica, options.replicas) = (communicator.rank, communicator.size)
+        let loader = BatchLoader(source: source, classes: dataset.classes.count, options: options)
         let state = TrainingStateFile(url: layout.trainingState(t), settings: trainingSettings(config, step: t, ids: set.ids))
         let schedule = config.schedule.resolved(batchesPerEpoch: loader.batchesPerEpoch)
         if schedule.epochs > config.schedule.epochs {
           log("erase: step \(t): \(schedule.epochs) epochs rather than \(config.schedule.epochs), for at least \(config.schedule.minIterations ?? 0) iterations")
         }
         curve = try trainClassifier(model, loader: loader, schedule: schedule, loss: config.loss,
-                                    stage: "erase step \(t)", progress: progress, state: state, log: log)
-        try writeLossCurve(curve, to: layout.lossCurve(t))
-        try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,
-                            metadata: ["loss_curve": curve.map { "\($0)" }.joined(separator: ","), "step": "\(t)"],
-                            to: layout.checkpoint(t))
-        try? FileManager.default.removeItem(at: state.url)
+                                    stage: "erase step \(t)", progress: progress, state: state, log: log,
+                                    communicator: communicator)
+        // Every rank's CAMs come from exactly the weights rank 0 saves: training ends with a
+        // copy of rank 0's state to all ranks.
+        if communicator.isRoot {
+          try writeLossCurve(curve, to: layout.lossCurve(t))
+          try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,
+                              metadata: ["loss_curve": curve.map { "\($0)" }.joined(separator: ","), "step": "\(t)"],
+                              to: layout.checkpoint(t))
+          try? FileManager.default.removeItem(at: state.url)
+        }
       }
       let final = curve.last ?? .nan
       finalLosses.append(final)
@@ -187,17 +208,24 @@ public enum EraseStage {
       if t > 1, !StoppingRule(ratio: config.stopRatio).converged(finalLoss: final, firstStepLoss: finalLosses[0]) {
         reason = String(format: "step %d did not converge: final loss %.4f > %.2f x step 1's %.4f; merged steps 1-%d",
                         t, final, config.stopRatio, finalLosses[0], t - 1)
-        try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
-                          notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)
+        if communicator.isRoot {
+          try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
+                            notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)
+        }
         merged = Array(1..<t)
         log("erase: \(reason)")
         break
       }
 
       // 3. CAMs on the current images, discriminative regions, cumulative erasure.
-      try mineRegions(config, model: model, set: set, source: source, step: t, layout: layout, progress: progress)
-      try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [config.dataset], startedAt: stepStarted,
-                        notes: ["final_loss": "\(final)", "converged": "true"]).write(to: stepDir)
+      try mineRegions(config, model: model, set: set, source: source, step: t, layout: layout, progress: progress,
+                      shard: Shard.whole.split(across: communicator))
+      // Every rank's regions are written before the step counts as done and step t + 1 reads them.
+      communicator.barrier()
+      if communicator.isRoot {
+        try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [config.dataset], startedAt: stepStarted,
+                          notes: ["final_loss": "\(final)", "converged": "true"]).write(to: stepDir)
+      }
       merged.append(t)
       log(String(format: "erase: step %d done, final loss %.4f", t, final))
     }
@@ -211,8 +239,12 @@ public enum EraseStage {
                  "cam_layout": "cams/<id>.npy is [labels, H, W], one map per label of the image in ascending class order"]
     notes["classes"] = dataset.classes.names.joined(separator: ",")
     notes.merge(SkippedImage.manifestNotes(set.skipped)) { $1 }
-    try StageManifest(stage: "erase", parameters: config.parameterTable, inputs: [config.dataset], startedAt: started,
-                      notes: notes).write(to: layout.root)
+    if communicator.isDistributed { notes["ranks"] = "\(communicator.size)" }
+    if communicator.isRoot {
+      try StageManifest(stage: "erase", parameters: config.parameterTable, inputs: [config.dataset], startedAt: started,
+                        notes: notes).write(to: layout.root)
+    }
+    communicator.barrier()
     log("erase: \(reason)")
     return summary
   }
@@ -314,11 +346,13 @@ public enum EraseStage {
     return out
   }
 
+  /// CAMs and erased regions of the images of `shard` (the whole set by default).
   static func mineRegions(_ config: EraseConfiguration, model: Classifier, set: ClassificationSet, source: SampleSource,
-                          step t: Int, layout: EraseLayout, progress: ProgressReporter.Options) throws {
+                          step t: Int, layout: EraseLayout, progress: ProgressReporter.Options, shard: Shard = .whole) throws {
     let extractor = CAMExtractor(scales: config.camScales, flip: config.camFlip, longerSide: config.imageSide)
-    let bar = ProgressReporter("erase step \(t) CAMs", total: source.count, unit: "images", options: progress)
-    for i in 0..<source.count {
+    let mine = (0..<source.count).filter(shard.contains)
+    let bar = ProgressReporter("erase step \(t) CAMs", total: mine.count, unit: "images", options: progress)
+    for i in mine {
       let id = source.ids[i]
       try Interruption.check(stage: "erase step \(t) CAMs",
                              detail: "the \(i) images done are kept in \(layout.step(t).appendingPathComponent("erased").path)")

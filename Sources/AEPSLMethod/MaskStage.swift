@@ -1,4 +1,5 @@
 import AEPSLData
+import AEPSLDistributed
 import AEPSLEngine
 import AEPSLFiles
 import AEPSLImaging
@@ -36,10 +37,13 @@ public struct MaskConfiguration: Sendable, Codable, Equatable {
 
 public enum MaskStage {
   /// Writes a pseudo mask <id>.png (0 background, 1...C, 255 ignore) per training image.
-  /// Returns the output directory.
+  /// Returns the output directory. `sharding`: only the images of this rank and shard
+  /// (`StageSharding`); each mask is the one a single process writes.
   @discardableResult
   public static func run(_ config: MaskConfiguration, run: URL, progress: ProgressReporter.Options = .init(),
-                         log: (String) -> Void = { print($0) }) throws -> URL {
+                         log: @escaping (String) -> Void = { print($0) }, sharding: StageSharding = .single) throws -> URL {
+    let log = sharding.communicator.rootOnly(log)
+    let progress = progress.onlyOn(sharding.communicator)
     let layout = EraseLayout(run: run)
     guard let eraseManifest = try StageManifest.read(from: layout.root) else {
       throw MethodError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase --run \(run.path) ...` first.")
@@ -69,8 +73,10 @@ public enum MaskStage {
     let rule = ErasingRule(rawValue: eraseManifest.parameters["rule"] ?? "") ?? .maxRatio
     let delta = Float(eraseManifest.parameters["delta"] ?? "") ?? 0.2
     let detector = MBDSaliency()
-    let bar = ProgressReporter("masks", total: set.count, unit: "images", options: progress)
-    for sample in set.samples {
+    let mine = set.samples.indices.filter(sharding.mine.contains).map { set.samples[$0] }
+    let bar = ProgressReporter(sharding.isSharded ? "masks (shard \(sharding.mine))" : "masks", total: mine.count, unit: "images",
+                               options: progress)
+    for sample in mine {
       defer { bar.advance() }
       try Interruption.check(stage: "masks", detail: "the masks written so far are kept in \(out.path)")
       let target = out.appendingPathComponent("\(sample.id).png")
@@ -127,7 +133,16 @@ public enum MaskStage {
       try LabelMap(width: w, height: h, labels: mask).write(to: target)
     }
     bar.finish()
-    try StageManifest(stage: "masks", parameters: parameterTable(config, merged: merged),
+    let parameters = parameterTable(config, merged: merged)
+    guard let found = try sharding.finish(out: out, parameters: parameters, skipped: Array(skipped.dropFirst(set.skipped.count)), done: { bad in
+      set.samples.allSatisfy { bad.contains($0.id) || FileManager.default.fileExists(atPath: out.appendingPathComponent("\($0.id).png").path) }
+    }) else {
+      log("masks: shard \(sharding.shard) done in \(out.path); the stage is finished by the last shard to finish, "
+          + "or by `aepsl masks` without --shard once every shard has run")
+      return out
+    }
+    skipped = set.skipped + found
+    try StageManifest(stage: "masks", parameters: parameters,
                       inputs: [layout.root.path], startedAt: started,
                       notes: ["images": "\(set.count - (skipped.count - set.skipped.count))",
                               "merged_steps": merged.map(String.init).joined(separator: ",")]

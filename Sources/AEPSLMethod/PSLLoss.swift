@@ -128,20 +128,36 @@ public struct SegmentationLoss: Sendable, Equatable {
   /// `scores` [N, C + 1, h, w] and `logits` [N, C] from the segmenter; `targets` [N, C]
   /// multi-hot; `mask` N * h * w labels (0...C or 255) already at score resolution;
   /// `valid` marks the cells that show the image (padding: false), for the online mask.
+  ///
+  /// Data-parallel training: `globalCounts` sums this rank's [images, labelled cells of S,
+  /// labelled cells of S'] over the ranks; each term and its gradient are then this rank's
+  /// part of the whole batch's mean (its count over the global count), so the terms and
+  /// gradients summed over the ranks are those of one process on the whole batch.
   public func callAsFunction(scores: Tensor, logits: Tensor, targets: Tensor, mask: [UInt8], imageLabels: [[Int]],
-                             valid: [Bool]? = nil) -> Result {
+                             valid: [Bool]? = nil, globalCounts: (([Double]) -> [Double])? = nil) -> Result {
     let seg = Loss.softmaxCrossEntropy(logits: scores, labels: mask)
-    guard prohibitive else {
-      return Result(terms: SegmentationLossTerms(segmentation: seg.value), dScores: seg.gradient,
+    let online = prohibitive ? OnlineMask.labels(scores: scores, confidences: OnlineMask.confidences(logits: logits),
+                                                 imageLabels: imageLabels, valid: valid) : nil
+    var shares: [Float] = [1, 1, 1]
+    if let globalCounts {
+      let local = [Double(logits.shape[0]), Double(mask.count { $0 != Loss.ignoreLabel }),
+                   Double(online?.count { $0 != Loss.ignoreLabel } ?? 0)]
+      let global = globalCounts(local)
+      shares = zip(local, global).map { $1 > 0 ? Float($0 / $1) : 0 }
+      if shares[1] != 1 { scale(seg.gradient, by: shares[1]) }
+    }
+    guard let online else {
+      return Result(terms: SegmentationLossTerms(segmentation: seg.value * shares[1]), dScores: seg.gradient,
                     dLogits: Tensor(shape: logits.shape), onlineMask: nil)
     }
-    let online = OnlineMask.labels(scores: scores, confidences: OnlineMask.confidences(logits: logits),
-                                   imageLabels: imageLabels, valid: valid)
     let ce = Loss.softmaxCrossEntropy(logits: scores, labels: online)
     let cls = classification(logits: logits, targets: targets)
+    if shares[2] != 1 { scale(ce.gradient, by: shares[2]) }
+    if shares[0] != 1 { scale(cls.gradient, by: shares[0]) }
     let dScores = seg.gradient
     dScores.add(ce.gradient)
-    return Result(terms: SegmentationLossTerms(classification: cls.value, segmentation: seg.value, online: ce.value),
+    return Result(terms: SegmentationLossTerms(classification: cls.value * shares[0], segmentation: seg.value * shares[1],
+                                               online: ce.value * shares[2]),
                   dScores: dScores, dLogits: cls.gradient, onlineMask: online)
   }
 }

@@ -1,4 +1,5 @@
 import AEPSLData
+import AEPSLDistributed
 import AEPSLEngine
 import AEPSLFiles
 import AEPSLImaging
@@ -113,9 +114,14 @@ public enum PredictStage {
   /// Writes OUT/<id>.png (palette PNG, 0 background, 1...C) for every image, and with
   /// `overlay` OUT/overlay/<id>.jpg. Resumes an interrupted run (images already written are
   /// kept); a finished one with the same settings does nothing. Returns the output directory.
+  /// `sharding`: only the images of this rank and shard (`StageSharding`); each label map
+  /// is the one a single process writes.
   @discardableResult
   public static func run(_ config: PredictConfiguration, refinement: Refinement = .argmax,
-                         progress: ProgressReporter.Options = .init(), log: (String) -> Void = { print($0) }) throws -> URL {
+                         progress: ProgressReporter.Options = .init(), log: @escaping (String) -> Void = { print($0) },
+                         sharding: StageSharding = .single) throws -> URL {
+    let log = sharding.communicator.rootOnly(log)
+    let progress = progress.onlyOn(sharding.communicator)
     let checkpoint = URL(fileURLWithPath: config.checkpoint)
     let out = URL(fileURLWithPath: config.output)
     let info = try SegmenterInfo(checkpoint: checkpoint)
@@ -141,9 +147,11 @@ public enum PredictStage {
     log("predict: \(inputs.count) images with \(info.variant.isEmpty ? checkpoint.path : info.variant) (\(info.net)), "
         + (info.classificationTrained ? "confidences below \(config.confidenceThreshold) zeroed" : "no confidence weighting")
         + ", refinement: \(refinement.description)")
-    let bar = ProgressReporter("predict", total: inputs.count, unit: "images", options: progress)
+    let mine = inputs.indices.filter(sharding.mine.contains).map { inputs[$0] }
+    let bar = ProgressReporter(sharding.isSharded ? "predict (shard \(sharding.mine))" : "predict", total: mine.count,
+                               unit: "images", options: progress)
     var skipped: [SkippedImage] = []
-    for (id, url) in inputs {
+    for (id, url) in mine {
       defer { bar.advance() }
       try Interruption.check(stage: "predict", detail: "the label maps written so far are kept in \(out.path)")
       let target = out.appendingPathComponent("\(id).png")
@@ -164,6 +172,19 @@ public enum PredictStage {
       try labels.write(to: target)
     }
     bar.finish(note: skipped.isEmpty ? "" : "\(skipped.count) bad images skipped")
+    let fm = FileManager.default
+    guard let allSkipped = try sharding.finish(out: out, parameters: parameters, skipped: skipped, done: { skippedIDs in
+      inputs.allSatisfy { id, _ in
+        skippedIDs.contains(id)
+          || (fm.fileExists(atPath: out.appendingPathComponent("\(id).png").path)
+            && (!config.overlay || fm.fileExists(atPath: overlayDirectory.appendingPathComponent("\(id).jpg").path)))
+      }
+    }) else {
+      log("predict: shard \(sharding.shard) done in \(out.path); the stage is finished by the last shard to finish, "
+          + "or by `aepsl predict` without --shard once every shard has run")
+      return out
+    }
+    skipped = allSkipped
     let written = inputs.count - skipped.count
     try StageManifest(stage: "predict", parameters: parameters, inputs: [checkpoint.path, config.dataset ?? config.images ?? ""],
                       startedAt: started, notes: ["images": "\(written)", "classes": info.classNames.joined(separator: ",")]

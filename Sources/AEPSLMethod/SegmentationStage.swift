@@ -1,8 +1,12 @@
 import AEPSLData
+import AEPSLDistributed
 import AEPSLEngine
 import AEPSLFiles
 import AEPSLImaging
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What the segmenter learns from.
 public enum Supervision: String, Sendable, Codable, CaseIterable {
@@ -187,10 +191,18 @@ public enum SegmentationStage {
   /// Trains (or resumes) the segmenter of `config` into RUN/seg/<variant>/, then with
   /// `pslPlus` the second round into RUN/seg/psl-plus/. A finished round is never redone;
   /// one finished with other settings is an error (delete it to retrain).
+  ///
+  /// With a `communicator` of K ranks (mpirun): each round trains data-parallel (shares of
+  /// every global batch, sync batch norm, summed gradients), PSL+ predicts the training set
+  /// split across the ranks, and rank 0 alone logs and writes checkpoints, loss curves and
+  /// manifests (the run directory must be one shared file system).
   @discardableResult
   public static func run(_ config: SegmentationConfiguration, run: URL, refinement: Refinement = .argmax,
                          progress: ProgressReporter.Options = .init(),
-                         log: (String) -> Void = { print($0) }) throws -> [SegmentationRound] {
+                         log: @escaping (String) -> Void = { print($0) },
+                         communicator: Communicator = SingleProcess()) throws -> [SegmentationRound] {
+    let log = communicator.rootOnly(log)
+    let progress = progress.onlyOn(communicator)
     guard let spec = config.spec else {
       throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
@@ -229,18 +241,20 @@ public enum SegmentationStage {
     var extra: [String: String] = [:]
     if case .directory(let dir) = masks { extra["masks_made"] = madeAt(dir) }
     var rounds = [try trainRound(variant: first, config: config, spec: spec, dataset: dataset, split: split, set: set,
-                                 masks: masks, extra: extra, layout: layout, progress: progress, log: log)]
+                                 masks: masks, extra: extra, layout: layout, progress: progress, log: log,
+                                 communicator: communicator)]
     guard config.pslPlus else { return rounds }
 
     // PSL+: the first round's refined predictions of the training set become S.
     let plusMasks = try predictTrainingSet(from: rounds[0], config: config, set: set, dataset: dataset,
-                                           refinement: refinement, layout: layout, progress: progress, log: log)
+                                           refinement: refinement, layout: layout, progress: progress, log: log,
+                                           communicator: communicator)
     let start = config.effectivePlusInit == .firstRound ? rounds[0].checkpoint : nil
     rounds.append(try trainRound(variant: SegmentationConfiguration.plusVariant, config: config, spec: spec, dataset: dataset,
                                  split: split, set: set, masks: .directory(plusMasks),
                                  extra: ["confidence": "\(config.confidenceThreshold)", "refinement": refinement.description,
                                          "masks_made": madeAt(plusMasks), "plus_init": config.effectivePlusInit.rawValue],
-                                 start: start, layout: layout, progress: progress, log: log))
+                                 start: start, layout: layout, progress: progress, log: log, communicator: communicator))
     return rounds
   }
 
@@ -314,7 +328,7 @@ public enum SegmentationStage {
   static func trainRound(variant: String, config: SegmentationConfiguration, spec: BackboneSpec, dataset: VOCDataset,
                          split: String, set: ClassificationSet, masks: MaskSource, extra: [String: String],
                          start: URL? = nil, layout: SegmentationLayout, progress: ProgressReporter.Options,
-                         log: (String) -> Void) throws -> SegmentationRound {
+                         log: (String) -> Void, communicator: Communicator = SingleProcess()) throws -> SegmentationRound {
     let dir = layout.directory(variant)
     let parameters = parameterTable(config, variant: variant, dataset: dataset, split: split, set: set, masks: masks, extra: extra)
     if try finished(dir, parameters: parameters) != nil {
@@ -337,11 +351,13 @@ public enum SegmentationStage {
     // Without PSL the classification branch is not trained at all (no loss, no update, no
     // weight decay): round 1 is then exactly DeepLab, and inference does no weighting.
     let trainable = config.psl ? model.parameters : model.backbone.parameters + model.scoreLayer.parameters
-    let loader = BatchLoader(source: source, classes: classes, options: .init(
+    var options = BatchLoader.Options(
       batchSize: config.batchSize,
       augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true,
                                  longerSide: config.imageSide),
-      shuffle: true, dropLast: source.count > config.batchSize, labelMaps: true, seed: config.seed))
+      shuffle: true, dropLast: source.count > config.batchSize, labelMaps: true, seed: config.seed)
+    (options.replica, options.replicas) = (communicator.rank, communicator.size)
+    let loader = BatchLoader(source: source, classes: classes, options: options)
     log("train-seg: \(variant): \(source.count) images, \(classes) classes, \(config.net), masks from \(masks.description)"
         + (config.psl ? ", PSL (online mask + classification branch)" : ", plain DeepLab (classification branch not trained)"))
 
@@ -356,12 +372,17 @@ public enum SegmentationStage {
       loss: SegmentationLoss(prohibitive: config.psl, classification: config.classificationLoss),
       stage: "train-seg \(variant)", state: layout.trainingState(variant),
       fingerprint: parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";"),
-      progress: progress, log: log)
+      progress: progress, log: log, communicator: communicator)
+    let last = curve.last?.terms ?? SegmentationLossTerms()
+    guard communicator.isRoot else {
+      // Rank 0 writes the round; the others go on once it is on disk.
+      communicator.barrier()
+      return SegmentationRound(variant: variant, directory: dir, checkpoint: layout.checkpoint(variant), curve: curve)
+    }
     try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,
                         metadata: info.metadata.merging(["supervision": config.supervision.rawValue]) { $1 },
                         to: layout.checkpoint(variant))
     try writeLossCurve(curve, to: layout.lossCurve(variant))
-    let last = curve.last?.terms ?? SegmentationLossTerms()
     var notes = [
       "final_loss": "\(last.total)", "final_classification": "\(last.classification)",
       "final_segmentation": "\(last.segmentation)", "final_online": "\(last.online)",
@@ -376,6 +397,7 @@ public enum SegmentationStage {
     try StageManifest(stage: "train-seg", parameters: parameters, inputs: [dataset.root.path, masks.description],
                       startedAt: started, notes: notes).write(to: dir)
     try? FileManager.default.removeItem(at: layout.trainingState(variant))
+    communicator.barrier()
     log(String(format: "train-seg: %@ done, final loss %.4f (classification %.4f, segmentation %.4f, online %.4f) -> %@",
                variant, last.total, last.classification, last.segmentation, last.online, layout.checkpoint(variant).path))
     return SegmentationRound(variant: variant, directory: dir, checkpoint: layout.checkpoint(variant), curve: curve)
@@ -510,11 +532,25 @@ public enum SegmentationStage {
   ///
   /// Stops with `NonFiniteLossError` on a NaN or infinite loss or gradient, before the bad
   /// update is applied.
+  ///
+  /// Data-parallel with `communicator` as `trainClassifier` is: shares of each global batch,
+  /// sync batch norm, summed gradients, rank 0 alone saves; ranks stop together.
   static func trainSegmenter(_ model: Segmenter, trainable: [Parameter], loader: BatchLoader, schedule: TrainingSchedule,
                              loss: SegmentationLoss, stage: String, state: URL, fingerprint: String = "",
-                             progress: ProgressReporter.Options, log: (String) -> Void) throws -> [SegmentationEpoch] {
+                             progress: ProgressReporter.Options, log: (String) -> Void,
+                             communicator: Communicator = SingleProcess()) throws -> [SegmentationEpoch] {
+    precondition(loader.options.replicas == communicator.size && loader.options.replica == communicator.rank,
+                 "trainSegmenter: the loader must serve this rank's share")
     let sgd = SGD(parameters: trainable, learningRate: schedule.learningRate, momentum: schedule.momentum,
                   weightDecay: schedule.weightDecay)
+    // Summed with the gradients: the three loss terms (this rank's parts), the online mask's
+    // agreement counts, and whether this rank was asked to stop.
+    let parallel = DataParallel(communicator: communicator, parameters: trainable, extras: 6)
+    try parallel.checkBatch(size: loader.options.batchSize, images: loader.source.count)
+    parallel.synchronizeBatchNorm(model.backbone)
+    defer { model.backbone.synchronizeBatchNorm(nil) }
+    let globalCounts: (([Double]) -> [Double])? = communicator.isDistributed ? { communicator.allreduceSum($0) } : nil
+    var stopAgreed = false
     let perEpoch = loader.batchesPerEpoch
     let policy = LearningRateSchedule.poly(maxIterations: schedule.epochs * perEpoch, power: schedule.polyPower)
     let grid = ScoreGrid(spec: model.spec)
@@ -532,6 +568,7 @@ public enum SegmentationStage {
       }
     }
     func save() throws {
+      guard communicator.isRoot else { return }
       try Checkpoint.save(parameters: model.parameters, buffers: model.buffers + sgd.state,
                           metadata: position.metadata.merging(["settings": fingerprint]) { $1 }, to: state)
     }
@@ -542,8 +579,9 @@ public enum SegmentationStage {
       if position.count > 0 { bar.advance(by: position.count) }
       let batches = loader.epoch(epoch, from: position.batch)
       while true {
-        if Interruption.requested != nil {
+        if communicator.isDistributed ? stopAgreed : Interruption.requested != nil {
           batches.cancel()
+          if Interruption.requested == nil { Interruption.request(SIGTERM) }
           try save()
           try Interruption.check(stage: stage, detail: "the training state at epoch \(epoch), batch \(position.batch) is saved in \(state.path)")
         }
@@ -551,35 +589,42 @@ public enum SegmentationStage {
         let iteration = (epoch - 1) * perEpoch + batch.number
         sgd.learningRate = policy.rate(base: schedule.learningRate, iteration: iteration)
         var dropoutSeed = dropoutSeeds.split("\(iteration)")
-        model.backbone.reseedDropout(dropoutSeed.next())
+        model.backbone.reseedDropout(dropoutSeed.next(), firstSample: batch.firstInBatch)
         let (scores, logits) = model.forward(batch.images, training: true)
         let (n, h, w) = (batch.count, scores.shape[2], scores.shape[3])
         let mask = grid.downsample(batch.labelMaps!, count: n, height: batch.height, width: batch.width, toHeight: h, toWidth: w)
         let valid = grid.downsample(batch.placements.flatMap(\.imageMask), count: n, height: batch.height, width: batch.width,
                                     toHeight: h, toWidth: w)
-        let result = loss(scores: scores, logits: logits, targets: batch.targets, mask: mask, imageLabels: batch.labels, valid: valid)
+        let result = loss(scores: scores, logits: logits, targets: batch.targets, mask: mask, imageLabels: batch.labels,
+                          valid: valid, globalCounts: globalCounts)
         guard result.terms.total.isFinite else {
           throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "loss", checkpoint: state.path)
         }
         model.backward(dScores: result.dScores, dLogits: result.dLogits)
+        var labelled = 0, agree = 0
+        if let online = result.onlineMask {
+          for (s, o) in zip(mask, online) where s != Loss.ignoreLabel {
+            labelled += 1
+            if s == o { agree += 1 }
+          }
+        }
+        let summed = parallel.sum([result.terms.classification, result.terms.segmentation, result.terms.online,
+                                   Float(agree), Float(labelled), Interruption.requested != nil ? 1 : 0])
+        stopAgreed = summed[5] > 0
         guard gradientsAreFinite(sgd.parameters) else {
           throw NonFiniteLossError(stage: stage, epoch: epoch, iteration: iteration, what: "gradient", checkpoint: state.path)
         }
         sgd.step()
-        let b = Double(n)
+        let b = Double(batch.globalCount)
         position.batch = batch.number + 1
-        position.sums.cls += Double(result.terms.classification) * b
-        position.sums.seg += Double(result.terms.segmentation) * b
-        position.sums.online += Double(result.terms.online) * b
-        position.count += n
-        if let online = result.onlineMask {
-          for (s, o) in zip(mask, online) where s != Loss.ignoreLabel {
-            position.labelled += 1
-            if s == o { position.agree += 1 }
-          }
-        }
+        position.sums.cls += Double(summed[0]) * b
+        position.sums.seg += Double(summed[1]) * b
+        position.sums.online += Double(summed[2]) * b
+        position.count += batch.globalCount
+        position.labelled += Int(summed[4])
+        position.agree += Int(summed[3])
         let s = position.sums
-        bar.advance(by: n, note: String(format: "loss %.4f", (s.cls + s.seg + s.online) / Double(max(position.count, 1))))
+        bar.advance(by: batch.globalCount, note: String(format: "loss %.4f", (s.cls + s.seg + s.online) / Double(max(position.count, 1))))
       }
       let c = Double(max(position.count, 1))
       let row = SegmentationEpoch(
@@ -593,8 +638,11 @@ public enum SegmentationStage {
       var next = Position()
       next.curve = position.curve + [row]
       position = next
+      // Once an epoch rank 0's state is copied to all ranks, so they cannot drift apart.
+      broadcast(model.parameters.map(\.value) + (model.buffers + sgd.state).map(\.value), from: communicator)
       try save()
     }
+    if let report = parallel.report { log("\(stage): \(report)") }
     return Array(position.curve.prefix(schedule.epochs))
   }
 
@@ -606,7 +654,8 @@ public enum SegmentationStage {
   /// ignored, it is left to the online mask, which can only choose the image's classes.
   static func predictTrainingSet(from round: SegmentationRound, config: SegmentationConfiguration, set: ClassificationSet,
                                  dataset: VOCDataset, refinement: Refinement, layout: SegmentationLayout,
-                                 progress: ProgressReporter.Options, log: (String) -> Void) throws -> URL {
+                                 progress: ProgressReporter.Options, log: (String) -> Void,
+                                 communicator: Communicator = SingleProcess()) throws -> URL {
     let out = layout.plusMasks
     let parameters = ["checkpoint": round.checkpoint.path, "checkpoint_trained": trainedAt(round.checkpoint),
                       "confidence": "\(config.confidenceThreshold)",
@@ -620,9 +669,12 @@ public enum SegmentationStage {
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
     let info = try SegmenterInfo(checkpoint: round.checkpoint)
     let inference = try info.inference(from: round.checkpoint, threshold: config.confidenceThreshold)
-    let bar = ProgressReporter("PSL+ masks", total: set.count, unit: "images", options: progress)
+    // Rank r of K predicts images r, r + K, ...
+    let shard = Shard.whole.split(across: communicator)
+    let mine = set.samples.indices.filter(shard.contains).map { set.samples[$0] }
+    let bar = ProgressReporter("PSL+ masks", total: mine.count, unit: "images", options: progress)
     var outside = 0, pixels = 0
-    for sample in set.samples {
+    for sample in mine {
       defer { bar.advance() }
       try Interruption.check(stage: "PSL+ masks", detail: "the masks written so far are kept in \(out.path)")
       let target = out.appendingPathComponent("\(sample.id).png")
@@ -634,6 +686,15 @@ public enum SegmentationStage {
       try mask.write(to: target)
     }
     bar.finish()
+    if communicator.isDistributed {
+      let sums = communicator.allreduceSum([Double(outside), Double(pixels)])
+      (outside, pixels) = (Int(sums[0]), Int(sums[1]))
+    }
+    guard communicator.isRoot else {
+      communicator.barrier()
+      return out
+    }
+    defer { communicator.barrier() }
     try StageManifest(stage: "psl-plus-masks", parameters: parameters, inputs: [round.checkpoint.path], startedAt: started,
                       notes: ["outside_label_fraction": "\(Double(outside) / Double(max(pixels, 1)))",
                               "rule": "labels outside {0} and the image's classes become 255"]).write(to: out)

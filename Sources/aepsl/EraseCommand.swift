@@ -1,4 +1,5 @@
 import AEPSLData
+import AEPSLDistributed
 import AEPSLEngine
 import AEPSLMethod
 import ArgumentParser
@@ -129,11 +130,15 @@ struct EraseCommand: ParsableCommand {
 
   func run() throws {
     compute.apply()
-    let summary = try interruptible {
-      try EraseStage.run(configuration, run: URL(fileURLWithPath: runDirectory), progress: progress.options)
+    try asJob { communicator in
+      let summary = try interruptible(communicator) {
+        try EraseStage.run(configuration, run: URL(fileURLWithPath: runDirectory), progress: progress.options,
+                           communicator: communicator)
+      }
+      guard communicator.isRoot else { return }
+      print("Merged steps: \(summary.mergedSteps.map(String.init).joined(separator: ", ")) (\(summary.reason))")
+      print("Next: aepsl masks --run \(runDirectory)")
     }
-    print("Merged steps: \(summary.mergedSteps.map(String.init).joined(separator: ", ")) (\(summary.reason))")
-    print("Next: aepsl masks --run \(runDirectory)")
   }
 }
 
@@ -150,13 +155,14 @@ struct BadImageOptions: ParsableArguments {
 }
 
 /// Runs a stage with SIGINT/SIGTERM handlers installed: the stage stops at the next safe
-/// point, saves its state and the process exits with 130 (SIGINT) or 143 (SIGTERM).
-func interruptible<T>(_ body: () throws -> T) throws -> T {
+/// point, saves its state and the process exits with 130 (SIGINT) or 143 (SIGTERM). On a
+/// multi-rank job only rank 0 prints the message.
+func interruptible<T>(_ communicator: Communicator = SingleProcess(), _ body: () throws -> T) throws -> T {
   Interruption.install()
   do {
     return try body()
   } catch let interrupted as InterruptedError {
-    FileHandle.standardError.write(Data("aepsl: \(interrupted)\n".utf8))
+    if communicator.isRoot { FileHandle.standardError.write(Data("aepsl: \(interrupted)\n".utf8)) }
     throw ExitCode(interrupted.exitCode)
   }
 }

@@ -1,4 +1,5 @@
 import AEPSLData
+import AEPSLDistributed
 import AEPSLMethod
 import ArgumentParser
 import Foundation
@@ -35,6 +36,7 @@ struct MasksCommand: ParsableCommand {
   var steps: Int?
 
   @OptionGroup var badImages: BadImageOptions
+  @OptionGroup var shard: ShardOptions
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
@@ -53,7 +55,13 @@ struct MasksCommand: ParsableCommand {
     c.steps = steps
     c.output = out
     c.onBadImage = badImages.onBadImage
-    let dir = try interruptible { try MaskStage.run(c, run: URL(fileURLWithPath: runDirectory), progress: progress.options) }
+    let (dir, root) = try asJob { communicator in
+      (try interruptible(communicator) {
+        try MaskStage.run(c, run: URL(fileURLWithPath: runDirectory), progress: progress.options,
+                          sharding: StageSharding(communicator: communicator, shard: shard.value))
+      }, communicator.isRoot)
+    }
+    guard root else { return }
     print("Next: aepsl eval --pred \(dir.path) --dataset DATASET --split train, or aepsl train-seg --run \(runDirectory)")
   }
 }

@@ -1,3 +1,4 @@
+import AEPSLDistributed
 import AEPSLMethod
 import ArgumentParser
 import Foundation
@@ -58,6 +59,7 @@ struct PredictCommand: ParsableCommand {
   @OptionGroup var crfOptions: CRFOptions
   @OptionGroup var badImages: BadImageOptions
   @OptionGroup var compute: ComputeOptions
+  @OptionGroup var shard: ShardOptions
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
@@ -81,7 +83,12 @@ struct PredictCommand: ParsableCommand {
     c.overlay = overlay
     c.onBadImage = badImages.onBadImage
     let refinement = crf.isOn ? crfOptions.refinement(threads: compute.threads) : .argmax
-    let dir = try interruptible { try PredictStage.run(c, refinement: refinement, progress: progress.options) }
-    if let dataset { print("Next: aepsl eval --pred \(dir.path) --dataset \(dataset) --split \(split)") }
+    let (dir, root) = try asJob { communicator in
+      (try interruptible(communicator) {
+        try PredictStage.run(c, refinement: refinement, progress: progress.options,
+                             sharding: StageSharding(communicator: communicator, shard: shard.value))
+      }, communicator.isRoot)
+    }
+    if root, let dataset { print("Next: aepsl eval --pred \(dir.path) --dataset \(dataset) --split \(split)") }
   }
 }

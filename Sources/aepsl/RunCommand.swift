@@ -1,3 +1,4 @@
+import AEPSLDistributed
 import AEPSLEngine
 import AEPSLPipeline
 import ArgumentParser
@@ -88,6 +89,12 @@ struct RunCommand: ParsableCommand {
       resolved.erase.onBadImage = badImages.onBadImage
       resolved.masks.onBadImage = badImages.onBadImage
       resolved.segmentation.onBadImage = badImages.onBadImage
+    }
+    if let ranks = Distributed.launchedSize(), ranks > 1 {
+      throw ValidationError("""
+        aepsl run is one process. Under mpirun, run the stages one by one (erase, masks, train-seg, predict), \
+        then aepsl eval and aepsl report (README: On a cluster).
+        """)
     }
     let pipeline = Pipeline(run: URL(fileURLWithPath: runDirectory), config: resolved, progress: progress.options)
     let started = Date()

@@ -1,4 +1,5 @@
 import AEPSLCRF
+import AEPSLDistributed
 import AEPSLEngine
 import AEPSLImaging
 import AEPSLMethod
@@ -180,10 +181,15 @@ struct TrainSegCommand: ParsableCommand {
 
   func run() throws {
     compute.apply()
-    let rounds = try interruptible {
-      try SegmentationStage.run(configuration, run: URL(fileURLWithPath: runDirectory),
-                                refinement: crf.refinement(threads: compute.threads), progress: progress.options)
+    let (rounds, root) = try asJob { communicator in
+      (try interruptible(communicator) {
+        try SegmentationStage.run(configuration, run: URL(fileURLWithPath: runDirectory),
+                                  refinement: crf.refinement(threads: compute.threads), progress: progress.options,
+                                  communicator: communicator)
+      }, communicator.isRoot)
     }
+    // Only rank 0 of an mpirun job prints.
+    guard root else { return }
     for round in rounds {
       let last = round.curve.last?.terms
       print(String(format: "%@: final loss %.4f -> %@", round.variant, last?.total ?? .nan, round.checkpoint.path)

@@ -262,8 +262,14 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     let stale = nested.appendingPathComponent(".state.safetensors.\(dead).12345.tmp")
     let live = nested.appendingPathComponent(".manifest.json.1.777.tmp")  // pid 1 always runs
     let other = nested.appendingPathComponent(".hidden-user-file.tmp")
-    for url in [stale, live, other] { try Data("x".utf8).write(to: url) }
+    let recent = nested.appendingPathComponent(".loss.csv.\(dead).999.tmp")  // maybe another machine's, being written
+    let hourAgo = Date(timeIntervalSinceNow: -3600)
+    for url in [stale, live, other, recent] {
+      try Data("x".utf8).write(to: url)
+      if url != recent { try FileManager.default.setAttributes([.modificationDate: hourAgo], ofItemAtPath: url.path) }
+    }
     #expect(removeStaleTemporaries(under: directory) == 1)
+    #expect(FileManager.default.fileExists(atPath: recent.path))
     #expect(!FileManager.default.fileExists(atPath: stale.path))
     #expect(FileManager.default.fileExists(atPath: live.path) && FileManager.default.fileExists(atPath: other.path))
   }
