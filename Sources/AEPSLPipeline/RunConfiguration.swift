@@ -98,6 +98,13 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     if eraseSection["onBadImage"] == nil { config.erase.onBadImage = config.onBadImage }
     if masksSection["onBadImage"] == nil { config.masks.onBadImage = config.onBadImage }
     if segSection["onBadImage"] == nil { config.segmentation.onBadImage = config.onBadImage }
+    // A section that names its epochs gets exactly that many (as --epochs does), unless it
+    // also names a minimum of iterations.
+    for (section, keyPath) in [(eraseSection, \RunConfiguration.erase.schedule), (segSection, \RunConfiguration.segmentation.schedule)] {
+      if let schedule = section["schedule"] as? [String: Any], schedule["epochs"] != nil, schedule["minIterations"] == nil {
+        config[keyPath: keyPath].minIterations = nil
+      }
+    }
     if eraseSection["imageSide"] == nil { config.erase.imageSide = config.imageSide }
     if segSection["imageSide"] == nil { config.segmentation.imageSide = config.imageSide }
     return config

@@ -60,7 +60,7 @@ struct EraseCommand: ParsableCommand {
   @Option(help: "A step whose final-epoch loss exceeds this times step 1's stops erasing (RESULTS.md: how the default was chosen).")
   var stopRatio: Float = EraseConfiguration(dataset: "").stopRatio
 
-  @Option(help: "Epochs per step. Default: 8 for tiny, 5 for largefov.")
+  @Option(help: "Epochs per step, exactly. Default: 8 for tiny, or more on a small dataset to make at least 200 updates; 5 for largefov.")
   var epochs: Int?
 
   @Option(help: "Images per batch. Default: 32 for tiny, 4 for largefov.")
@@ -116,7 +116,11 @@ struct EraseCommand: ParsableCommand {
     c.delta = delta
     c.stopRatio = stopRatio
     c.loss = clsLoss
-    if let epochs { c.schedule.epochs = epochs }
+    if let epochs {
+      // Epochs given: exactly that many, whatever the dataset's size.
+      c.schedule.epochs = epochs
+      c.schedule.minIterations = nil
+    }
     if let lr { c.schedule.learningRate = lr }
     if let batchSize { c.batchSize = batchSize }
     if let cropSize { c.cropSize = cropSize }

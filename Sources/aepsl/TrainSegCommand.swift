@@ -85,7 +85,7 @@ struct TrainSegCommand: ParsableCommand {
   @Option(help: "weak: pseudo masks; full: the training split's ground-truth masks (upper bound).")
   var supervision = Supervision.weak
 
-  @Option(help: "Epochs. Default: 12 for tiny, 20 for largefov.")
+  @Option(help: "Epochs, exactly. Default: 12 for tiny, or more on a small dataset to make at least 600 updates; 20 for largefov.")
   var epochs: Int?
 
   @Option(help: "Images per batch. Default: 16 for tiny, 4 for largefov.")
@@ -163,7 +163,11 @@ struct TrainSegCommand: ParsableCommand {
     c.masks = masks
     c.pslPlus = pslPlus
     c.classificationLoss = clsLoss
-    if let epochs { c.schedule.epochs = epochs }
+    if let epochs {
+      // Epochs given: exactly that many, whatever the dataset's size.
+      c.schedule.epochs = epochs
+      c.schedule.minIterations = nil
+    }
     if let lr { c.schedule.learningRate = lr }
     if let weightDecay { c.schedule.weightDecay = weightDecay }
     if let batchSize { c.batchSize = batchSize }

@@ -18,6 +18,7 @@ struct BadImageStageTests {
   static func configuration(_ dataset: URL) -> EraseConfiguration {
     var c = EraseConfiguration(dataset: dataset.path, net: "tiny")
     c.schedule.epochs = 1
+    c.schedule.minIterations = nil
     c.batchSize = 4
     c.cropSize = 40
     c.maxSteps = 1

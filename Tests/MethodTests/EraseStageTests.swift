@@ -63,6 +63,7 @@ struct EraseStageEndToEndTests {
   static func configuration(_ dataset: URL) -> EraseConfiguration {
     var c = EraseConfiguration(dataset: dataset.path, net: "tiny")
     c.schedule.epochs = 1
+    c.schedule.minIterations = nil
     c.batchSize = 4
     c.cropSize = 48
     c.maxSteps = 2
@@ -154,6 +155,7 @@ struct EraseStageEndToEndTests {
     defer { try? FileManager.default.removeItem(at: dataset) }
     var config = EraseConfiguration(dataset: dataset.path, net: "largefov")
     config.schedule.epochs = 1
+    config.schedule.minIterations = nil
     config.batchSize = 4
     config.cropSize = 48
     config.maxSteps = 2

@@ -176,6 +176,7 @@ struct InterruptionTests {
     defer { Self.run("/bin/umount", [run.path]) }
     var config = EraseConfiguration(dataset: dataset.path, net: "tiny")
     config.schedule.epochs = 1
+    config.schedule.minIterations = nil
     config.batchSize = 4
     config.cropSize = 40
     config.maxSteps = 1

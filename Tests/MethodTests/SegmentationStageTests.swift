@@ -50,6 +50,7 @@ struct SegmentationStageTests {
     c.split = "train"
     c.masks = f.masks.path
     c.schedule.epochs = epochs
+    c.schedule.minIterations = nil
     c.schedule.learningRate = 0.05
     c.batchSize = 4
     c.cropSize = 64
@@ -139,6 +140,7 @@ struct SegmentationStageTests {
 
     // Other settings on a finished variant are refused, naming the change.
     config.schedule.epochs = 9
+    config.schedule.minIterations = nil
     #expect(throws: MethodError.self) {
       try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
     }
@@ -180,6 +182,7 @@ struct SegmentationStageTests {
 
     // Round 1 retrained: the PSL+ masks made from the old network are not silently reused.
     config.schedule.epochs = 8
+    config.schedule.minIterations = nil
     config.pslPlus = true
     try FileManager.default.removeItem(at: layout.directory("psl"))
     do {
@@ -197,6 +200,7 @@ struct SegmentationStageTests {
     config.dataset = f.dataset.path
     config.split = "train"
     config.schedule.epochs = 1
+    config.schedule.minIterations = nil
     config.batchSize = 8
     config.cropSize = 64
     #expect(config.psl == false && config.firstVariant == "full")

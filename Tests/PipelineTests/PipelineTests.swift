@@ -25,6 +25,15 @@ struct RunConfigurationTests {
     #expect(c.masks.onBadImage == .fail)
   }
 
+  @Test func aSectionThatNamesItsEpochsGetsExactlyThatMany() throws {
+    let json = #"{"erase": {"schedule": {"epochs": 2}}, "segmentation": {"schedule": {"epochs": 3, "minIterations": 50}}}"#
+    let c = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json", net: nil, dataset: nil)
+    #expect(c.erase.schedule.epochs == 2 && c.erase.schedule.minIterations == nil)
+    #expect(c.segmentation.schedule.epochs == 3 && c.segmentation.schedule.minIterations == 50)
+    let defaults = try RunConfiguration.resolve(overrides: nil, file: "-", net: nil, dataset: nil)
+    #expect(defaults.erase.schedule.minIterations == 200 && defaults.segmentation.schedule.minIterations == 600)
+  }
+
   @Test func theNetworkPicksEverySectionsDefaults() throws {
     let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: "largefov", dataset: "/data/voc")
     #expect(c.erase.cropSize == 321 && c.segmentation.cropSize == 321)
