@@ -364,4 +364,30 @@ struct SegmentationStageTests {
     let map = try LabelMap(contentsOf: out.appendingPathComponent(first))
     #expect(map.width == 64 && map.height == 64)
   }
+
+  /// A smoke test of the real network: VGG-16 LargeFOV from random weights, PSL and PSL+ for
+  /// one epoch on 48-pixel crops, then prediction at the images' size.
+  @Test func largefovTrainsPSLAndPSLPlusAndPredicts() throws {
+    let f = try Self.fixture()
+    defer { try? FileManager.default.removeItem(at: f.root) }
+    var config = SegmentationConfiguration(net: "largefov")
+    config.dataset = f.dataset.path
+    config.split = "train"
+    config.masks = f.masks.path
+    config.schedule.epochs = 1
+    config.schedule.minIterations = nil
+    config.batchSize = 4
+    config.cropSize = 48
+    config.pslPlus = true
+    let rounds = try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
+    #expect(rounds.map(\.variant) == ["psl", "psl-plus"])
+    #expect(rounds.allSatisfy { $0.curve.count == 1 && $0.curve[0].terms.total.isFinite })
+    var predict = PredictConfiguration(checkpoint: rounds[1].checkpoint.path, output: f.root.appendingPathComponent("pred").path)
+    predict.dataset = f.dataset.path
+    let out = try PredictStage.run(predict, progress: .init(quiet: true), log: { _ in })
+    let maps = try Self.pngs(out)
+    #expect(maps.count == 4)
+    let map = try LabelMap(contentsOf: out.appendingPathComponent(maps[0]))
+    #expect(map.width == 64 && map.height == 64 && map.labels.allSatisfy { $0 <= 6 })
+  }
 }
