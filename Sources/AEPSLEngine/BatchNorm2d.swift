@@ -81,27 +81,39 @@ public final class BatchNorm2d: Layer {
     precondition(x.shape.count == 4 && x.shape[1] == channels, "\(name): input \(x.shape), expected \(channels) channels")
     if training, let sum = crossReplicaSum { return synchronizedForward(x, sum: sum) }
     let p = plan(x, training: training)
+    let mean = training ? Tensor(shape: [channels]) : runningMean
+    let variance = training ? Tensor(shape: [channels]) : runningVariance
+    let y = execute(p, x, mean: mean, variance: variance)
+    if training {
+      updateRunningStatistics(mean: mean, variance: variance, count: x.count / channels)
+      cache = (x, p, mean, variance, x.count / channels, false)
+    }
+    return y
+  }
+
+  /// oneDNN's forward of `p` on `x` with these statistics: written by oneDNN when it
+  /// computes them (training), read when they are given.
+  private func execute(_ p: Plan, _ x: Tensor, mean: Tensor, variance: Tensor) -> Tensor {
     let y = Tensor.uninitialized(shape: x.shape, layout: x.layout)
     let src = DNNLMemory(p.data, UnsafeMutableRawPointer(x.data))
     let dst = DNNLMemory(p.data, UnsafeMutableRawPointer(y.data))
-    let mean = training ? Tensor(shape: [channels]) : runningMean
-    let variance = training ? Tensor(shape: [channels]) : runningVariance
     let (meanMem, varMem, scaleMem, shiftMem) = (vector(mean), vector(variance), vector(scale.value), vector(shift.value))
     var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle),
                                           (DNNL_ARG_MEAN, meanMem.handle), (DNNL_ARG_VARIANCE, varMem.handle),
                                           (DNNL_ARG_SCALE, scaleMem.handle), (DNNL_ARG_SHIFT, shiftMem.handle)]
     if let ws = p.workspace { args.append((DNNL_ARG_WORKSPACE, ws.handle)) }
     p.forward.execute(args)
-    if training {
-      let n = Float(x.count / channels)
-      let unbias = n > 1 ? n / (n - 1) : 1
-      for c in 0..<channels {
-        runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean.data[c]
-        runningVariance.data[c] = (1 - momentum) * runningVariance.data[c] + momentum * variance.data[c] * unbias
-      }
-      cache = (x, p, mean, variance, x.count / channels, false)
-    }
     return y
+  }
+
+  /// Running averages for inference, with the unbiased variance of `count` values a channel.
+  private func updateRunningStatistics(mean: Tensor, variance: Tensor, count: Int) {
+    let n = Float(count)
+    let unbias = n > 1 ? n / (n - 1) : 1
+    for c in 0..<channels {
+      runningMean.data[c] = (1 - momentum) * runningMean.data[c] + momentum * mean.data[c]
+      runningVariance.data[c] = (1 - momentum) * runningVariance.data[c] + momentum * variance.data[c] * unbias
+    }
   }
 
   /// Sync batch norm, forward: the mean and variance of the whole batch of every rank, in
@@ -124,20 +136,8 @@ public final class BatchNorm2d: Layer {
       variance.data[i] = Float(max(0, squares[i] / total - offset * offset))
     }
     let p = plan(x, training: true, givenStatistics: true)
-    let y = Tensor.uninitialized(shape: x.shape, layout: x.layout)
-    let src = DNNLMemory(p.data, UnsafeMutableRawPointer(x.data))
-    let dst = DNNLMemory(p.data, UnsafeMutableRawPointer(y.data))
-    let (meanMem, varMem, scaleMem, shiftMem) = (vector(mean), vector(variance), vector(scale.value), vector(shift.value))
-    var args: [(Int32, dnnl_memory_t)] = [(DNNL_ARG_SRC, src.handle), (DNNL_ARG_DST, dst.handle),
-                                          (DNNL_ARG_MEAN, meanMem.handle), (DNNL_ARG_VARIANCE, varMem.handle),
-                                          (DNNL_ARG_SCALE, scaleMem.handle), (DNNL_ARG_SHIFT, shiftMem.handle)]
-    if let ws = p.workspace { args.append((DNNL_ARG_WORKSPACE, ws.handle)) }
-    p.forward.execute(args)
-    let unbias = Float(total > 1 ? total / (total - 1) : 1)
-    for i in 0..<c {
-      runningMean.data[i] = (1 - momentum) * runningMean.data[i] + momentum * mean.data[i]
-      runningVariance.data[i] = (1 - momentum) * runningVariance.data[i] + momentum * variance.data[i] * unbias
-    }
+    let y = execute(p, x, mean: mean, variance: variance)
+    updateRunningStatistics(mean: mean, variance: variance, count: Int(total))
     cache = (x, p, mean, variance, Int(total), true)
     return y
   }

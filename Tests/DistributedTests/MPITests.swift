@@ -1,6 +1,7 @@
 import AEPSLData
 import AEPSLDistributed
 import AEPSLEngine
+import AEPSLTestSupport
 import Foundation
 import Testing
 @testable import AEPSLMethod
@@ -9,16 +10,7 @@ import Testing
 /// process, through the `aepsl` binary built beside this test bundle.
 @Suite("Data-parallel training and sharded stages", .serialized)
 struct MPITests {
-  static var binary: URL? {
-    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    var dir = exe.deletingLastPathComponent()
-    for _ in 0..<4 {
-      let candidate = dir.appendingPathComponent("aepsl")
-      if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-      dir = dir.deletingLastPathComponent()
-    }
-    return nil
-  }
+  static var binary: URL? { builtAEPSLBinary }
 
   static var mpirun: URL? {
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"

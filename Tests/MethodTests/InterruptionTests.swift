@@ -1,6 +1,7 @@
 import AEPSLData
 import AEPSLEngine
 import AEPSLImaging
+import AEPSLTestSupport
 import Foundation
 import Testing
 @testable import AEPSLMethod
@@ -10,16 +11,7 @@ import Testing
 @Suite("Interruption, resume, non-finite losses, disks", .serialized)
 struct InterruptionTests {
   /// The `aepsl` binary built beside this test bundle (swift test builds it).
-  static var binary: URL? {
-    let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    var dir = exe.deletingLastPathComponent()
-    for _ in 0..<4 {
-      let candidate = dir.appendingPathComponent("aepsl")
-      if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-      dir = dir.deletingLastPathComponent()
-    }
-    return nil
-  }
+  static var binary: URL? { builtAEPSLBinary }
 
   static func makeDataset(train: Int, size: Int = 40) throws -> URL {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-interrupt-\(UUID().uuidString)")
