@@ -98,7 +98,7 @@ let package = Package(
     // Seeded mutation fuzzing of every reader of untrusted bytes (bounded in CI; README: Reliability).
     .testTarget(name: "FuzzTests", dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLImaging"]),
     .testTarget(name: "CRFTests", dependencies: ["AEPSLCRF", "AEPSLTestSupport"]),
-    .testTarget(name: "PipelineTests", dependencies: ["AEPSLData", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
+    .testTarget(name: "PipelineTests", dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
     .testTarget(
       name: "ReportTests",
       dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]
