@@ -115,7 +115,7 @@ let package = Package(
     .testTarget(name: "CRFTests", dependencies: ["AEPSLCRF", "AEPSLTestSupport"]),
     // mpirun -np 2 against one process (needs the MPI trait and openmpi-bin).
     .testTarget(name: "DistributedTests", dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLMethod", "AEPSLTestSupport"]),
-    .testTarget(name: "PipelineTests", dependencies: ["AEPSLData", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
+    .testTarget(name: "PipelineTests", dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
     .testTarget(
       name: "ReportTests",
       dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]

@@ -1,10 +1,13 @@
 extension DenseCRF {
   /// The CRF DeepLab runs after its network (DESIGN.md section 1.4): U = -ln(max(p, floor))
   /// from `probabilities` [labels][height][width], a Gaussian and a bilateral Potts term on
-  /// `image` (RGB bytes, [height][width][3]). A term whose weight is 0 is left out.
+  /// `image` (RGB bytes, [height][width][3]). A term whose weight is 0 is left out. With
+  /// `parameters.scaleWithImage` the spatial deviations are scaled to this image first
+  /// (`CRFParameters.forImage`).
   public convenience init(image: [UInt8], width: Int, height: Int, probabilities: [Float], labels: Int,
-                          parameters: CRFParameters = CRFParameters(), threads: Int = crfDefaultThreads) throws {
-    try parameters.validate()
+                          parameters given: CRFParameters = CRFParameters(), threads: Int = crfDefaultThreads) throws {
+    try given.validate()
+    let parameters = given.forImage(width: width, height: height)
     try self.init(width: width, height: height, labels: labels, threads: threads)
     try setUnary(probabilities: probabilities, floor: parameters.probabilityFloor)
     if parameters.gaussianWeight > 0 {

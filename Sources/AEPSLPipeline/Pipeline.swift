@@ -132,7 +132,7 @@ public struct Pipeline {
     case .synth: return ["dataset", "synth"]
     case .erase: return ["net", "seed", "erase"]
     case .masks: return ["masks"]
-    case .trainSeg: return ["segmentation", "upperBound", "ablation", "crf", "useCRF"]
+    case .trainSeg: return ["segmentation", "upperBound", "ablation", "plusCRF", "useCRF"]
     case .predict: return ["confidence", "crf", "useCRF", "evalSplit", "finalModel"]
     case .eval: return []
     case .report: return ["reportSamples"]
@@ -229,7 +229,7 @@ public struct Pipeline {
         var seg = seg
         seg.dataset = datasetDirectory.path
         log("run: training \(variant)\(seg.supervision == .full ? " (FULLY SUPERVISED upper bound)" : "")")
-        try SegmentationStage.run(seg, run: run, refinement: refinement, progress: progress, log: log)
+        try SegmentationStage.run(seg, run: run, refinement: plusRefinement, progress: progress, log: log)
       }
     case .predict:
       guard lists(config.evalSplit) else {
@@ -297,6 +297,12 @@ public struct Pipeline {
   var refinement: Refinement {
     guard config.useCRF else { return .argmax }
     return .denseCRF(config.crf)
+  }
+
+  /// The dense CRF that makes the PSL+ masks (`plusCRF`), or plain argmax.
+  var plusRefinement: Refinement {
+    guard config.useCRF else { return .argmax }
+    return .denseCRF(config.plusCRF)
   }
 
   /// The mIoU table printed at the end of a run: name, split, mIoU, from RUN/metrics.

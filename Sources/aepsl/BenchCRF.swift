@@ -122,7 +122,7 @@ struct BenchCRF: ParsableCommand {
 
     if comparePydensecrf {
       fflush(nil)  // our lines first, then the script's
-      let theirs = try runPydensecrf(scene: scene, parameters: parameters)
+      let theirs = try runPydensecrf(scene: scene, parameters: parameters.forImage(width: scene.width, height: scene.height))
       let agreement = fraction(labels, theirs.labels, equal: true)
       let ratio = theirs.total / median(total)
       print(String(format: "pydensecrf: setup %7.1f ms   inference %7.1f ms   total %7.1f ms   (%@, 1 thread)",

@@ -36,6 +36,23 @@ struct CRFOptions: ParsableArguments {
   @Option(help: "Kernel normalisation: symmetric, before, after or none (densecrf's).")
   var normalization: KernelNormalization = CRFParameters().normalization
 
+  @Option(name: .customLong("crf-scale-with-image"), help: """
+    on: the sxy values are for an image whose longer side is --crf-reference-side and are scaled \
+    to each image (sxy x longer side / reference side); off: they are pixels. Default: on for \
+    the PSL+ masks (train-seg), off at test time (predict) and in crf.
+    """)
+  var scaleWithImage: Switch?
+
+  @Option(name: .customLong("crf-reference-side"), help: "The longer image side, in pixels, the sxy values are given for with --crf-scale-with-image on (PASCAL VOC's 500, on which DeepLab chose them).")
+  var referenceSide: Float = CRFParameters().referenceSide
+
+  /// The parameters, with `base`'s scaling unless --crf-scale-with-image is given.
+  func parameters(base: CRFParameters) -> CRFParameters {
+    var p = parameters
+    p.scaleWithImage = scaleWithImage?.isOn ?? base.scaleWithImage
+    return p
+  }
+
   var parameters: CRFParameters {
     var p = CRFParameters()
     p.iterations = iterations
@@ -48,6 +65,8 @@ struct CRFOptions: ParsableArguments {
     p.gaussianFilter = gaussianFilter
     p.truncation = truncation
     p.normalization = normalization
+    p.scaleWithImage = scaleWithImage?.isOn ?? CRFParameters().scaleWithImage
+    p.referenceSide = referenceSide
     return p
   }
 

@@ -15,10 +15,16 @@ enum Switch: String, ExpressibleByArgument, CaseIterable {
 
 extension Supervision: ExpressibleByArgument {}
 extension PlusInitialisation: ExpressibleByArgument {}
+extension PlusUncertainPixels: ExpressibleByArgument {}
 
 extension CRFOptions {
-  /// The dense CRF with these parameters as a refiner for the method's stages.
+  /// The dense CRF with these parameters as a refiner for test-time inference.
   func refinement(threads: Int) -> Refinement { .denseCRF(parameters, threads: threads) }
+
+  /// The dense CRF that refines the first round's predictions into PSL+ masks: these
+  /// parameters over `CRFParameters.plusMasks` (spatial deviations scaled to the image
+  /// unless --crf-scale-with-image says otherwise).
+  func plusMasksRefinement(threads: Int) -> Refinement { .denseCRF(parameters(base: .plusMasks), threads: threads) }
 }
 
 /// `aepsl train-seg`: prohibitive segmentation learning (DESIGN.md 1.3).
@@ -35,7 +41,8 @@ struct TrainSegCommand: ParsableCommand {
       score cells (nearest neighbour), as DeepLab shrinks its labels; 255 and crop padding are \
       ignored. --psl off trains plain DeepLab, CE(f, S) only; the classification branch is then \
       not trained and predict does no confidence weighting. --psl-plus then predicts the \
-      training set with the trained network (confidence weighting, dense CRF), turns labels \
+      training set with the trained network (confidence weighting, dense CRF with its spatial \
+      deviations scaled to the image as for VOC's 500 px, see --crf-scale-with-image), turns labels \
       outside {background} and the image's classes into 255, and trains again on those \
       masks: from the same initialisation with --init (the paper), from the first round's \
       network when training from scratch (see --plus-init). --supervision full trains on the training split's \
@@ -115,19 +122,30 @@ struct TrainSegCommand: ParsableCommand {
   @Option(help: """
     PSL+: start the second round from the same initialisation as the first (same) or from the \
     first round's network (first-round). Default: same with --init, first-round from scratch \
-    (tiny on the synthetic set, val mIoU with the CRF: 48.6 from scratch again, 74.3 from round 1).
+    (tiny on the synthetic set, val mIoU with the CRF, masks from the unscaled CRF: 48.6 from \
+    scratch again, 74.3 from round 1).
     """)
   var plusInit: PlusInitialisation?
+
+  @Option(name: .customLong("plus-lr"), help: "PSL+: base learning rate of the second round. Default: the first round's (--lr).")
+  var plusLR: Float?
 
   @Option(help: "PSL+: confidences below this are zeroed when predicting the training set.")
   var confidence: Float = 0.1
 
   @Option(help: """
     Working resolution: resize every image so that its longer side is this many pixels before \
-    training crops, and predictions (the checkpoint records it for aepsl predict) (outputs come back at the image's own size). Default: \
-    each image's own size. Use it when images are much larger than the crop size.
+    training crops and prediction (the checkpoint records it for aepsl predict; outputs come \
+    back at the image's own size). Default: each image's own size. Use it when images are \
+    much larger than the crop size.
     """)
   var imageSide: Int?
+
+  @Option(help: """
+    PSL+: keep every refined label, or leave at 255 (ignore) the pixels where the dense CRF \
+    changed the network's label (crf-changed).
+    """)
+  var plusUncertain = SegmentationConfiguration(net: "tiny").plusUncertain
 
   @OptionGroup var crf: CRFOptions
   @OptionGroup var badImages: BadImageOptions
@@ -139,6 +157,7 @@ struct TrainSegCommand: ParsableCommand {
     if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
     if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
     if let lr, !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr).") }
+    if let plusLR, !(plusLR > 0) { throw ValidationError("--plus-lr must be positive, got \(plusLR).") }
     if let cropSize, cropSize < 16 { throw ValidationError("--crop-size must be at least 16, got \(cropSize).") }
     if let imageSide, imageSide < 16 { throw ValidationError("--image-side must be at least 16, got \(imageSide).") }
     if let weightDecay, weightDecay < 0 { throw ValidationError("--weight-decay must not be negative.") }
@@ -177,6 +196,8 @@ struct TrainSegCommand: ParsableCommand {
     c.headLRMultiplier = headLRMultiplier
     c.plusInit = plusInit
     c.confidenceThreshold = confidence
+    c.plusUncertain = plusUncertain
+    c.plusLearningRate = plusLR
     c.seed = compute.seed
     c.onBadImage = badImages.onBadImage
     c.imageSide = imageSide
@@ -188,7 +209,7 @@ struct TrainSegCommand: ParsableCommand {
     let (rounds, root) = try asJob { communicator in
       (try interruptible(communicator) {
         try SegmentationStage.run(configuration, run: URL(fileURLWithPath: runDirectory),
-                                  refinement: crf.refinement(threads: compute.threads), progress: progress.options,
+                                  refinement: crf.plusMasksRefinement(threads: compute.threads), progress: progress.options,
                                   communicator: communicator)
       }, communicator.isRoot)
     }

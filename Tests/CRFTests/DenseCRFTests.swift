@@ -205,6 +205,33 @@ struct DenseCRFTests {
     #expect(p.normalization == .symmetric && p.probabilityFloor == 1e-5)
   }
 
+  @Test("scaleWithImage scales both spatial deviations by the longer side / the reference side")
+  func scaleWithImage() throws {
+    var p = CRFParameters()
+    p.scaleWithImage = false
+    #expect(p.forImage(width: 128, height: 96) == p, "off: the deviations are pixels")
+    p.scaleWithImage = true
+    let small = p.forImage(width: 96, height: 128)
+    #expect(abs(small.gaussianSXY - 3 * 128 / 500) < 1e-6 && abs(small.bilateralSXY - 80 * 128 / 500) < 1e-5)
+    #expect(small.bilateralSRGB == p.bilateralSRGB && small.gaussianWeight == p.gaussianWeight
+            && small.bilateralWeight == p.bilateralWeight && small.iterations == p.iterations)
+    #expect(!small.scaleWithImage && small.forImage(width: 96, height: 128) == small, "resolving twice changes nothing")
+    let voc = p.forImage(width: 500, height: 375)
+    #expect(voc.gaussianSXY == 3 && voc.bilateralSXY == 80, "a VOC-sized image keeps DeepLab's values")
+    p.referenceSide = 250
+    #expect(p.forImage(width: 500, height: 100).bilateralSXY == 160)
+    // The CRF built from scaled parameters is the one built from the resolved pixels.
+    let scene = TinyScene(width: 40, height: 30, labels: 4, signal: 0.3)
+    p.referenceSide = 500
+    let scaled = try DenseCRF.segment(image: scene.image, width: 40, height: 30, probabilities: scene.probabilities,
+                                      labels: 4, parameters: p)
+    let pixels = try DenseCRF.segment(image: scene.image, width: 40, height: 30, probabilities: scene.probabilities,
+                                      labels: 4, parameters: p.forImage(width: 40, height: 30))
+    #expect(scaled == pixels)
+    p.referenceSide = 0
+    #expect(throws: CRFError.self) { try p.validate() }
+  }
+
   @Test("bad sizes and parameters are rejected with errors")
   func badInputs() throws {
     let crf = try DenseCRF(width: 4, height: 3, labels: 2)

@@ -256,4 +256,15 @@ struct PSLTests {
     #expect(kept.labels == [0, 1, 255, 3, 255])
     #expect(changed == 1)
   }
+
+  @Test func plusMasksIgnoreWhereTheCRFChangedTheNetworksLabel() {
+    let refined: [UInt8] = [0, 1, 2, 0, 3, 255]
+    let argmax: [UInt8] = [0, 2, 2, 1, 3, 0]
+    let (kept, changed) = SegmentationStage.ignoreChanged(refined, from: argmax)
+    #expect(kept == [0, 255, 2, 255, 3, 255])
+    #expect(changed == 3)
+    // Where they agree everywhere nothing changes.
+    let same = SegmentationStage.ignoreChanged(argmax, from: argmax)
+    #expect(same.0 == argmax && same.1 == 0)
+  }
 }

@@ -78,6 +78,8 @@ struct SegmentationStageTests {
     defer { try? FileManager.default.removeItem(at: f.root) }
     var config = Self.configuration(f)
     config.pslPlus = true
+    config.plusLearningRate = 0.02
+    config.plusUncertain = .crfChanged
     let first = Recorder()
     let rounds = try SegmentationStage.run(config, run: f.run, refinement: Self.countingRefinement(first),
                                            progress: .init(quiet: true), log: first.log)
@@ -108,6 +110,13 @@ struct SegmentationStageTests {
     #expect(round2.parameters["masks"] == layout.plusMasks.standardizedFileURL.path || round2.parameters["masks"] == layout.plusMasks.path)
     // From scratch, PSL+ starts from round 1's network.
     #expect(round2.parameters["plus_init"] == "first-round" && first.lines.contains { $0.contains("psl-plus starts from") })
+    // Its own learning rate and uncertain-pixel rule are recorded; round 1 keeps its rate.
+    #expect(round2.parameters["lr"] == "0.02" && round2.parameters["uncertain"] == "crf-changed")
+    #expect(try StageManifest.read(from: layout.directory("psl"))?.parameters["lr"] == "0.05")
+    let plusMasks = try #require(try StageManifest.read(from: layout.plusMasks))
+    #expect(plusMasks.parameters["uncertain"] == "crf-changed")
+    // The test's refiner is the argmax itself: it changes no pixel, so none is ignored.
+    #expect(plusMasks.notes["changed_fraction"] == "0.0")
 
     // PSL+ masks: one per training image, made through the refiner, holding only labels
     // the image has (or background, or 255).

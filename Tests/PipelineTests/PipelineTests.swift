@@ -1,3 +1,4 @@
+import AEPSLCRF
 import AEPSLData
 import AEPSLImaging
 import AEPSLMethod
@@ -54,6 +55,21 @@ struct RunConfigurationTests {
       let text = "\(error)"
       return text.contains("bad.json") && text.contains(message)
     }
+  }
+
+  @Test func thePSLPlusMasksCRFScalesWithTheImageAndTheTestTimeCRFIsDeepLabs() throws {
+    let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: nil, dataset: nil)
+    #expect(c.plusCRF.scaleWithImage && c.plusCRF.referenceSide == 500)
+    #expect(!c.crf.scaleWithImage && c.crf == CRFParameters())
+    #expect(c.plusCRF == { var p = CRFParameters(); p.scaleWithImage = true; return p }(), "otherwise DeepLab's")
+    #expect(c.finalModel == "psl-plus")
+    #expect(Refinement.denseCRF(c.plusCRF).description.hasSuffix("sxy scaled by the longer side / 500"))
+    // The test-time description is the one runs made before the option have.
+    #expect(Refinement.denseCRF(c.crf).description
+            == "dense CRF: 10 iterations, gaussian sxy 3 weight 3, bilateral sxy 80 srgb 13 weight 10")
+    let off = try RunConfiguration.resolve(overrides: Data(#"{"plusCRF": {"scaleWithImage": false}}"#.utf8), file: "c.json",
+                                           net: nil, dataset: nil)
+    #expect(off.plusCRF == CRFParameters())
   }
 
   @Test func resolvedConfigurationRoundTrips() throws {
