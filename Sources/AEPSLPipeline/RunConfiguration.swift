@@ -19,7 +19,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   public var segmentation: SegmentationConfiguration
   /// Also train on the training split's ground-truth masks: the fully supervised upper
   /// bound the weak result is measured against (the one stage that reads training masks).
-  /// Needs SegmentationClass for the training split.
+  /// Left out (with a message) when a training image has no ground-truth mask.
   public var upperBound: Bool
   /// Also train plain DeepLab on the AE masks (the PSL ablation).
   public var ablation: Bool
