@@ -51,8 +51,8 @@ func readDatasetFile(_ url: URL, what: String) throws -> Data {
 /// Decodes an image file as RGB, naming the file in any error.
 ///
 /// The header is read first: an image outside `ImageLimits` is refused before its pixels
-/// are allocated.
-func readRGBImage(_ url: URL) throws -> Image {
+/// are allocated. Used for every image the stages read, dataset or not.
+public func readRGBImage(_ url: URL) throws -> Image {
   try decodeRGBImage(readDatasetFile(url, what: "image"), file: url)
 }
 

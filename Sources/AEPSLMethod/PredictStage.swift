@@ -55,17 +55,6 @@ public enum PredictStage {
     return layout.checkpoint(found)
   }
 
-  /// An image to predict, as RGB: missing, unreadable or outside `ImageLimits` is an error
-  /// naming the file.
-  static func readImage(_ url: URL) throws -> Image {
-    guard FileManager.default.fileExists(atPath: url.path) else {
-      throw DatasetError(kind: .missingFile, file: url.path, problem: "missing image")
-    }
-    let header = try ImageHeader(contentsOf: url)
-    try ImageLimits.check(width: header.width, height: header.height, file: url.path)
-    return try Image(contentsOf: url, colorMode: .rgb)
-  }
-
   /// The images to predict: (id, file) in order.
   static func inputs(_ config: PredictConfiguration, classes: [String]) throws -> [(String, URL)] {
     if let path = config.dataset {
@@ -160,7 +149,7 @@ public enum PredictStage {
       if fm.fileExists(atPath: target.path) && (!config.overlay || fm.fileExists(atPath: overlay.path)) { continue }
       let image: Image
       do {
-        image = try readImage(url)
+        image = try readRGBImage(url)
       } catch {
         guard config.onBadImage == .skip else { throw badImageError(error, file: url.path) }
         skipped.append(SkippedImage(id: id, file: url.path, reason: problemText(error)))

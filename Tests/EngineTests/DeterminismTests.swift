@@ -56,7 +56,9 @@ extension EngineSuite {
       let first = Self.trainClassifier(scenes, steps: 4)
       let second = Self.trainClassifier(scenes, steps: 4)
       #expect(first.losses == second.losses)
-      #expect(first.parameters == second.parameters, "\(Self.firstDifference(first.parameters, second.parameters))")
+      // Compared as a Bool: a failing #expect on arrays this long spends minutes diffing them.
+      let same = first.parameters == second.parameters
+      #expect(same, "\(Self.firstDifference(first.parameters, second.parameters))")
     }
 
     @Test("a tiny segmenter trains the same twice in one process", arguments: [40, 64])
@@ -65,7 +67,9 @@ extension EngineSuite {
       let first = Self.trainSegmenter(scenes, steps: 4)
       let second = Self.trainSegmenter(scenes, steps: 4)
       #expect(first.losses == second.losses)
-      #expect(first.parameters == second.parameters, "\(Self.firstDifference(first.parameters, second.parameters))")
+      // Compared as a Bool: a failing #expect on arrays this long spends minutes diffing them.
+      let same = first.parameters == second.parameters
+      #expect(same, "\(Self.firstDifference(first.parameters, second.parameters))")
     }
 
     /// Two trainings at once on two threads (as tests of different suites run) end where
@@ -85,9 +89,11 @@ extension EngineSuite {
         Thread { togetherB = Self.trainSegmenter(b, steps: 4); done.leave() }.start()
         done.wait()
         #expect(togetherA!.losses == aloneA.losses)
-        #expect(togetherA!.parameters == aloneA.parameters, "\(Self.firstDifference(aloneA.parameters, togetherA!.parameters))")
+        let sameA = togetherA!.parameters == aloneA.parameters
+        #expect(sameA, "\(Self.firstDifference(aloneA.parameters, togetherA!.parameters))")
         #expect(togetherB!.losses == aloneB.losses)
-        #expect(togetherB!.parameters == aloneB.parameters, "\(Self.firstDifference(aloneB.parameters, togetherB!.parameters))")
+        let sameB = togetherB!.parameters == aloneB.parameters
+        #expect(sameB, "\(Self.firstDifference(aloneB.parameters, togetherB!.parameters))")
       }
     }
   }
