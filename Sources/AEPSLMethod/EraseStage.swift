@@ -5,85 +5,6 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// Everything the adversarial-erasing stage depends on (DESIGN.md 1.1). Written to the
-/// stage's manifest; a run's config.json can set each field.
-public struct EraseConfiguration: Sendable, Codable, Equatable {
-  public var dataset: String
-  public var split = "train"
-  public var net = "tiny"
-  /// torchvision VGG-16 weights (.safetensors) for `largefov`'s convolutions.
-  public var initWeights: String?
-  public var maxSteps = 4
-  public var rule = ErasingRule.maxRatio
-  public var delta: Float = 0.2
-  /// A step whose final-epoch loss exceeds this times step 1's did not converge: erasing
-  /// stops and the steps before it are merged. 1.3 from the synthetic-set experiment in
-  /// RESULTS.md (steps ended at 1.02, 1.26 and 1.31 times step 1's loss and added 7.6, 3.5 and
-  /// 0.6 mIoU points); the paper gives no number.
-  public var stopRatio: Float = 1.3
-  public var loss = ClassificationLoss.mse
-  public var schedule: TrainingSchedule
-  public var batchSize: Int
-  /// Training crops are this square size (padded with the mean pixel when smaller).
-  public var cropSize: Int
-  public var minScale: Float
-  public var maxScale: Float
-  public var camScales: [Float] = [1]
-  /// The working resolution: every image is resized so that its longer side is this many
-  /// pixels before training crops are taken and CAMs computed (CAMs are then upsampled to
-  /// the image's own size); nil works at each image's own size.
-  public var imageSide: Int?
-  public var camFlip = false
-  public var seed: UInt64 = 0
-  /// A missing, corrupt, too small or too large training image stops the stage (`fail`) or
-  /// is left out and listed in the manifest and in erase/skipped_images.json (`skip`).
-  public var onBadImage = BadImagePolicy.fail
-
-  /// Defaults by network: `tiny` trains from scratch on small images, `largefov` fine-tunes
-  /// ImageNet weights on DeepLab's 321x321 crops.
-  public init(dataset: String, net: String = "tiny") {
-    self.dataset = dataset
-    self.net = net
-    if net == "largefov" {
-      schedule = TrainingSchedule(epochs: 5, learningRate: 0.001)
-      batchSize = 4; cropSize = 321; minScale = 0.5; maxScale = 1.5
-    } else {
-      // At least 200 updates (8 epochs of the 800 synthetic images): on 400 images, 8
-      // epochs alone gave CAM-only masks of 6.5 mIoU, 17 epochs (200 updates) 21.7 (RESULTS.md).
-      schedule = TrainingSchedule(epochs: 8, learningRate: 0.1, weightDecay: 1e-4, minIterations: 200)
-      batchSize = 32; cropSize = 128; minScale = 0.75; maxScale = 1.25
-    }
-  }
-
-  var spec: BackboneSpec? { BackboneSpec.named(net) }
-
-  /// A rendering of every field for the manifest.
-  var parameterTable: [String: String] {
-    guard let data = try? JSONEncoder().encode(self),
-          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-    return object.mapValues { "\($0)" }
-  }
-}
-
-/// Files of the erasing stage inside a run directory.
-public struct EraseLayout: Sendable {
-  public let root: URL
-  public init(run: URL) { root = run.appendingPathComponent("erase", isDirectory: true) }
-  public func step(_ t: Int) -> URL { root.appendingPathComponent("step-\(t)", isDirectory: true) }
-  public func checkpoint(_ t: Int) -> URL { step(t).appendingPathComponent("classifier.safetensors") }
-  public func lossCurve(_ t: Int) -> URL { step(t).appendingPathComponent("loss.csv") }
-  /// [labels, H, W] Float32, one map per label of the image in ascending class order.
-  public func cam(_ t: Int, _ id: String) -> URL { step(t).appendingPathComponent("cams/\(id).npy") }
-  /// Cumulative erased region after step t: a palette PNG, 1 erased, 0 kept.
-  public func erased(_ t: Int, _ id: String) -> URL { step(t).appendingPathComponent("erased/\(id).png") }
-  public var meanPixelFile: URL { root.appendingPathComponent("mean_pixel.json") }
-  /// The images the check before training left out (`--on-bad-image skip`), with reasons.
-  public var skippedImagesFile: URL { root.appendingPathComponent("skipped_images.json") }
-  /// The resumable state of step t's classifier while it trains; removed once
-  /// classifier.safetensors is written.
-  public func trainingState(_ t: Int) -> URL { step(t).appendingPathComponent("training-state.safetensors") }
-}
-
 /// What erase/skipped_images.json holds: the policy the images were checked under and the
 /// images left out.
 struct ImageCheckRecord: Codable {
@@ -102,7 +23,9 @@ public struct EraseSummary: Sendable, Codable, Equatable {
 
 public enum EraseStage {
   /// Runs (or resumes) adversarial erasing into `run`/erase. Finished steps are never redone;
-  /// an interrupted one keeps its trained classifier and the CAMs already written.
+  /// an interrupted one keeps its trained classifier and the CAMs already written. A run
+  /// begun with other settings (`EraseLayout.configurationFile`) is refused, naming what
+  /// changed: its steps would not match.
   ///
   /// With a `communicator` of K ranks (mpirun): every classifier trains data-parallel on
   /// shares of each global batch, rank r computes the CAMs and erased regions of images
@@ -116,7 +39,10 @@ public enum EraseStage {
     guard let spec = config.spec else {
       throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
+    var config = config
+    config.dataset = absolutePath(config.dataset)
     let layout = EraseLayout(run: run)
+    try checkSettings(config, layout: layout)
     if let done = try StageManifest.read(from: layout.root), let summary = try? decodeSummary(done) {
       log("erase: already done (steps \(summary.mergedSteps) merged); delete \(layout.root.path) to redo it")
       return summary
@@ -124,6 +50,66 @@ public enum EraseStage {
     let started = Date()
     try makeDirectory(layout.root)
     sweepTemporaries(layout.root, stage: "erase", log: log)
+    if communicator.isRoot { try writeJSON(config, to: layout.configurationFile) }
+    let (dataset, set, mean) = try prepareImages(config, layout: layout, progress: progress, log: log, communicator: communicator)
+    var finalLosses: [Float] = []
+    var reason: String?
+    for t in 1...config.maxSteps {
+      reason = try step(t, config: config, spec: spec, dataset: dataset, set: set, mean: mean, finalLosses: &finalLosses,
+                        layout: layout, progress: progress, log: log, communicator: communicator)
+      if reason != nil { break }
+    }
+    let merged = Array(1...(reason == nil ? finalLosses.count : finalLosses.count - 1))
+    let why = reason ?? "every step converged up to --max-steps \(config.maxSteps); merged steps 1-\(merged.last ?? 0)"
+    let summary = EraseSummary(finalLosses: finalLosses, mergedSteps: merged, reason: why)
+    var notes = ["merged_steps": merged.map(String.init).joined(separator: ","), "reason": why,
+                 "final_losses": finalLosses.map { "\($0)" }.joined(separator: ","),
+                 "skipped_unlabeled": "\(set.skippedUnlabeled.count)",
+                 "cam_layout": "cams/<id>.npy is [labels, H, W], one map per label of the image in ascending class order"]
+    notes["classes"] = dataset.classes.names.joined(separator: ",")
+    notes.merge(SkippedImage.manifestNotes(set.skipped)) { $1 }
+    if communicator.isDistributed { notes["ranks"] = "\(communicator.size)" }
+    if communicator.isRoot {
+      try StageManifest(stage: "erase", parameters: config.parameterTable, inputs: [config.dataset], startedAt: started,
+                        notes: notes).write(to: layout.root)
+    }
+    communicator.barrier()
+    log("erase: \(why)")
+    return summary
+  }
+
+  /// The configuration the erasing stage of `run` was begun with (absolute dataset path), or
+  /// nil when it has not begun. The masks, segmentation and report read the dataset, split
+  /// and erasing rule from here.
+  public static func configuration(run: URL) throws -> EraseConfiguration? {
+    let url = EraseLayout(run: run).configurationFile
+    guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+    do {
+      return try JSONDecoder().decode(EraseConfiguration.self, from: Data(contentsOf: url))
+    } catch {
+      throw MethodError(file: url.path, problem: "is not an erasing configuration (\(error))",
+                        fix: "Delete \(url.deletingLastPathComponent().path) and run `aepsl erase` again.")
+    }
+  }
+
+  /// Refuses to go on with a run whose erasing began with other settings (the bad-image
+  /// policy aside: the image check redoes itself under a new one).
+  static func checkSettings(_ config: EraseConfiguration, layout: EraseLayout) throws {
+    guard let old = try configuration(run: layout.root.deletingLastPathComponent()) else { return }
+    var was = old.parameterTable, now = config.parameterTable
+    was["onBadImage"] = nil
+    now["onBadImage"] = nil
+    let changes = changedSettings(from: was, to: now)
+    guard changes.isEmpty else {
+      throw MethodError(file: layout.root.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
+                        fix: "Delete \(layout.root.path) to redo erasing with the new settings, or use another --run.")
+    }
+  }
+
+  /// The dataset, the training set without its bad images, and its mean pixel, checked once
+  /// (by rank 0; the others read the result).
+  static func prepareImages(_ config: EraseConfiguration, layout: EraseLayout, progress: ProgressReporter.Options,
+                            log: (String) -> Void, communicator: Communicator) throws -> (VOCDataset, ClassificationSet, [UInt8]) {
     let dataset = try VOCDataset(root: URL(fileURLWithPath: config.dataset))
     let listed = try dataset.classificationSet(split: config.split, onBadImage: config.onBadImage)
     let listFile = dataset.listURL(split: config.split).path
@@ -134,7 +120,6 @@ public enum EraseStage {
     if !listed.skippedUnlabeled.isEmpty { log("erase: \(listed.skippedUnlabeled.count) images without labels are skipped") }
     // Before the image check, which can take long: every rank needs a share of each batch.
     try DataParallel.checkBatch(size: config.batchSize, images: listed.count, ranks: communicator.size)
-    // Rank 0 checks the images and writes the result; the others then read it.
     if communicator.isRoot { _ = try checkImages(listed, policy: config.onBadImage, layout: layout, progress: progress) }
     communicator.barrier()
     let (mean, bad) = try checkImages(listed, policy: config.onBadImage, layout: layout, progress: progress)
@@ -148,107 +133,88 @@ public enum EraseStage {
                         fix: "See \(layout.skippedImagesFile.path) for the reasons.")
     }
     log("erase: \(set.count) images, \(dataset.classes.count) classes, mean pixel \(mean)")
+    return (dataset, set, mean)
+  }
 
-    var finalLosses: [Float] = []
-    var merged: [Int] = []
-    var reason = ""
-    for t in 1...config.maxSteps {
-      let stepDir = layout.step(t)
-      if let manifest = try StageManifest.read(from: stepDir), let loss = manifest.notes["final_loss"].flatMap(Float.init) {
-        finalLosses.append(loss)
-        if manifest.notes["converged"] == "false" {
-          merged = Array(1..<t)
-          reason = manifest.notes["reason"] ?? ""
-          break
-        }
-        merged.append(t)
-        log("erase: step \(t) already done (final loss \(loss))")
-        continue
-      }
-      let stepStarted = Date()
-      try makeDirectory(stepDir.appendingPathComponent("cams"))
-      try makeDirectory(stepDir.appendingPathComponent("erased"))
-      let source = erasedSource(set, step: t, layout: layout, mean: mean)
-
-      // 1. A fresh classifier from the same initialisation as step 1, on the erased images.
-      let model = try makeClassifier(config, spec: spec, classes: dataset.classes.count)
-      let curve: [Float]
-      if let trained = try? Checkpoint.load(from: layout.checkpoint(t), into: model.parameters, buffers: model.buffers),
-         let text = trained["loss_curve"] {
-        curve = text.split(separator: ",").compactMap { Float($0) }
-        log("erase: step \(t) classifier already trained")
-      } else {
-        var options = BatchLoader.Options(
-          batchSize: config.batchSize,
-          augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true,
-                                     longerSide: config.imageSide),
-          shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed)
-        (options.replica, options.replicas) = (communicator.rank, communicator.size)
-        let loader = BatchLoader(source: source, classes: dataset.classes.count, options: options)
-        let state = TrainingStateFile(url: layout.trainingState(t), settings: trainingSettings(config, step: t, ids: set.ids))
-        let schedule = config.schedule.resolved(batchesPerEpoch: loader.batchesPerEpoch)
-        if schedule.epochs > config.schedule.epochs {
-          log("erase: step \(t): \(schedule.epochs) epochs rather than \(config.schedule.epochs), for at least \(config.schedule.minIterations ?? 0) iterations")
-        }
-        curve = try trainClassifier(model, loader: loader, schedule: schedule, loss: config.loss,
-                                    stage: "erase step \(t)", progress: progress, state: state, log: log,
-                                    communicator: communicator)
-        // Every rank's CAMs come from exactly the weights rank 0 saves: training ends with a
-        // copy of rank 0's state to all ranks.
-        if communicator.isRoot {
-          try writeLossCurve(curve, to: layout.lossCurve(t))
-          try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,
-                              metadata: ["loss_curve": curve.map { "\($0)" }.joined(separator: ","), "step": "\(t)"],
-                              to: layout.checkpoint(t))
-          try? FileManager.default.removeItem(at: state.url)
-        }
-      }
-      let final = curve.last ?? .nan
-      finalLosses.append(final)
-
-      // 2. The stopping rule: a step that no longer converges is not merged.
-      if t > 1, !StoppingRule(ratio: config.stopRatio).converged(finalLoss: final, firstStepLoss: finalLosses[0]) {
-        reason = String(format: "step %d did not converge: final loss %.4f > %.2f x step 1's %.4f; merged steps 1-%d",
-                        t, final, config.stopRatio, finalLosses[0], t - 1)
-        if communicator.isRoot {
-          try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
-                            notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)
-        }
-        merged = Array(1..<t)
-        log("erase: \(reason)")
-        break
-      }
-
-      // 3. CAMs on the current images, discriminative regions, cumulative erasure.
-      try mineRegions(config, model: model, set: set, source: source, step: t, layout: layout, progress: progress,
-                      shard: Shard.whole.split(across: communicator))
-      // Every rank's regions are written before the step counts as done and step t + 1 reads them.
-      communicator.barrier()
+  /// Step t: trains its classifier (or finds it trained), appends its final loss, and unless
+  /// the stopping rule ends erasing there (returning why), mines its regions. A finished
+  /// step is read back from its manifest.
+  static func step(_ t: Int, config: EraseConfiguration, spec: BackboneSpec, dataset: VOCDataset, set: ClassificationSet,
+                   mean: [UInt8], finalLosses: inout [Float], layout: EraseLayout, progress: ProgressReporter.Options,
+                   log: @escaping (String) -> Void, communicator: Communicator) throws -> String? {
+    let stepDir = layout.step(t)
+    if let manifest = try StageManifest.read(from: stepDir), let loss = manifest.notes["final_loss"].flatMap(Float.init) {
+      finalLosses.append(loss)
+      if manifest.notes["converged"] == "false" { return manifest.notes["reason"] ?? "step \(t) did not converge" }
+      log("erase: step \(t) already done (final loss \(loss))")
+      return nil
+    }
+    let stepStarted = Date()
+    try makeDirectory(stepDir.appendingPathComponent("cams"))
+    try makeDirectory(stepDir.appendingPathComponent("erased"))
+    let source = erasedSource(set, step: t, layout: layout, mean: mean)
+    // A fresh classifier from the same initialisation as step 1, on the erased images.
+    let model = try makeClassifier(config, spec: spec, classes: dataset.classes.count)
+    let curve = try trainStep(t, model: model, config: config, source: source, classes: dataset.classes.count, ids: set.ids,
+                              layout: layout, progress: progress, log: log, communicator: communicator)
+    let final = curve.last ?? .nan
+    finalLosses.append(final)
+    // The stopping rule: a step that no longer converges is not merged.
+    if let reason = StoppingRule(ratio: config.stopRatio).failure(finalLosses: finalLosses) {
       if communicator.isRoot {
-        try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [config.dataset], startedAt: stepStarted,
-                          notes: ["final_loss": "\(final)", "converged": "true"]).write(to: stepDir)
+        try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
+                          notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)
       }
-      merged.append(t)
-      log(String(format: "erase: step %d done, final loss %.4f", t, final))
+      log("erase: \(reason)")
+      return reason
     }
-    if reason.isEmpty {
-      reason = "every step converged up to --max-steps \(config.maxSteps); merged steps 1-\(merged.last ?? 0)"
-    }
-    let summary = EraseSummary(finalLosses: finalLosses, mergedSteps: merged, reason: reason)
-    var notes = ["merged_steps": merged.map(String.init).joined(separator: ","), "reason": reason,
-                 "final_losses": finalLosses.map { "\($0)" }.joined(separator: ","),
-                 "skipped_unlabeled": "\(set.skippedUnlabeled.count)",
-                 "cam_layout": "cams/<id>.npy is [labels, H, W], one map per label of the image in ascending class order"]
-    notes["classes"] = dataset.classes.names.joined(separator: ",")
-    notes.merge(SkippedImage.manifestNotes(set.skipped)) { $1 }
-    if communicator.isDistributed { notes["ranks"] = "\(communicator.size)" }
-    if communicator.isRoot {
-      try StageManifest(stage: "erase", parameters: config.parameterTable, inputs: [config.dataset], startedAt: started,
-                        notes: notes).write(to: layout.root)
-    }
+    // CAMs on the current images, discriminative regions, cumulative erasure.
+    try mineRegions(config, model: model, set: set, source: source, step: t, layout: layout, progress: progress,
+                    shard: Shard.whole.split(across: communicator))
+    // Every rank's regions are written before the step counts as done and step t + 1 reads them.
     communicator.barrier()
-    log("erase: \(reason)")
-    return summary
+    if communicator.isRoot {
+      try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [config.dataset], startedAt: stepStarted,
+                        notes: ["final_loss": "\(final)", "converged": "true"]).write(to: stepDir)
+    }
+    log(String(format: "erase: step %d done, final loss %.4f", t, final))
+    return nil
+  }
+
+  /// Trains step t's classifier into `model` and returns its loss curve, or loads it when
+  /// trained already (then only its CAMs were interrupted).
+  static func trainStep(_ t: Int, model: Classifier, config: EraseConfiguration, source: SampleSource, classes: Int, ids: [String],
+                        layout: EraseLayout, progress: ProgressReporter.Options, log: @escaping (String) -> Void,
+                        communicator: Communicator) throws -> [Float] {
+    if let trained = try? Checkpoint.load(from: layout.checkpoint(t), into: model.parameters, buffers: model.buffers),
+       let text = trained["loss_curve"] {
+      log("erase: step \(t) classifier already trained")
+      return text.split(separator: ",").compactMap { Float($0) }
+    }
+    var options = BatchLoader.Options(
+      batchSize: config.batchSize,
+      augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true,
+                                 longerSide: config.imageSide),
+      shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed)
+    (options.replica, options.replicas) = (communicator.rank, communicator.size)
+    let loader = BatchLoader(source: source, classes: classes, options: options)
+    let state = TrainingStateFile(url: layout.trainingState(t), settings: trainingSettings(config, step: t, ids: ids))
+    let schedule = config.schedule.resolved(batchesPerEpoch: loader.batchesPerEpoch)
+    if schedule.epochs > config.schedule.epochs {
+      log("erase: step \(t): \(schedule.epochs) epochs rather than \(config.schedule.epochs), for at least \(config.schedule.minIterations ?? 0) iterations")
+    }
+    let curve = try trainClassifier(model, loader: loader, schedule: schedule, loss: config.loss, stage: "erase step \(t)",
+                                    progress: progress, state: state, log: log, communicator: communicator)
+    // Every rank's CAMs come from exactly the weights rank 0 saves: training ends with a
+    // copy of rank 0's state to all ranks.
+    if communicator.isRoot {
+      try writeLossCurve(curve, to: layout.lossCurve(t))
+      try Checkpoint.save(parameters: model.parameters, buffers: model.buffers,
+                          metadata: ["loss_curve": curve.map { "\($0)" }.joined(separator: ","), "step": "\(t)"],
+                          to: layout.checkpoint(t))
+      try? FileManager.default.removeItem(at: state.url)
+    }
+    return curve
   }
 
   static func decodeSummary(_ m: StageManifest) throws -> EraseSummary {
@@ -317,11 +283,14 @@ public enum EraseStage {
     return record.skipped
   }
 
-  /// The settings a step's training state must match to be resumed.
+  /// The settings a step's training state must match to be resumed: the stage's parameters,
+  /// the step and the images.
   static func trainingSettings(_ c: EraseConfiguration, step: Int, ids: [String]) -> String {
-    "step \(step); net \(c.net); init \(c.initWeights ?? "-"); loss \(c.loss.rawValue); \(c.schedule); "
-      + "batch \(c.batchSize); crop \(c.cropSize); scales \(c.minScale)...\(c.maxScale); seed \(c.seed); "
-      + "images \(fingerprint(of: ids))" + (c.imageSide.map { "; side \($0)" } ?? "")
+    var table = c.parameterTable
+    table["onBadImage"] = nil
+    table["step"] = "\(step)"
+    table["images"] = fingerprint(of: ids)
+    return settingsText(table)
   }
 
   /// Training images with the regions erased up to step t - 1 set to the mean pixel.

@@ -41,14 +41,14 @@ public struct StoppingRule: Sendable, Equatable {
     finalLoss.isFinite && finalLoss <= ratio * firstStepLoss
   }
 
-  /// The steps merged for a sequence of final losses (step 1 first), with at most `maxSteps`.
-  public func mergedSteps(finalLosses: [Float]) -> [Int] {
-    guard let first = finalLosses.first else { return [] }
-    var merged = [1]
-    for (i, loss) in finalLosses.enumerated().dropFirst() {
-      guard converged(finalLoss: loss, firstStepLoss: first) else { break }
-      merged.append(i + 1)
-    }
-    return merged
+  /// After the step whose final loss is the last of `finalLosses` (step 1 first): why
+  /// erasing stops there without merging that step, or nil when the step is merged. Step 1
+  /// is always merged. The erasing stage calls this after every step it trains.
+  public func failure(finalLosses: [Float]) -> String? {
+    guard finalLosses.count > 1, let first = finalLosses.first, let last = finalLosses.last,
+          !converged(finalLoss: last, firstStepLoss: first) else { return nil }
+    let t = finalLosses.count
+    return String(format: "step %d did not converge: final loss %.4f > %.2f x step 1's %.4f; merged steps 1-%d",
+                  t, last, ratio, first, t - 1)
   }
 }

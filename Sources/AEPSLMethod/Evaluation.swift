@@ -94,11 +94,10 @@ public enum Evaluation {
   public static func cams(run: URL, step: Int = 1, thresholds: [Float] = stride(from: 0.05, through: 0.6, by: 0.05).map { Float($0) },
                           progress: ProgressReporter.Options = .init()) throws -> EvaluationReport {
     let layout = EraseLayout(run: run)
-    guard let manifest = try StageManifest.read(from: layout.root),
-          let datasetPath = manifest.parameters["dataset"], let split = manifest.parameters["split"] else {
+    guard try StageManifest.read(from: layout.root) != nil, let erase = try EraseStage.configuration(run: run) else {
       throw MethodError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase` first.")
     }
-    let dataset = try VOCDataset(root: URL(fileURLWithPath: datasetPath))
+    let (dataset, split) = (try VOCDataset(root: URL(fileURLWithPath: erase.dataset)), erase.split)
     let set = try dataset.classificationSet(split: split)
     var matrices = thresholds.map { _ in ConfusionMatrix(classes: dataset.classes.count + 1) }
     let bar = ProgressReporter("eval CAMs", total: set.count, unit: "images", options: progress)

@@ -55,6 +55,33 @@ public struct StageManifest: Codable, Sendable, Equatable {
   }
 }
 
+extension StageManifest {
+  /// The one test of staleness for a stage's output: the manifest in `directory` when its
+  /// parameters are `parameters`; nil when the stage has not finished there; an error naming
+  /// every changed setting when it finished with others.
+  public static func finished(in directory: URL, parameters: [String: String],
+                              elsewhere: String = "use another --run") throws -> StageManifest? {
+    guard let done = try read(from: directory) else { return nil }
+    let changes = changedSettings(from: done.parameters, to: parameters)
+    guard changes.isEmpty else {
+      throw MethodError(file: directory.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
+                        fix: "Delete \(directory.path) to redo it with the new settings, or \(elsewhere).")
+    }
+    return done
+  }
+}
+
+/// A parameter table as one line (sorted key=value pairs): what a training state records
+/// to be resumed only under the same settings.
+func settingsText(_ table: [String: String]) -> String {
+  table.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ";")
+}
+
+/// "key old -> new" for every setting that differs ("-" where one side lacks it), sorted.
+func changedSettings(from was: [String: String], to now: [String: String]) -> [String] {
+  Set(was.keys).union(now.keys).sorted().filter { was[$0] != now[$0] }.map { "\($0) \(was[$0] ?? "-") -> \(now[$0] ?? "-")" }
+}
+
 public let aepslVersion = "0.1.0"
 
 /// An error in the method's stages: names the file, the problem and the fix.
@@ -141,4 +168,17 @@ final class ErrorSlots: @unchecked Sendable {
 func sweepTemporaries(_ directory: URL, stage: String, log: (String) -> Void) {
   let removed = removeStaleTemporaries(under: directory)
   if removed > 0 { log("\(stage): removed \(removed) temporary file\(removed == 1 ? "" : "s") left by a killed run in \(directory.path)") }
+}
+
+/// `path` made absolute against the working directory, with `.` and `..` resolved: what a
+/// stage records, so that a later stage or the report finds it from anywhere.
+public func absolutePath(_ path: String) -> String {
+  path.isEmpty ? path : URL(fileURLWithPath: path).standardizedFileURL.path
+}
+
+/// Writes `value` as sorted, indented JSON, atomically.
+func writeJSON<T: Encodable>(_ value: T, to url: URL) throws {
+  let encoder = JSONEncoder()
+  encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+  try writeFileAtomically(try encoder.encode(value), to: url)
 }

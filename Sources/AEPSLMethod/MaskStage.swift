@@ -48,38 +48,36 @@ public enum MaskStage {
     guard let eraseManifest = try StageManifest.read(from: layout.root) else {
       throw MethodError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase --run \(run.path) ...` first.")
     }
+    guard let erase = try EraseStage.configuration(run: run) else {
+      throw MethodError(file: layout.configurationFile.path, problem: "is missing: the erasing stage was made by an older aepsl",
+                        fix: "Delete \(layout.root.path) and run `aepsl erase` again.")
+    }
     let summary = try EraseStage.decodeSummary(eraseManifest)
     let merged = config.steps.map { Array(1...min($0, max(summary.finalLosses.count, 1))) } ?? summary.mergedSteps
-    let out = config.output.map { URL(fileURLWithPath: $0) } ?? run.appendingPathComponent("masks", isDirectory: true)
-    if let done = try StageManifest.read(from: out), done.parameters == parameterTable(config, merged: merged) {
+    let out = config.output.map { URL(fileURLWithPath: $0) } ?? RunLayout(run: run).masks
+    let parameters = parameterTable(config, merged: merged)
+    if let done = try StageManifest.read(from: out), done.parameters == parameters {
       log("masks: already done in \(out.path)")
       return out
     }
     let started = Date()
     try makeDirectory(out)
     sweepTemporaries(out, stage: "masks", log: log)
-    guard let datasetPath = eraseManifest.parameters["dataset"], let split = eraseManifest.parameters["split"] else {
-      throw MethodError(file: layout.root.appendingPathComponent(StageManifest.fileName).path,
-                        problem: "does not name its dataset", fix: "Delete the erase directory and run `aepsl erase` again.")
-    }
-    let dataset = try VOCDataset(root: URL(fileURLWithPath: datasetPath))
+    let dataset = try VOCDataset(root: URL(fileURLWithPath: erase.dataset))
     // The images the erasing stage left out have no CAMs: they get no mask either.
     let erased = EraseStage.skippedImages(run: run)
-    let set = try dataset.classificationSet(split: split, onBadImage: .skip).excluding(erased)
+    let set = try dataset.classificationSet(split: erase.split, onBadImage: .skip).excluding(erased)
     var skipped = set.skipped
     if config.onBadImage == .fail, let missing = skipped.first(where: { s in !erased.contains { $0.id == s.id } }) {
       throw badImageError(DatasetError(kind: .missingFile, file: missing.file, problem: missing.reason), file: missing.file)
     }
-    let rule = ErasingRule(rawValue: eraseManifest.parameters["rule"] ?? "") ?? .maxRatio
-    let delta = Float(eraseManifest.parameters["delta"] ?? "") ?? 0.2
-    let detector = MBDSaliency()
+    let maker = Maker(config: config, rule: erase.rule, delta: erase.delta, merged: merged, layout: layout)
     let mine = set.samples.indices.filter(sharding.mine.contains).map { set.samples[$0] }
     let bar = ProgressReporter(sharding.isSharded ? "masks (shard \(sharding.mine))" : "masks", total: mine.count, unit: "images",
                                options: progress)
     for sample in mine {
       defer { bar.advance() }
       try Interruption.check(stage: "masks", detail: "the masks written so far are kept in \(out.path)")
-      let target = out.appendingPathComponent("\(sample.id).png")
       let image: Image
       do {
         image = try dataset.image(sample.id).converted(toChannels: 3)
@@ -88,6 +86,36 @@ public enum MaskStage {
         skipped.append(SkippedImage(id: sample.id, file: sample.imageURL.path, reason: problemText(error)))
         continue
       }
+      try maker.mask(sample, image: image).write(to: out.appendingPathComponent("\(sample.id).png"))
+    }
+    bar.finish()
+    guard let found = try sharding.finish(out: out, parameters: parameters, skipped: Array(skipped.dropFirst(set.skipped.count)), done: { bad in
+      set.samples.allSatisfy { bad.contains($0.id) || FileManager.default.fileExists(atPath: out.appendingPathComponent("\($0.id).png").path) }
+    }) else {
+      log("masks: shard \(sharding.shard) done in \(out.path); the stage is finished by the last shard to finish, "
+          + "or by `aepsl masks` without --shard once every shard has run")
+      return out
+    }
+    skipped = set.skipped + found
+    let count = set.count - (skipped.count - set.skipped.count)
+    try StageManifest(stage: "masks", parameters: parameters, inputs: [layout.root.path], startedAt: started,
+                      notes: ["images": "\(count)", "merged_steps": merged.map(String.init).joined(separator: ",")]
+                        .merging(SkippedImage.manifestNotes(skipped)) { $1 }).write(to: out)
+    if !skipped.isEmpty { log("masks: \(skipped.count) images skipped (bad images; listed in the manifest)") }
+    log("masks: \(count) pseudo masks in \(out.path) (steps \(merged.map(String.init).joined(separator: ", ")) merged)")
+    return out
+  }
+
+  /// One image's pseudo mask from its CAMs of the merged steps and the background cue.
+  struct Maker {
+    var config: MaskConfiguration
+    var rule: ErasingRule
+    var delta: Float
+    var merged: [Int]
+    var layout: EraseLayout
+    let detector = MBDSaliency()
+
+    func mask(_ sample: LabeledImage, image: Image) throws -> LabelMap {
       let (w, h) = (image.width, image.height)
       var mined = MinedRegions(width: w, height: h)
       var firstCAM: [[Float]] = []
@@ -113,43 +141,26 @@ public enum MaskStage {
           mined.strength[label] = s
         }
       }
-      let cue: [Float]
+      let cue = try background(sample, image: image, firstCAM: firstCAM)
+      return LabelMap(width: w, height: h, labels: PseudoMask.build(mined, isBackground: cue.map { $0 < config.backgroundThreshold }))
+    }
+
+    /// The background cue of DESIGN.md 1.2, in [0, 1] per pixel.
+    func background(_ sample: LabeledImage, image: Image, firstCAM: [[Float]]) throws -> [Float] {
+      let (w, h) = (image.width, image.height)
       switch config.background {
       case .saliency:
-        if let dir = config.saliencyDirectory {
-          let map = try LabelMap(contentsOf: URL(fileURLWithPath: dir).appendingPathComponent("\(sample.id).png"))
-          guard map.width == w && map.height == h else {
-            throw MethodError(file: "\(dir)/\(sample.id).png", problem: "is \(map.width)x\(map.height), the image \(w)x\(h)",
-                              fix: "Give saliency maps at the images' own size.")
-          }
-          cue = map.labels.map { Float($0) / 255 }
-        } else {
-          cue = detector.saliency(rgb: image.pixels, width: w, height: h)
+        guard let dir = config.saliencyDirectory else { return detector.saliency(rgb: image.pixels, width: w, height: h) }
+        let map = try LabelMap(contentsOf: URL(fileURLWithPath: dir).appendingPathComponent("\(sample.id).png"))
+        guard map.width == w && map.height == h else {
+          throw MethodError(file: "\(dir)/\(sample.id).png", problem: "is \(map.width)x\(map.height), the image \(w)x\(h)",
+                            fix: "Give saliency maps at the images' own size.")
         }
+        return map.labels.map { Float($0) / 255 }
       case .cam:
-        cue = (0..<(w * h)).map { p in firstCAM.reduce(Float(0)) { max($0, $1[p]) } }
+        return (0..<(w * h)).map { p in firstCAM.reduce(Float(0)) { max($0, $1[p]) } }
       }
-      let mask = PseudoMask.build(mined, isBackground: cue.map { $0 < config.backgroundThreshold })
-      try LabelMap(width: w, height: h, labels: mask).write(to: target)
     }
-    bar.finish()
-    let parameters = parameterTable(config, merged: merged)
-    guard let found = try sharding.finish(out: out, parameters: parameters, skipped: Array(skipped.dropFirst(set.skipped.count)), done: { bad in
-      set.samples.allSatisfy { bad.contains($0.id) || FileManager.default.fileExists(atPath: out.appendingPathComponent("\($0.id).png").path) }
-    }) else {
-      log("masks: shard \(sharding.shard) done in \(out.path); the stage is finished by the last shard to finish, "
-          + "or by `aepsl masks` without --shard once every shard has run")
-      return out
-    }
-    skipped = set.skipped + found
-    try StageManifest(stage: "masks", parameters: parameters,
-                      inputs: [layout.root.path], startedAt: started,
-                      notes: ["images": "\(set.count - (skipped.count - set.skipped.count))",
-                              "merged_steps": merged.map(String.init).joined(separator: ",")]
-                        .merging(SkippedImage.manifestNotes(skipped)) { $1 }).write(to: out)
-    if !skipped.isEmpty { log("masks: \(skipped.count) images skipped (bad images; listed in the manifest)") }
-    log("masks: \(set.count - (skipped.count - set.skipped.count)) pseudo masks in \(out.path) (steps \(merged.map(String.init).joined(separator: ", ")) merged)")
-    return out
   }
 
   static func parameterTable(_ c: MaskConfiguration, merged: [Int]) -> [String: String] {

@@ -31,13 +31,13 @@ public struct PredictConfiguration: Sendable, Equatable {
 public enum PredictStage {
   /// The order in which `--model` is chosen when not given: the last PSL round first;
   /// the fully supervised upper bound is never chosen without being asked for.
-  public static let defaultModelOrder = [SegmentationConfiguration.plusVariant, "psl", "deeplab"]
+  public static let defaultModelOrder: [ModelVariant] = [.pslPlus, .psl, .deeplab]
 
-  /// The checkpoint of `model` (a variant name under RUN/seg/) or, without one, of the
-  /// first finished variant in `defaultModelOrder`.
-  public static func checkpoint(run: URL, model: String?) throws -> URL {
-    let layout = SegmentationLayout(run: run)
-    func ready(_ variant: String) -> Bool {
+  /// The checkpoint of `model` or, without one, of the first finished variant in
+  /// `defaultModelOrder`.
+  public static func checkpoint(run: URL, model: ModelVariant?) throws -> URL {
+    let layout = RunLayout(run: run).segmentation
+    func ready(_ variant: ModelVariant) -> Bool {
       (try? StageManifest.read(from: layout.directory(variant))) != nil
         && FileManager.default.fileExists(atPath: layout.checkpoint(variant).path)
     }
@@ -49,7 +49,8 @@ public enum PredictStage {
       return layout.checkpoint(model)
     }
     guard let found = defaultModelOrder.first(where: ready) else {
-      throw MethodError(file: layout.root.path, problem: "holds no finished segmenter (looked for \(defaultModelOrder.joined(separator: ", ")))",
+      throw MethodError(file: layout.root.path,
+                        problem: "holds no finished segmenter (looked for \(defaultModelOrder.map(\.rawValue).joined(separator: ", ")))",
                         fix: "Run `aepsl train-seg --run \(run.path)` first, or give --model or --checkpoint.")
     }
     return layout.checkpoint(found)
@@ -117,12 +118,12 @@ public enum PredictStage {
     let parameters = [
       "checkpoint": checkpoint.standardizedFileURL.path, "checkpoint_trained": SegmentationStage.trainedAt(checkpoint),
       "variant": info.variant,
-      "dataset": config.dataset ?? "", "split": config.dataset == nil ? "" : config.split, "images": config.images ?? "",
+      "dataset": config.dataset.map(absolutePath) ?? "", "split": config.dataset == nil ? "" : config.split, "images": config.images ?? "",
       "confidence": "\(config.confidenceThreshold)",
       "weighting": info.classificationTrained ? "confidences" : "none (classification branch not trained)",
       "refinement": refinement.description, "overlay": config.overlay ? "on" : "off",
     ]
-    if try SegmentationStage.finished(out, parameters: parameters, elsewhere: "choose another --out") != nil {
+    if try StageManifest.finished(in: out, parameters: parameters, elsewhere: "choose another --out") != nil {
       log("predict: already done in \(out.path)")
       return out
     }

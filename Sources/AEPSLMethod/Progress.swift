@@ -19,14 +19,19 @@ public final class ProgressReporter: @unchecked Sendable {
   private let start = Date()
   private var lastReport = Date.distantPast
   private var done = 0
+  /// Items finished before this reporter started (a resumed epoch): counted as done, but
+  /// not in the rate, which is of the work since the start.
+  private let resumedAt: Int
   private let lock = NSLock()
   private let interactive = isatty(2) != 0
 
-  public init(_ label: String, total: Int, unit: String = "items", options: Options = .init()) {
+  public init(_ label: String, total: Int, unit: String = "items", options: Options = .init(), resumedAt: Int = 0) {
     self.label = label
     self.total = total
     self.unit = unit
     self.options = options
+    self.resumedAt = resumedAt
+    self.done = resumedAt
   }
 
   /// Records `count` more finished items, with an optional note (e.g. the current loss).
@@ -51,7 +56,7 @@ public final class ProgressReporter: @unchecked Sendable {
 
   private func report(now: Date, note: String, final: Bool = false) {
     let elapsed = max(now.timeIntervalSince(start), 1e-9)
-    let rate = Double(done) / elapsed
+    let rate = Double(done - resumedAt) / elapsed
     let left = rate > 0 ? Double(max(total - done, 0)) / rate : 0
     if !options.quiet {
       var line = "\(label)  \(done)/\(total) \(unit)  \(Self.format(rate: rate)) \(unit)/s"

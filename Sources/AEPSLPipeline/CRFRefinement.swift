@@ -16,7 +16,7 @@ extension Refinement {
       let map = try DenseCRF.segment(image: rgb.pixels, width: rgb.width, height: rgb.height,
                                      probabilities: probabilities, labels: labels, parameters: p, threads: threads)
       return map.map { UInt8(clamping: $0) }
-    }, description: description)
+    }, description: description, threads: threads)
   }
 }
 

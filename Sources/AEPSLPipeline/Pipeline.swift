@@ -23,53 +23,50 @@ public struct Pipeline {
   public let config: RunConfiguration
   public var progress: ProgressReporter.Options
   public var log: (String) -> Void
+  /// Threads of the dense CRF (the engine's are set by the caller, `ComputeThreads.set`).
+  public var threads: Int
 
   public init(run: URL, config: RunConfiguration, progress: ProgressReporter.Options = .init(),
-              log: @escaping (String) -> Void = { print($0) }) {
+              threads: Int = crfDefaultThreads, log: @escaping (String) -> Void = { print($0) }) {
     self.run = run
     self.config = config
     self.progress = progress
+    self.threads = threads
     self.log = log
   }
 
-  public var configFile: URL { run.appendingPathComponent("config.json") }
+  public var layout: RunLayout { RunLayout(run: run) }
+  public var configFile: URL { layout.configFile }
   public var datasetDirectory: URL {
-    config.dataset.map { URL(fileURLWithPath: $0) } ?? run.appendingPathComponent("dataset", isDirectory: true)
+    config.dataset.map { URL(fileURLWithPath: $0) } ?? layout.synthDataset
   }
-  var masksDirectory: URL { run.appendingPathComponent("masks", isDirectory: true) }
-  var camOnlyMasksDirectory: URL { run.appendingPathComponent("masks-cam-only", isDirectory: true) }
-  var predictDirectory: URL { run.appendingPathComponent("predict", isDirectory: true) }
-  var predictionsRoot: URL { run.appendingPathComponent("predictions", isDirectory: true) }
-  var metricsDirectory: URL { run.appendingPathComponent("metrics", isDirectory: true) }
-  var reportFile: URL { run.appendingPathComponent("report/index.html") }
-  var segmentation: SegmentationLayout { SegmentationLayout(run: run) }
 
   /// The segmenters the run trains: (variant, configuration). The final one is PSL+ (or PSL).
-  var segmenters: [(variant: String, config: SegmentationConfiguration)] {
+  var segmenters: [(variant: ModelVariant, config: SegmentationConfiguration)] {
     var weak = config.segmentation
     weak.supervision = .weak
     weak.psl = true
-    var list = [(weak.pslPlus ? SegmentationConfiguration.plusVariant : "psl", weak)]
+    var list: [(variant: ModelVariant, config: SegmentationConfiguration)] = [(weak.pslPlus ? .pslPlus : .psl, weak)]
     if config.ablation {
       var plain = weak
       plain.psl = false
       plain.pslPlus = false
-      list.append(("deeplab", plain))
+      list.append((.deeplab, plain))
     }
     if config.upperBound && trainingHasGroundTruth {
       var full = weak
       full.supervision = .full
       full.psl = false
       full.pslPlus = false
-      list.append(("full", full))
+      list.append((.full, full))
     }
     return list
   }
 
   /// The variants predicted and scored on the evaluation split.
-  var scoredVariants: [String] {
-    var names = ["psl"]
-    if config.segmentation.pslPlus { names.append(SegmentationConfiguration.plusVariant) }
+  var scoredVariants: [ModelVariant] {
+    var names: [ModelVariant] = [.psl]
+    if config.segmentation.pslPlus { names.append(.pslPlus) }
     return names + segmenters.dropFirst().map(\.variant)
   }
 
@@ -88,8 +85,8 @@ public struct Pipeline {
     return FileManager.default.fileExists(atPath: dataset.listURL(split: split).path)
   }
 
-  var finalVariant: String {
-    config.finalModel == SegmentationConfiguration.plusVariant && config.segmentation.pslPlus ? SegmentationConfiguration.plusVariant : "psl"
+  var finalVariant: ModelVariant {
+    config.predict.finalModel == .pslPlus && config.segmentation.pslPlus ? .pslPlus : .psl
   }
 
   // MARK: - Which stages are done, and what each one writes
@@ -98,12 +95,12 @@ public struct Pipeline {
   func outputs(of stage: PipelineStage) -> [URL] {
     switch stage {
     case .synth: return config.dataset == nil ? [datasetDirectory] : []
-    case .erase: return [EraseLayout(run: run).root]
-    case .masks: return [masksDirectory, camOnlyMasksDirectory]
-    case .trainSeg: return [segmentation.root]
-    case .predict: return [predictDirectory, predictionsRoot]
-    case .eval: return [metricsDirectory]
-    case .report: return [reportFile.deletingLastPathComponent()]
+    case .erase: return [layout.erase.root]
+    case .masks: return [layout.masks, layout.camOnlyMasks]
+    case .trainSeg: return [layout.segmentation.root]
+    case .predict: return [layout.predict, layout.predictionsRoot]
+    case .eval: return [layout.metrics]
+    case .report: return [layout.report]
     }
   }
 
@@ -112,30 +109,41 @@ public struct Pipeline {
     func manifest(_ dir: URL) -> Bool { fm.fileExists(atPath: dir.appendingPathComponent(StageManifest.fileName).path) }
     switch stage {
     case .synth: return fm.fileExists(atPath: datasetDirectory.appendingPathComponent("synth.json").path) || config.dataset != nil
-    case .erase: return manifest(EraseLayout(run: run).root)
-    case .masks: return manifest(masksDirectory) && manifest(camOnlyMasksDirectory)
+    case .erase: return manifest(layout.erase.root)
+    case .masks: return manifest(layout.masks) && manifest(layout.camOnlyMasks)
     case .trainSeg:
-      let variants = segmenters.map(\.variant) + (config.segmentation.pslPlus ? ["psl"] : [])
-      return variants.allSatisfy { manifest(segmentation.directory($0)) }
+      let variants = segmenters.map(\.variant) + (config.segmentation.pslPlus ? [.psl] : [])
+      return variants.allSatisfy { manifest(layout.segmentation.directory($0)) }
     case .predict:
-      return manifest(predictDirectory)
-        && (!lists(config.evalSplit) || scoredVariants.allSatisfy { manifest(predictionsRoot.appendingPathComponent($0)) })
+      return manifest(layout.predict) && (!lists(config.predict.split) || scoredVariants.allSatisfy { manifest(layout.predictions($0)) })
     case .eval:
-      return manifest(metricsDirectory)
-    case .report: return fm.fileExists(atPath: reportFile.path)
+      return manifest(layout.metrics)
+    case .report: return fm.fileExists(atPath: layout.reportPage.path)
+    }
+  }
+
+  /// A part of the configuration a stage depends on, compared as typed values.
+  struct Section {
+    let name: String
+    let same: (RunConfiguration, RunConfiguration) -> Bool
+
+    static func field<T: Equatable>(_ name: String, _ path: KeyPath<RunConfiguration, T>) -> Section {
+      Section(name: name) { $0[keyPath: path] == $1[keyPath: path] }
     }
   }
 
   /// Which sections of the configuration each stage depends on: a change in one redoes it.
-  static func sections(of stage: PipelineStage) -> [String] {
+  static func sections(of stage: PipelineStage) -> [Section] {
     switch stage {
-    case .synth: return ["dataset", "synth"]
-    case .erase: return ["net", "seed", "erase"]
-    case .masks: return ["masks"]
-    case .trainSeg: return ["segmentation", "upperBound", "ablation", "plusCRF", "useCRF"]
-    case .predict: return ["confidence", "crf", "useCRF", "evalSplit", "finalModel"]
+    case .synth: return [.field("dataset", \.dataset), .field("synth", \.synth)]
+    case .erase: return [.field("net", \.net), .field("seed", \.seed), .field("erase", \.erase)]
+    case .masks: return [.field("masks", \.masks)]
+    case .trainSeg:
+      return [.field("segmentation", \.segmentation), .field("upperBound", \.upperBound), .field("ablation", \.ablation),
+              .field("plusCRF", \.plusCRF), .field("useCRF", \.useCRF)]
+    case .predict: return [.field("predict", \.predict), .field("useCRF", \.useCRF)]
     case .eval: return []
-    case .report: return ["reportSamples"]
+    case .report: return [.field("reportSamples", \.reportSamples)]
     }
   }
 
@@ -145,6 +153,7 @@ public struct Pipeline {
   /// report's path.
   @discardableResult
   public func execute(from: PipelineStage? = nil) throws -> URL {
+    try checkDataset()
     try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
     let changed = try changedStage()
     try writeFileAtomically(config.encoded(), to: configFile)
@@ -172,34 +181,50 @@ public struct Pipeline {
       try perform(stage)
       log(String(format: "run: %@ done in %.0f s", stage.rawValue, Date().timeIntervalSince(started)))
     }
-    return reportFile
+    return layout.reportPage
+  }
+
+  /// A given dataset must open and list the training split before anything is created: a
+  /// wrong path is an error naming it, not a run folder left behind.
+  func checkDataset() throws {
+    guard let path = config.dataset else { return }
+    let fix = "Give --dataset the directory that holds JPEGImages/, Annotations/ and ImageSets/Segmentation/, "
+      + "or leave --dataset out to use the embedded synthetic dataset."
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
+      throw MethodError(file: path, problem: "is not a directory", fix: fix)
+    }
+    let dataset: VOCDataset
+    do {
+      dataset = try VOCDataset(root: URL(fileURLWithPath: path))
+    } catch {
+      throw MethodError(file: path, problem: "is not a dataset in the VOC layout (\(error))", fix: fix)
+    }
+    let list = dataset.listURL(split: config.erase.split)
+    guard FileManager.default.fileExists(atPath: list.path) else {
+      throw MethodError(file: list.path, problem: "is missing: the dataset has no training split '\(config.erase.split)'",
+                        fix: "Check --dataset, or set \"erase\": {\"split\": ...} in the --config file to a split the dataset lists.")
+    }
   }
 
   /// The earliest stage whose configuration sections differ from the last run's config.json.
   func changedStage() throws -> PipelineStage? {
     guard let data = try? Data(contentsOf: configFile) else { return nil }
-    guard let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-      throw MethodError(file: configFile.path, problem: "is not the JSON this version writes",
-                          fix: "Delete it (and the run's stages) or use another --run directory.")
+    let old: RunConfiguration
+    do {
+      old = try JSONDecoder().decode(RunConfiguration.self, from: data)
+    } catch {
+      throw MethodError(file: configFile.path,
+                        problem: "is not the configuration this version writes (\(RunConfiguration.describe(error)))",
+                        fix: "Delete it to keep the finished stages as they are, or use another --run directory.")
     }
-    let new = try JSONSerialization.jsonObject(with: config.encoded()) as! [String: Any]
     for stage in PipelineStage.allCases {
-      for key in Self.sections(of: stage) where !same(old[key], new[key]) {
-        log("run: option '\(key)' changed since the last run: redoing \(stage.rawValue) and what follows")
+      for section in Self.sections(of: stage) where !section.same(old, config) {
+        log("run: option '\(section.name)' changed since the last run: redoing \(stage.rawValue) and what follows")
         return stage
       }
     }
     return nil
-  }
-
-  func same(_ a: Any?, _ b: Any?) -> Bool {
-    switch (a, b) {
-    case (nil, nil): return true
-    case let (a?, b?):
-      let options: JSONSerialization.WritingOptions = [.sortedKeys, .fragmentsAllowed]
-      return (try? JSONSerialization.data(withJSONObject: a, options: options)) == (try? JSONSerialization.data(withJSONObject: b, options: options))
-    default: return false
-    }
   }
 
   func perform(_ stage: PipelineStage) throws {
@@ -214,115 +239,99 @@ public struct Pipeline {
       try EraseStage.run(erase, run: run, progress: progress, log: log)
     case .masks:
       var masks = config.masks
-      masks.output = masksDirectory.path
+      masks.output = layout.masks.path
       masks.steps = nil
       try MaskStage.run(masks, run: run, progress: progress, log: log)
       masks.steps = 1
-      masks.output = camOnlyMasksDirectory.path
+      masks.output = layout.camOnlyMasks.path
       try MaskStage.run(masks, run: run, progress: progress, log: log)
     case .trainSeg:
-      if config.upperBound && !trainingHasGroundTruth {
-        log("run: the training split '\(config.erase.split)' has no ground-truth mask for every image: "
-            + "the fully supervised upper bound is left out (set \"upperBound\": false to say so)")
-      }
-      for (variant, seg) in segmenters {
-        var seg = seg
-        seg.dataset = datasetDirectory.path
-        log("run: training \(variant)\(seg.supervision == .full ? " (FULLY SUPERVISED upper bound)" : "")")
-        try SegmentationStage.run(seg, run: run, refinement: plusRefinement, progress: progress, log: log)
-      }
+      try trainSegmenters()
     case .predict:
-      guard lists(config.evalSplit) else {
-        // Nothing to predict or score on; the trained segmenters are the result.
-        log("run: the dataset has no split '\(config.evalSplit)' (ImageSets/Segmentation/\(config.evalSplit).txt): nothing to predict; "
-            + "use `aepsl predict --run \(run.path) --images DIR --out DIR` on your images")
-        try FileManager.default.createDirectory(at: predictDirectory, withIntermediateDirectories: true)
-        try StageManifest(stage: "predict", parameters: ["split": config.evalSplit], inputs: [], startedAt: Date(),
-                          notes: ["skipped": "the dataset has no split '\(config.evalSplit)'"]).write(to: predictDirectory)
-        return
-      }
-      var final = PredictConfiguration(checkpoint: segmentation.checkpoint(finalVariant).path, output: predictDirectory.path)
-      final.dataset = datasetDirectory.path
-      final.split = config.evalSplit
-      final.confidenceThreshold = config.confidence
-      final.overlay = true
-      final.onBadImage = config.onBadImage
-      try PredictStage.run(final, refinement: refinement, progress: progress, log: log)
-      for variant in scoredVariants {
-        var p = final
-        p.checkpoint = segmentation.checkpoint(variant).path
-        p.output = predictionsRoot.appendingPathComponent(variant).path
-        p.overlay = false
-        try PredictStage.run(p, refinement: refinement, progress: progress, log: log)
-      }
+      try predict()
     case .eval:
-      let started = Date()
-      let dataset = try VOCDataset(root: datasetDirectory)
-      try FileManager.default.createDirectory(at: metricsDirectory, withIntermediateDirectories: true)
       let trainSplit = config.erase.split
-      let table: [(name: String, predictions: URL, split: String)] =
-        [("cam", camOnlyMasksDirectory, trainSplit), ("ae-masks", masksDirectory, trainSplit), ("predict", predictDirectory, config.evalSplit)]
-        + scoredVariants.map { ($0, predictionsRoot.appendingPathComponent($0), config.evalSplit) }
-      // Only images with a ground-truth mask are scored: a dataset of tagged images alone
-      // has none, and is still a complete run.
-      var notScored: [String: String] = [:]
-      for (name, predictions, split) in table {
-        guard lists(split), let manifest = try StageManifest.read(from: predictions), manifest.notes["skipped"] == nil else {
-          notScored[name] = "no predictions for split '\(split)'"
-          continue
-        }
-        let ids = try dataset.imageIDs(split: split).filter { !manifest.skippedIDs.contains($0) }
-        let withTruth = ids.filter { dataset.maskURL($0) != nil }
-        guard !withTruth.isEmpty else {
-          notScored[name] = "no image of split '\(split)' has a ground-truth mask"
-          log("run: \(name) not scored: \(notScored[name]!)")
-          continue
-        }
-        if withTruth.count < ids.count {
-          log("run: \(name): \(ids.count - withTruth.count) of \(ids.count) images of split '\(split)' have no ground-truth mask and are not scored")
-        }
-        let report = try Evaluation.labelMaps(predictions: predictions, dataset: dataset, split: split, ids: withTruth, progress: progress)
-        try report.write(to: metricsDirectory.appendingPathComponent("\(name).json"))
-      }
-      try StageManifest(stage: "eval", parameters: [:], inputs: table.map(\.predictions.path), startedAt: started,
-                        notes: ["not_scored": notScored.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: "\n")])
-        .write(to: metricsDirectory)
-      log("run: scores in \(metricsDirectory.path)")
+      let entries: [EvaluationConfiguration.Entry] = [
+        .init(name: .camOnly, predictions: layout.camOnlyMasks, split: trainSplit),
+        .init(name: .aeMasks, predictions: layout.masks, split: trainSplit),
+        .init(name: .predict, predictions: layout.predict, split: config.predict.split),
+      ] + scoredVariants.map { .init(name: .model($0), predictions: layout.predictions($0), split: config.predict.split) }
+      try EvaluationStage.run(EvaluationConfiguration(dataset: datasetDirectory, entries: entries), run: run, progress: progress, log: log)
     case .report:
       try RunReport.write(run: run, options: ReportOptions(dataset: datasetDirectory.path, samples: config.reportSamples), log: log)
+    }
+  }
+
+  func trainSegmenters() throws {
+    if config.upperBound && !trainingHasGroundTruth {
+      log("run: the training split '\(config.erase.split)' has no ground-truth mask for every image: "
+          + "the fully supervised upper bound is left out (set \"upperBound\": false to say so)")
+    }
+    for (variant, seg) in segmenters {
+      var seg = seg
+      seg.dataset = datasetDirectory.path
+      log("run: training \(variant)\(seg.supervision == .full ? " (FULLY SUPERVISED upper bound)" : "")")
+      try SegmentationStage.run(seg, run: run, refinement: plusRefinement, progress: progress, log: log)
+    }
+  }
+
+  /// The final model into RUN/predict (with overlays), every scored one into RUN/predictions.
+  func predict() throws {
+    guard lists(config.predict.split) else {
+      // Nothing to predict or score on; the trained segmenters are the result.
+      log("run: the dataset has no split '\(config.predict.split)' (ImageSets/Segmentation/\(config.predict.split).txt): nothing to predict; "
+          + "use `aepsl predict --run \(run.path) --images DIR --out DIR` on your images")
+      try FileManager.default.createDirectory(at: layout.predict, withIntermediateDirectories: true)
+      try StageManifest(stage: "predict", parameters: ["split": config.predict.split], inputs: [], startedAt: Date(),
+                        notes: ["skipped": "the dataset has no split '\(config.predict.split)'"]).write(to: layout.predict)
+      return
+    }
+    var final = PredictConfiguration(checkpoint: layout.segmentation.checkpoint(finalVariant).path, output: layout.predict.path)
+    final.dataset = datasetDirectory.path
+    final.split = config.predict.split
+    final.confidenceThreshold = config.predict.confidence
+    final.overlay = true
+    final.onBadImage = config.onBadImage
+    try PredictStage.run(final, refinement: refinement, progress: progress, log: log)
+    for variant in scoredVariants {
+      var p = final
+      p.checkpoint = layout.segmentation.checkpoint(variant).path
+      p.output = layout.predictions(variant).path
+      p.overlay = false
+      try PredictStage.run(p, refinement: refinement, progress: progress, log: log)
     }
   }
 
   /// The dense CRF of DESIGN.md 1.4 with the configured parameters, or plain argmax.
   var refinement: Refinement {
     guard config.useCRF else { return .argmax }
-    return .denseCRF(config.crf)
+    return .denseCRF(config.predict.crf, threads: threads)
   }
 
   /// The dense CRF that makes the PSL+ masks (`plusCRF`), or plain argmax.
   var plusRefinement: Refinement {
     guard config.useCRF else { return .argmax }
-    return .denseCRF(config.plusCRF)
+    return .denseCRF(config.plusCRF, threads: threads)
   }
 
   /// The mIoU table printed at the end of a run: name, split, mIoU, from RUN/metrics.
   public func summaryTable() -> String {
     var lines = ["mIoU (%)                                   split   mIoU"]
-    let rows: [(String, String, String)] = [
-      ("cam", "CAM only (pseudo masks from step 1)", config.erase.split),
-      ("ae-masks", "AE pseudo masks (merged steps)", config.erase.split),
-      ("psl", "AE-PSL" + (finalVariant == "psl" ? " (final)" : ""), config.evalSplit),
-      (SegmentationConfiguration.plusVariant, "AE-PSL+" + (finalVariant == "psl" ? "" : " (final)"), config.evalSplit),
-      ("deeplab", "DeepLab on AE masks (ablation)", config.evalSplit),
-      ("full", "FULLY SUPERVISED upper bound", config.evalSplit),
+    let rows: [(MetricsName, String, String)] = [
+      (.camOnly, "CAM only (pseudo masks from step 1)", config.erase.split),
+      (.aeMasks, "AE pseudo masks (merged steps)", config.erase.split),
+      (.model(.psl), "AE-PSL" + (finalVariant == .psl ? " (final)" : ""), config.predict.split),
+      (.model(.pslPlus), "AE-PSL+" + (finalVariant == .psl ? "" : " (final)"), config.predict.split),
+      (.model(.deeplab), "DeepLab on AE masks (ablation)", config.predict.split),
+      (.model(.full), "FULLY SUPERVISED upper bound", config.predict.split),
     ]
     var weak: Double?, full: Double?
     for (name, label, split) in rows {
-      guard let data = try? Data(contentsOf: metricsDirectory.appendingPathComponent("\(name).json")),
+      guard let data = try? Data(contentsOf: layout.metricsFile(name)),
             let report = try? JSONDecoder().decode(EvaluationReport.self, from: data) else { continue }
       let value = report.meanIoU * 100
-      if name == finalVariant { weak = value }
-      if name == "full" { full = value }
+      if name == .model(finalVariant) { weak = value }
+      if name == .model(.full) { full = value }
       lines.append(label.padding(toLength: 43, withPad: " ", startingAt: 0) + split.padding(toLength: 8, withPad: " ", startingAt: 0)
                    + String(format: "%5.2f", value))
     }

@@ -3,6 +3,24 @@ import AEPSLData
 import AEPSLMethod
 import Foundation
 
+/// The predict section of `aepsl run`: which model predicts the evaluation split into
+/// RUN/predict, how (DESIGN.md 1.4), and on which split every model is scored.
+public struct PredictSettings: Codable, Sendable, Equatable {
+  /// The segmenter whose predictions go to RUN/predict: psl-plus (psl when PSL+ is off) or
+  /// psl; every trained one is scored anyway. psl-plus since its masks come from the CRF
+  /// scaled to the image (`plusCRF`): measured with `tiny` on the synthetic set it scores
+  /// higher than PSL on three seeds (RESULTS.md).
+  public var finalModel = ModelVariant.pslPlus
+  /// Confidences below this are set to 0 (the paper's p = 0.1).
+  public var confidence: Float = 0.1
+  /// The dense CRF at test time (DeepLab's: spatial deviations in pixels).
+  public var crf = CRFParameters()
+  /// The split predicted and scored.
+  public var split = "val"
+
+  public init() {}
+}
+
 /// Every option of every stage of `aepsl run`, as one JSON document. A config file need only
 /// name what it changes: it is laid over the defaults for its network, and a key the
 /// defaults do not have is an error (a typo must not be ignored silently).
@@ -23,26 +41,18 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   public var upperBound: Bool
   /// Also train plain DeepLab on the AE masks (the PSL ablation).
   public var ablation: Bool
-  /// The segmenter whose predictions go to RUN/predict: psl-plus (psl when PSL+ is off) or
-  /// psl; every trained one is scored anyway. psl-plus since its masks come from the CRF
-  /// scaled to the image (`plusCRF`): measured with `tiny` on the synthetic set it scores
-  /// 77.6 / 77.8 / 79.7 val mIoU against PSL's 74.3 / 75.5 / 74.1 (seeds 0 / 1 / 2, RESULTS.md).
-  public var finalModel: String
-  /// Inference (DESIGN.md 1.4) on `evalSplit`.
-  public var confidence: Float
-  /// The dense CRF at test time (DeepLab's: spatial deviations in pixels).
-  public var crf: CRFParameters
+  /// Prediction on the evaluation split and the test-time CRF.
+  public var predict: PredictSettings
   /// The dense CRF that turns the first round's predictions of the training set into PSL+
   /// masks (`CRFParameters.plusMasks`: DeepLab's, scaled to the image).
   public var plusCRF: CRFParameters
   /// Both CRFs on (off: argmax for the PSL+ masks and at test time).
   public var useCRF: Bool
-  public var evalSplit: String
   /// Sample images per section of the HTML report.
   public var reportSamples: Int
   /// What every stage does with an image it cannot use: fail or skip (and list it). Copied
   /// into the erase, masks and segmentation sections unless they set their own; prediction
-  /// on `evalSplit` follows it, and evaluation leaves skipped images out.
+  /// on `predict.split` follows it, and evaluation leaves skipped images out.
   public var onBadImage: BadImagePolicy
   /// The working resolution of both networks: images are resized so that their longer side
   /// is this (nil: their own size). Copied into the erase and segmentation sections unless
@@ -60,14 +70,45 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     segmentation.pslPlus = true
     upperBound = true
     ablation = false
-    finalModel = SegmentationConfiguration.plusVariant
-    confidence = 0.1
-    crf = CRFParameters()
+    predict = PredictSettings()
     plusCRF = .plusMasks
     useCRF = true
-    evalSplit = "val"
     reportSamples = 6
     onBadImage = .fail
+  }
+
+  /// What the command line sets over a config file: each value, when given, wins over the
+  /// file and over every section's own (nil: the file's, else the default).
+  public struct CommandLineOptions: Sendable, Equatable {
+    public var net: String?
+    public var dataset: String?
+    public var seed: UInt64?
+    public var imageSide: Int?
+    public var onBadImage: BadImagePolicy?
+
+    public init(net: String? = nil, dataset: String? = nil, seed: UInt64? = nil, imageSide: Int? = nil,
+                onBadImage: BadImagePolicy? = nil) {
+      (self.net, self.dataset, self.seed, self.imageSide, self.onBadImage) = (net, dataset, seed, imageSide, onBadImage)
+    }
+  }
+
+  /// The defaults for `net`, with the JSON object `overrides` laid over them section by
+  /// section (`file` names the source in errors), then the command line over both: the one
+  /// place the configuration is resolved and copied down into the sections.
+  public static func resolve(overrides: Data?, file: String, commandLine: CommandLineOptions) throws -> RunConfiguration {
+    var config = try resolve(overrides: overrides, file: file, net: commandLine.net, dataset: commandLine.dataset)
+    if let seed = commandLine.seed {
+      (config.seed, config.erase.seed, config.segmentation.seed) = (seed, seed, seed)
+    }
+    if let side = commandLine.imageSide {
+      (config.imageSide, config.erase.imageSide, config.segmentation.imageSide) = (side, side, side)
+    }
+    if let policy = commandLine.onBadImage {
+      config.onBadImage = policy
+      (config.erase.onBadImage, config.masks.onBadImage, config.segmentation.onBadImage) = (policy, policy, policy)
+    }
+    if let dataset = config.dataset { config.dataset = absolutePath(dataset) }
+    return config
   }
 
   /// The defaults for `net`, with the JSON object `overrides` laid over them section by

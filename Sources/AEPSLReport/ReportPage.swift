@@ -265,11 +265,11 @@ final class ReportPage {
     }
     out += "</tbody></table>\n<div class=\"strip\">"
     out += imageTile(loaded, name: "\(base)-image")
-    let maskURL = contents.run.appendingPathComponent("masks/\(id).png")
+    let maskURL = RunLayout(run: contents.run).masks.appendingPathComponent("\(id).png")
     if FileManager.default.fileExists(atPath: maskURL.path) {
       out += tile(caption: "pseudo mask", { try tiles.write(LabelMap(contentsOf: maskURL), name: "\(base)-mask") }, missing: "")
     } else {
-      let why = RunContents.isDirectory(contents.run.appendingPathComponent("masks")) ? "no mask for this image" : "not run yet: aepsl masks --run RUN"
+      let why = RunContents.isDirectory(RunLayout(run: contents.run).masks) ? "no mask for this image" : "not run yet: aepsl masks --run RUN"
       out += placeholder(why, caption: "pseudo mask")
     }
     out += groundTruthTile(id, name: "\(base)-truth")
@@ -385,8 +385,8 @@ final class ReportPage {
     var rows: [[String]] = []
     for (i, v) in variants.enumerated() {
       let loss = v.loss!
-      series.append(SVGPlot.Series(label: v.name == "full" ? "full (upper bound)" : v.name, color: SVGPlot.colors[i % SVGPlot.colors.count], points: loss.thinned(to: 2000),
-                                   dashed: v.name == "full"))
+      series.append(SVGPlot.Series(label: v.name == ModelVariant.full.rawValue ? "full (upper bound)" : v.name, color: SVGPlot.colors[i % SVGPlot.colors.count], points: loss.thinned(to: 2000),
+                                   dashed: v.name == ModelVariant.full.rawValue))
       rows.append([Markup.esc(v.name), Markup.esc(v.manifest == nil ? "unfinished" : "done"), Markup.esc(loss.xLabel), "\(loss.points.count)",
                    Format.number(loss.points.first!.y), Format.number(loss.points.last!.y),
                    Markup.esc(v.manifest?.seconds.map(Format.duration) ?? "—")])
@@ -405,7 +405,7 @@ final class ReportPage {
 
   func predictionsSection() -> String {
     let id = "predictions", title = Self.sections[2].title
-    let dir = contents.run.appendingPathComponent("predict", isDirectory: true)
+    let dir = RunLayout(run: contents.run).predict
     guard contents.predictDirectoryExists else {
       return Markup.section(id: id, title: title, html: Markup.notRun("RUN/predict does not exist", hint: "Run `aepsl predict --run RUN`."))
     }

@@ -17,33 +17,33 @@ public struct MetricsEntry: Sendable, Equatable {
 
   /// The rows of the IoU table, in order.
   public static let rows: [MetricsEntry] = [
-    MetricsEntry(name: "cam", label: "CAM only (erasing step 1)",
+    MetricsEntry(name: MetricsName.camOnly.rawValue, label: "CAM only (erasing step 1)",
                  command: "aepsl masks --run RUN --steps 1 --out RUN/masks-cam, then aepsl eval --pred RUN/masks-cam --dataset DATASET --split train --json RUN/metrics/cam.json (or aepsl eval --cams RUN --json RUN/metrics/cam.json)",
                  isUpperBound: false),
-    MetricsEntry(name: "ae-masks", label: "AE pseudo masks (merged steps)",
+    MetricsEntry(name: MetricsName.aeMasks.rawValue, label: "AE pseudo masks (merged steps)",
                  command: "aepsl eval --pred RUN/masks --dataset DATASET --split train --json RUN/metrics/ae-masks.json",
                  isUpperBound: false),
-    MetricsEntry(name: "deeplab", label: "DeepLab on AE masks (no PSL)",
+    MetricsEntry(name: ModelVariant.deeplab.rawValue, label: "DeepLab on AE masks (no PSL)",
                  command: "aepsl eval --pred PREDICTIONS --dataset DATASET --split val --json RUN/metrics/deeplab.json",
                  isUpperBound: false),
-    MetricsEntry(name: "psl", label: "AE-PSL (PSL)",
+    MetricsEntry(name: ModelVariant.psl.rawValue, label: "AE-PSL (PSL)",
                  command: "aepsl eval --pred PREDICTIONS --dataset DATASET --split val --json RUN/metrics/psl.json",
                  isUpperBound: false),
-    MetricsEntry(name: "psl-plus", label: "AE-PSL (PSL+)",
+    MetricsEntry(name: ModelVariant.pslPlus.rawValue, label: "AE-PSL (PSL+)",
                  command: "aepsl eval --pred PREDICTIONS --dataset DATASET --split val --json RUN/metrics/psl-plus.json",
                  isUpperBound: false),
-    MetricsEntry(name: "full", label: "Fully supervised (upper bound)",
+    MetricsEntry(name: ModelVariant.full.rawValue, label: "Fully supervised (upper bound)",
                  command: "aepsl eval --pred PREDICTIONS --dataset DATASET --split val --json RUN/metrics/full.json",
                  isUpperBound: true),
   ]
 
   /// The evaluation of RUN/predict: `aepsl eval --pred RUN/predict ... --json RUN/metrics/predict.json`.
   public static let predict = MetricsEntry(
-    name: "predict", label: "Final predictions (RUN/predict)",
+    name: MetricsName.predict.rawValue, label: "Final predictions (RUN/predict)",
     command: "aepsl eval --pred RUN/predict --dataset DATASET --split val --json RUN/metrics/predict.json", isUpperBound: false)
 
   /// Where the confusion matrix of the final predictions comes from: the first of these present.
-  public static let finalPredictionSources: [String] = ["predict", "psl-plus", "psl", "deeplab"]
+  public static let finalPredictionSources: [String] = [MetricsName.predict.rawValue] + PredictStage.defaultModelOrder.map(\.rawValue)
 }
 
 /// What a stage's manifest.json says, read without assuming more than a JSON object (the
@@ -143,6 +143,11 @@ struct RunContents {
   let classNames: [String]
   let meanPixel: [UInt8]
   let metrics: [String: MetricsRow]
+  /// Rows that cannot be scored in this run, with why: those the evaluation stage listed as
+  /// not scored (RUN/metrics/manifest.json), and the rows of training masks (CAM only, AE
+  /// masks) and of the fully supervised bound when the training split has no ground truth.
+  /// Such a row is not "not run yet": no command would fill it.
+  let unscorable: [String: String]
   let manifests: [ManifestInfo]
 
   var eraseLayout: EraseLayout { EraseLayout(run: run) }
@@ -174,7 +179,8 @@ struct RunContents {
     let fm = FileManager.default
 
     // config.json (written by `aepsl run`): shown as it is, key by key.
-    let configURL = run.appendingPathComponent("config.json")
+    let layout = RunLayout(run: run)
+    let configURL = layout.configFile
     if fm.fileExists(atPath: configURL.path) {
       if let data = try? Data(contentsOf: configURL),
          let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
@@ -189,67 +195,32 @@ struct RunContents {
       configProblem = nil
     }
 
-    let layout = EraseLayout(run: run)
-    erase = ManifestInfo.read(directory: layout.root, relativePath: "erase")
-    steps = Self.numberedDirectories(in: layout.root, prefix: "step-").map { number, dir in
+    erase = ManifestInfo.read(directory: layout.erase.root, relativePath: "erase")
+    steps = Self.numberedDirectories(in: layout.erase.root, prefix: "step-").map { number, dir in
       let lossURL = dir.appendingPathComponent("loss.csv")
       let loss = (try? String(contentsOf: lossURL, encoding: .utf8)).map(LossCurve.parse)
       return StepInfo(number: number, directory: dir, manifest: ManifestInfo.read(directory: dir, relativePath: "erase/step-\(number)"),
                       loss: loss)
     }
-    masks = ManifestInfo.read(directory: run.appendingPathComponent("masks"), relativePath: "masks")
+    masks = ManifestInfo.read(directory: layout.masks, relativePath: "masks")
 
-    let segRoot = run.appendingPathComponent("seg", isDirectory: true)
-    let known = ["psl", "psl-plus", "deeplab", "full"]
-    let segNames = ((try? fm.contentsOfDirectory(atPath: segRoot.path)) ?? [])
-      .filter { Self.isDirectory(segRoot.appendingPathComponent($0)) && !$0.hasPrefix(".") }
-      .sorted { a, b in
-        let (ia, ib) = (known.firstIndex(of: a) ?? known.count, known.firstIndex(of: b) ?? known.count)
-        return ia != ib ? ia < ib : a < b
-      }
-    // A variant is a directory with a loss curve, a train-seg manifest or a known name
-    // (not, say, seg/psl-plus-masks, the masks of the second round).
-    segVariants = segNames.compactMap { name in
-      let dir = segRoot.appendingPathComponent(name, isDirectory: true)
-      let loss = (try? String(contentsOf: dir.appendingPathComponent("loss.csv"), encoding: .utf8)).map(LossCurve.parse)
-      let manifest = ManifestInfo.read(directory: dir, relativePath: "seg/\(name)")
-      guard loss != nil || known.contains(name) || manifest?.stage == "train-seg" else { return nil }
-      return SegVariant(name: name, directory: dir, manifest: manifest, loss: loss)
-    }
-    let predictDir = run.appendingPathComponent("predict", isDirectory: true)
+    segVariants = Self.segVariants(in: layout.segmentation.root)
+    let predictDir = layout.predict
     predictDirectoryExists = Self.isDirectory(predictDir)
     predict = ManifestInfo.read(directory: predictDir, relativePath: "predict")
 
-    // The dataset: --dataset, else the one the erasing stage (or config.json) names.
-    let named = datasetOverride ?? erase?.parameters["dataset"] ?? config?.first(where: { $0.0 == "dataset" })?.1
-    var dataset: VOCDataset?
-    var problem: String?
-    var resolvedPath: String?
-    if let named {
-      let candidates = named.hasPrefix("/") ? [URL(fileURLWithPath: named)]
-        : [URL(fileURLWithPath: fm.currentDirectoryPath).appendingPathComponent(named),
-           run.deletingLastPathComponent().appendingPathComponent(named), run.appendingPathComponent(named)]
-      if let found = candidates.first(where: { Self.isDirectory($0) }) {
-        resolvedPath = found.standardizedFileURL.path
-        do {
-          dataset = try VOCDataset(root: found)
-        } catch {
-          problem = "the dataset at \(found.path) cannot be opened: \(error)"
-        }
-      } else {
-        resolvedPath = named
-        problem = "the dataset '\(named)' was not found (looked in \(candidates.map { $0.standardizedFileURL.path }.joined(separator: ", "))); pass --dataset DIR"
-      }
-    } else {
-      problem = "no dataset is named by the run; pass --dataset DIR"
-    }
+    // The dataset: --dataset, else the one the erasing stage recorded (an absolute path),
+    // else config.json's.
+    let named = datasetOverride ?? (try? EraseStage.configuration(run: run))?.dataset ?? erase?.parameters["dataset"]
+      ?? config?.first(where: { $0.0 == "dataset" })?.1
+    let (dataset, resolvedPath, problem) = Self.openDataset(named: named)
     self.dataset = dataset
     datasetPath = resolvedPath
     datasetProblem = problem
 
     var metrics: [String: MetricsRow] = [:]
     for entry in MetricsEntry.rows + [MetricsEntry.predict] {
-      let url = run.appendingPathComponent("metrics/\(entry.name).json")
+      let url = layout.metrics.appendingPathComponent("\(entry.name).json")
       guard fm.fileExists(atPath: url.path) else { continue }
       do {
         let report = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: url))
@@ -259,6 +230,8 @@ struct RunContents {
       }
     }
     self.metrics = metrics
+    unscorable = Self.unscorableRows(run: run, dataset: dataset, trainSplit: erase?.parameters["split"] ?? "train")
+      .filter { metrics[$0.key]?.report == nil }
 
     // Class names: the dataset's, else the erasing stage's record, else a metrics file's.
     if let dataset {
@@ -271,13 +244,65 @@ struct RunContents {
       classNames = []
     }
 
-    if let data = try? Data(contentsOf: layout.meanPixelFile), let values = try? JSONDecoder().decode([UInt8].self, from: data),
+    if let data = try? Data(contentsOf: layout.erase.meanPixelFile), let values = try? JSONDecoder().decode([UInt8].self, from: data),
        values.count == 3 {
       meanPixel = values
     } else {
       meanPixel = [128, 128, 128]
     }
     manifests = Self.allManifests(in: run)
+  }
+
+  /// The dataset at `named` (an absolute path, or relative to the working directory), its
+  /// path, or why it cannot be opened.
+  static func openDataset(named: String?) -> (VOCDataset?, String?, String?) {
+    guard let named else { return (nil, nil, "no dataset is named by the run; pass --dataset DIR") }
+    let root = URL(fileURLWithPath: named).standardizedFileURL
+    guard isDirectory(root) else { return (nil, root.path, "the dataset \(root.path) is not there; pass --dataset DIR") }
+    do {
+      return (try VOCDataset(root: root), root.path, nil)
+    } catch {
+      return (nil, root.path, "the dataset at \(root.path) cannot be opened: \(error)")
+    }
+  }
+
+  /// The trained (or training) segmenters under RUN/seg, the known variants first.
+  static func segVariants(in segRoot: URL) -> [SegVariant] {
+    let fm = FileManager.default
+    let known = ModelVariant.allCases.map(\.rawValue)
+    let segNames = ((try? fm.contentsOfDirectory(atPath: segRoot.path)) ?? [])
+      .filter { Self.isDirectory(segRoot.appendingPathComponent($0)) && !$0.hasPrefix(".") }
+      .sorted { a, b in
+        let (ia, ib) = (known.firstIndex(of: a) ?? known.count, known.firstIndex(of: b) ?? known.count)
+        return ia != ib ? ia < ib : a < b
+      }
+    // A variant is a directory with a loss curve, a train-seg manifest or a known name
+    // (not, say, seg/psl-plus-masks, the masks of the second round).
+    return segNames.compactMap { name in
+      let dir = segRoot.appendingPathComponent(name, isDirectory: true)
+      let loss = (try? String(contentsOf: dir.appendingPathComponent("loss.csv"), encoding: .utf8)).map(LossCurve.parse)
+      let manifest = ManifestInfo.read(directory: dir, relativePath: "seg/\(name)")
+      guard loss != nil || known.contains(name) || manifest?.stage == "train-seg" else { return nil }
+      return SegVariant(name: name, directory: dir, manifest: manifest, loss: loss)
+    }
+  }
+
+  /// See `unscorable`.
+  static func unscorableRows(run: URL, dataset: VOCDataset?, trainSplit: String) -> [String: String] {
+    var rows: [String: String] = [:]
+    if let eval = ManifestInfo.read(directory: RunLayout(run: run).metrics, relativePath: "metrics"),
+       let listed = eval.notes["not_scored"] {
+      for line in listed.split(separator: "\n") {
+        let parts = line.split(separator: ":", maxSplits: 1)
+        if parts.count == 2 { rows[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+      }
+    }
+    if let dataset, let ids = try? dataset.imageIDs(split: trainSplit), !ids.isEmpty,
+       !ids.contains(where: { dataset.maskURL($0) != nil }) {
+      let why = "the training split '\(trainSplit)' has no ground-truth masks to score against"
+      for name in [MetricsName.camOnly, .aeMasks, .model(.full), .model(.fullPSL)] { rows[name.rawValue] = why }
+    }
+    return rows
   }
 
   /// Directories `<prefix><number>` in `root`, by number.

@@ -150,12 +150,15 @@ extension BadImagePolicy: ExpressibleByArgument {}
 
 /// --on-bad-image, for the stages that read dataset images.
 struct BadImageOptions: ParsableArguments {
-  @Option(help: """
+  @Option(name: .customLong("on-bad-image"), help: """
     What to do with a missing, corrupt, truncated, too small (under 8 px a side) or too large \
     (over 64 Mi pixels) image, or (train-seg) a missing or mismatched mask: fail (stop, naming \
-    the file) or skip (leave it out, count it and list it in the stage's manifest).
+    the file) or skip (leave it out, count it and list it in the stage's manifest). \
+    Default: fail (`run`: the config file's "onBadImage", else fail).
     """)
-  var onBadImage = BadImagePolicy.fail
+  var given: BadImagePolicy?
+
+  var onBadImage: BadImagePolicy { given ?? .fail }
 }
 
 /// Runs a stage with SIGINT/SIGTERM handlers installed: the stage stops at the next safe

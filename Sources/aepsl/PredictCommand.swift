@@ -74,7 +74,7 @@ struct PredictCommand: ParsableCommand {
   func run() throws {
     compute.apply()
     let file = try checkpoint.map { URL(fileURLWithPath: $0) }
-      ?? PredictStage.checkpoint(run: URL(fileURLWithPath: runDirectory!), model: model)
+      ?? PredictStage.checkpoint(run: URL(fileURLWithPath: runDirectory!), model: model.map(ModelVariant.init(parsing:)))
     var c = PredictConfiguration(checkpoint: file.path, output: out)
     c.dataset = dataset
     c.split = split

@@ -73,30 +73,16 @@ struct RunCommand: ParsableCommand {
     } else {
       overrides = nil
     }
-    var resolved = try RunConfiguration.resolve(overrides: overrides, file: config ?? "(defaults)", net: net, dataset: dataset)
-    if let seed {
-      resolved.seed = seed
-      resolved.erase.seed = seed
-      resolved.segmentation.seed = seed
-    }
-    if let imageSide {
-      resolved.imageSide = imageSide
-      resolved.erase.imageSide = imageSide
-      resolved.segmentation.imageSide = imageSide
-    }
-    if badImages.onBadImage != .fail {
-      resolved.onBadImage = badImages.onBadImage
-      resolved.erase.onBadImage = badImages.onBadImage
-      resolved.masks.onBadImage = badImages.onBadImage
-      resolved.segmentation.onBadImage = badImages.onBadImage
-    }
+    let resolved = try RunConfiguration.resolve(
+      overrides: overrides, file: config ?? "(defaults)",
+      commandLine: .init(net: net, dataset: dataset, seed: seed, imageSide: imageSide, onBadImage: badImages.given))
     if let ranks = Distributed.launchedSize(), ranks > 1 {
       throw ValidationError("""
         aepsl run is one process. Under mpirun, run the stages one by one (erase, masks, train-seg, predict), \
         then aepsl eval and aepsl report (README: On a cluster).
         """)
     }
-    let pipeline = Pipeline(run: URL(fileURLWithPath: runDirectory), config: resolved, progress: progress.options)
+    let pipeline = Pipeline(run: URL(fileURLWithPath: runDirectory), config: resolved, progress: progress.options, threads: threads)
     let started = Date()
     let report = try interruptible { try pipeline.execute(from: from) }
     print("")

@@ -217,10 +217,10 @@ struct TrainSegCommand: ParsableCommand {
     guard root else { return }
     for round in rounds {
       let last = round.curve.last?.terms
-      print(String(format: "%@: final loss %.4f -> %@", round.variant, last?.total ?? .nan, round.checkpoint.path)
-            + (round.variant.hasPrefix("full") ? "  (FULLY SUPERVISED upper bound)" : ""))
+      print(String(format: "%@: final loss %.4f -> %@", round.variant.rawValue, last?.total ?? .nan, round.checkpoint.path)
+            + (round.variant.isUpperBound ? "  (FULLY SUPERVISED upper bound)" : ""))
     }
-    let model = rounds.last?.variant ?? "psl"
+    let model = rounds.last?.variant ?? .psl
     print("Next: aepsl predict --run \(runDirectory) --model \(model) --dataset DATASET --split val --out \(runDirectory)/pred/\(model)")
   }
 }

@@ -131,8 +131,8 @@ struct MPITests {
     }
     let segSingle = try Self.aepsl(seg("seg-single")), segTwo = try Self.aepsl(seg("seg-two"), ranks: 2)
     #expect(segSingle.status == 0 && segTwo.status == 0, "\(segSingle.output)\n\(segTwo.output)")
-    let segmenters = try Self.difference(SegmentationLayout(run: dataset.appendingPathComponent("seg-single")).checkpoint("psl"),
-                                         SegmentationLayout(run: dataset.appendingPathComponent("seg-two")).checkpoint("psl"))
+    let segmenters = try Self.difference(SegmentationLayout(run: dataset.appendingPathComponent("seg-single")).checkpoint(.psl),
+                                         SegmentationLayout(run: dataset.appendingPathComponent("seg-two")).checkpoint(.psl))
     #expect(segmenters.maxDiff <= 1e-4 * max(1, segmenters.maxValue), "segmenter, two ranks vs one: max |diff| \(segmenters.maxDiff)")
 
     // Sharded CAMs: the single run's trained classifier, its CAMs and regions redone by two

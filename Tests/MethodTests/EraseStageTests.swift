@@ -7,13 +7,35 @@ import Testing
 
 @Suite("Erasing: stopping rule and cumulative erasure")
 struct StoppingRuleTests {
-  @Test func stepsAreMergedUntilTheFirstThatFailsToConverge() {
-    let rule = StoppingRule(ratio: 2)
-    #expect(rule.mergedSteps(finalLosses: [0.2, 0.3, 0.39, 0.5]) == [1, 2, 3])
-    #expect(rule.mergedSteps(finalLosses: [0.2, 0.5, 0.3]) == [1], "a later step that converges again is not merged")
-    #expect(rule.mergedSteps(finalLosses: [0.2, 0.4]) == [1, 2], "exactly the ratio still converges")
-    #expect(rule.mergedSteps(finalLosses: [0.2]) == [1])
-    #expect(rule.mergedSteps(finalLosses: []) == [])
+  /// The steps merged when erasing goes step by step as `EraseStage.run` does, asking
+  /// `failure(finalLosses:)` after each.
+  static func merged(_ losses: [Float], ratio: Float) -> (steps: [Int], reason: String?) {
+    let rule = StoppingRule(ratio: ratio)
+    var seen: [Float] = []
+    for loss in losses {
+      seen.append(loss)
+      if let reason = rule.failure(finalLosses: seen) { return (Array(1..<seen.count), reason) }
+    }
+    return (Array(1...seen.count), nil)
+  }
+
+  @Test(arguments: [
+    ([0.2, 0.3, 0.39, 0.5] as [Float], [1, 2, 3], "step 4 did not converge"),
+    ([0.2, 0.5, 0.3], [1], "step 2 did not converge"),  // a later step that converges again is not reached
+    ([0.2, 0.4], [1, 2], nil),  // exactly the ratio still converges
+    ([0.2, .nan], [1], "step 2 did not converge"),
+    ([0.2], [1], nil),
+    ([.nan], [1], nil),  // step 1 is always merged
+  ] as [([Float], [Int], String?)])
+  func stepsAreMergedUntilTheFirstThatFailsToConverge(losses: [Float], merged: [Int], reason: String?) {
+    let got = Self.merged(losses, ratio: 2)
+    #expect(got.steps == merged)
+    if let reason {
+      #expect(got.reason?.hasPrefix(reason) == true, "\(got.reason ?? "nil")")
+      #expect(got.reason?.hasSuffix("merged steps 1-\(merged.count)") == true)
+    } else {
+      #expect(got.reason == nil)
+    }
   }
 
   @Test func aSmallDatasetGetsMoreEpochsToReachTheMinimumIterations() {
@@ -121,6 +143,21 @@ struct EraseStageEndToEndTests {
     #expect(lines.contains("erase: step 1 already done (final loss \(summary.finalLosses[0]))"))
     #expect(lines.contains("erase: step 2 classifier already trained"))
     #expect(FileManager.default.fileExists(atPath: layout.erased(2, set.samples[0].id).path))
+
+    // A rerun with other erasing settings is refused, naming each change; the bad-image
+    // policy alone is no change. The configuration records the dataset's absolute path.
+    #expect(try EraseStage.configuration(run: run)?.dataset == dataset.standardizedFileURL.path)
+    for change in [{ (c: inout EraseConfiguration) in c.delta = 0.3 }, { $0.stopRatio = 1.1 }, { $0.rule = .topFraction },
+                   { $0.camScales = [1, 0.5] }] {
+      var other = config
+      change(&other)
+      let error = #expect(throws: MethodError.self) { try EraseStage.run(other, run: run, progress: quiet, log: { _ in }) }
+      #expect(error?.problem.contains("other settings") == true && error?.fix.contains("Delete \(layout.root.path)") == true,
+              "\(String(describing: error))")
+    }
+    var policy = config
+    policy.onBadImage = .skip
+    _ = try EraseStage.run(policy, run: run, progress: quiet, log: { _ in })
 
     // Masks: one palette PNG per image, only {0} ∪ labels ∪ {255}; --steps 1 is the CAM-only
     // baseline and covers no more object pixels than the merged masks.

@@ -83,7 +83,7 @@ struct SegmentationStageTests {
     let first = Recorder()
     let rounds = try SegmentationStage.run(config, run: f.run, refinement: Self.countingRefinement(first),
                                            progress: .init(quiet: true), log: first.log)
-    #expect(rounds.map(\.variant) == ["psl", "psl-plus"])
+    #expect(rounds.map(\.variant) == [.psl, .pslPlus])
     let layout = SegmentationLayout(run: f.run)
 
     for variant in ["psl", "psl-plus"] {
@@ -106,13 +106,13 @@ struct SegmentationStageTests {
       let info = try SegmenterInfo(checkpoint: layout.checkpoint(variant))
       #expect(info.net == "tiny" && info.classNames == SyntheticDataset.classes.names && info.classificationTrained)
     }
-    let round2 = try #require(try StageManifest.read(from: layout.directory("psl-plus")))
+    let round2 = try #require(try StageManifest.read(from: layout.directory(.pslPlus)))
     #expect(round2.parameters["masks"] == layout.plusMasks.standardizedFileURL.path || round2.parameters["masks"] == layout.plusMasks.path)
     // From scratch, PSL+ starts from round 1's network.
     #expect(round2.parameters["plus_init"] == "first-round" && first.lines.contains { $0.contains("psl-plus starts from") })
     // Its own learning rate and uncertain-pixel rule are recorded; round 1 keeps its rate.
     #expect(round2.parameters["lr"] == "0.02" && round2.parameters["uncertain"] == "crf-changed")
-    #expect(try StageManifest.read(from: layout.directory("psl"))?.parameters["lr"] == "0.05")
+    #expect(try StageManifest.read(from: layout.directory(.psl))?.parameters["lr"] == "0.05")
     let plusMasks = try #require(try StageManifest.read(from: layout.plusMasks))
     #expect(plusMasks.parameters["uncertain"] == "crf-changed")
     // The test's refiner is the argmax itself: it changes no pixel, so none is ignored.
@@ -156,7 +156,7 @@ struct SegmentationStageTests {
 
     // predict: the default model is psl-plus.
     let checkpoint = try PredictStage.checkpoint(run: f.run, model: nil)
-    #expect(checkpoint == layout.checkpoint("psl-plus"))
+    #expect(checkpoint == layout.checkpoint(.pslPlus))
     let out = f.root.appendingPathComponent("pred")
     var predict = PredictConfiguration(checkpoint: checkpoint.path, output: out.path)
     predict.dataset = f.dataset.path
@@ -183,7 +183,7 @@ struct SegmentationStageTests {
     try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
     let odd = try dataset.image(ids[0]).resized(width: 45, height: 70)
     try odd.write(to: images.appendingPathComponent("odd.png"))
-    var loose = PredictConfiguration(checkpoint: layout.checkpoint("psl").path, output: f.root.appendingPathComponent("pred-images").path)
+    var loose = PredictConfiguration(checkpoint: layout.checkpoint(.psl).path, output: f.root.appendingPathComponent("pred-images").path)
     loose.images = images.path
     try PredictStage.run(loose, progress: .init(quiet: true), log: { _ in })
     let map = try LabelMap(contentsOf: f.root.appendingPathComponent("pred-images/odd.png"))
@@ -193,7 +193,7 @@ struct SegmentationStageTests {
     config.schedule.epochs = 8
     config.schedule.minIterations = nil
     config.pslPlus = true
-    try FileManager.default.removeItem(at: layout.directory("psl"))
+    try FileManager.default.removeItem(at: layout.directory(.psl))
     do {
       try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
       Issue.record("stale PSL+ masks were reused")
@@ -212,22 +212,22 @@ struct SegmentationStageTests {
     config.schedule.minIterations = nil
     config.batchSize = 8
     config.cropSize = 64
-    #expect(config.psl == false && config.firstVariant == "full")
+    #expect(config.psl == false && config.firstVariant == .full)
     let recorder = Recorder()
     let rounds = try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: recorder.log)
-    #expect(rounds.map(\.variant) == ["full"])
+    #expect(rounds.map(\.variant) == [.full])
     #expect(recorder.lines.contains { $0.contains("FULLY SUPERVISED upper bound") })
     let layout = SegmentationLayout(run: f.run)
-    let manifest = try #require(try StageManifest.read(from: layout.directory("full")))
+    let manifest = try #require(try StageManifest.read(from: layout.directory(.full)))
     #expect(manifest.parameters["supervision"] == "full" && manifest.parameters["psl"] == "off")
     #expect(manifest.notes["fully_supervised_upper_bound"] != nil)
-    let info = try SegmenterInfo(checkpoint: layout.checkpoint("full"))
+    let info = try SegmenterInfo(checkpoint: layout.checkpoint(.full))
     #expect(!info.classificationTrained, "plain DeepLab: the classification branch is not trained")
-    let curve = try SegmentationStage.readLossCurve(layout.lossCurve("full"))
+    let curve = try SegmentationStage.readLossCurve(layout.lossCurve(.full))
     #expect(curve.count == 1 && curve[0].terms.classification == 0 && curve[0].terms.online == 0 && curve[0].onlineAgreement == nil)
     // The upper bound is used only when asked for by name.
     #expect(throws: MethodError.self) { try PredictStage.checkpoint(run: f.run, model: nil) }
-    #expect(try PredictStage.checkpoint(run: f.run, model: "full") == layout.checkpoint("full"))
+    #expect(try PredictStage.checkpoint(run: f.run, model: .full) == layout.checkpoint(.full))
   }
 
   /// Training killed during epoch 3 resumes from the state saved after epoch 2 and ends
@@ -264,7 +264,7 @@ struct SegmentationStageTests {
     #expect(throws: MethodError.self) { _ = try train(failing, state: state) }
     let recorder = Recorder()
     let (resumed, curve) = try train(source, state: state, log: recorder.log)
-    #expect(recorder.lines.contains { $0.contains("resuming after epoch 2 of 3") })
+    #expect(recorder.lines.contains { $0.contains("resuming at epoch 3 of 3, 0 of 4 batches done") }, "\(recorder.lines)")
     #expect(curve == referenceCurve)
     // Compared as Bools: a failing #expect on arrays this long spends minutes diffing them.
     for (a, b) in zip(resumed.parameters, reference.parameters) {
@@ -316,7 +316,7 @@ struct SegmentationStageTests {
       try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
     }
     #expect(truncated?.file == image.path && truncated?.fix.contains("--on-bad-image skip") == true, "\(String(describing: truncated))")
-    #expect(!FileManager.default.fileExists(atPath: SegmentationLayout(run: f.run).checkpoint("psl").path))
+    #expect(!FileManager.default.fileExists(atPath: SegmentationLayout(run: f.run).checkpoint(.psl).path))
     try FileManager.default.removeItem(at: f.masks.appendingPathComponent("\(ids[5]).png"))
 
     config.onBadImage = .skip
@@ -340,7 +340,7 @@ struct SegmentationStageTests {
     let dataset = try VOCDataset(root: f.dataset)
     let val = try dataset.imageIDs(split: "val")
     try Data("not a JPEG".utf8).write(to: dataset.imageURL(val[1]))
-    var predict = PredictConfiguration(checkpoint: SegmentationLayout(run: f.run).checkpoint("psl").path,
+    var predict = PredictConfiguration(checkpoint: SegmentationLayout(run: f.run).checkpoint(.psl).path,
                                        output: f.root.appendingPathComponent("pred").path)
     predict.dataset = f.dataset.path
     let failed = #expect(throws: MethodError.self) {
@@ -364,7 +364,7 @@ struct SegmentationStageTests {
     config.imageSide = 32
     config.cropSize = 32
     try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
-    let checkpoint = SegmentationLayout(run: f.run).checkpoint("psl")
+    let checkpoint = SegmentationLayout(run: f.run).checkpoint(.psl)
     #expect(try SegmenterInfo(checkpoint: checkpoint).imageSide == 32)
     var predict = PredictConfiguration(checkpoint: checkpoint.path, output: f.root.appendingPathComponent("pred").path)
     predict.dataset = f.dataset.path
@@ -389,7 +389,7 @@ struct SegmentationStageTests {
     config.cropSize = 48
     config.pslPlus = true
     let rounds = try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
-    #expect(rounds.map(\.variant) == ["psl", "psl-plus"])
+    #expect(rounds.map(\.variant) == [.psl, .pslPlus])
     #expect(rounds.allSatisfy { $0.curve.count == 1 && $0.curve[0].terms.total.isFinite })
     var predict = PredictConfiguration(checkpoint: rounds[1].checkpoint.path, output: f.root.appendingPathComponent("pred").path)
     predict.dataset = f.dataset.path

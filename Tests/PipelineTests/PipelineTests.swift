@@ -26,6 +26,50 @@ struct RunConfigurationTests {
     #expect(c.masks.onBadImage == .fail)
   }
 
+  /// The command line wins over the config file, `fail` included (it is also the default).
+  @Test(arguments: [BadImagePolicy.fail, .skip])
+  func theCommandLinesBadImagePolicyOverridesTheConfigFile(policy: BadImagePolicy) throws {
+    let json = #"{"onBadImage": "\#(policy == .fail ? "skip" : "fail")", "masks": {"onBadImage": "\#(policy == .fail ? "skip" : "fail")"}}"#
+    let c = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json", commandLine: .init(onBadImage: policy))
+    #expect([c.onBadImage, c.erase.onBadImage, c.masks.onBadImage, c.segmentation.onBadImage] == Array(repeating: policy, count: 4))
+    let unset = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json", commandLine: .init())
+    #expect(unset.erase.onBadImage != policy, "without the option the file's policy stays")
+  }
+
+  @Test func theCommandLinesSeedAndSideReachEverySectionAndTheDatasetIsAbsolute() throws {
+    let json = #"{"seed": 3, "erase": {"seed": 4}, "imageSide": 100}"#
+    let c = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json",
+                                         commandLine: .init(dataset: "data/../voc", seed: 9, imageSide: 64))
+    #expect([c.seed, c.erase.seed, c.segmentation.seed] == [9, 9, 9])
+    #expect([c.imageSide, c.erase.imageSide, c.segmentation.imageSide] == [64, 64, 64])
+    #expect(c.dataset == FileManager.default.currentDirectoryPath + "/voc")
+  }
+
+  /// `aepsl run --threads N` reaches both dense CRFs.
+  @Test func thePipelinesThreadsReachTheCRF() throws {
+    let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: nil, dataset: nil)
+    let pipeline = Pipeline(run: URL(fileURLWithPath: "/nonexistent"), config: c, threads: 1)
+    #expect(pipeline.refinement.threads == 1 && pipeline.plusRefinement.threads == 1)
+    #expect(Pipeline(run: URL(fileURLWithPath: "/nonexistent"), config: c, threads: 3).refinement.threads == 3)
+  }
+
+  /// A wrong --dataset fails before anything is created, naming the path and the fix.
+  @Test func aWrongDatasetFailsBeforeTheRunDirectoryIsCreated() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-wrong-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let run = root.appendingPathComponent("run")
+    let wrong = root.appendingPathComponent("no-such-dataset").path
+    let c = try RunConfiguration.resolve(overrides: nil, file: "-", commandLine: .init(dataset: wrong))
+    var lines: [String] = []
+    let error = #expect(throws: MethodError.self) {
+      try Pipeline(run: run, config: c, progress: .init(quiet: true), log: { lines.append($0) }).execute()
+    }
+    #expect(error?.file == wrong)
+    #expect(error?.fix.contains("--dataset") == true, "\(String(describing: error))")
+    #expect(!FileManager.default.fileExists(atPath: run.path), "nothing is created")
+    #expect(!lines.contains { $0.contains("already done") }, "\(lines)")
+  }
+
   @Test func aSectionThatNamesItsEpochsGetsExactlyThatMany() throws {
     let json = #"{"erase": {"schedule": {"epochs": 2}}, "segmentation": {"schedule": {"epochs": 3, "minIterations": 50}}}"#
     let c = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json", net: nil, dataset: nil)
@@ -60,12 +104,12 @@ struct RunConfigurationTests {
   @Test func thePSLPlusMasksCRFScalesWithTheImageAndTheTestTimeCRFIsDeepLabs() throws {
     let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: nil, dataset: nil)
     #expect(c.plusCRF.scaleWithImage && c.plusCRF.referenceSide == 500)
-    #expect(!c.crf.scaleWithImage && c.crf == CRFParameters())
+    #expect(!c.predict.crf.scaleWithImage && c.predict.crf == CRFParameters())
     #expect(c.plusCRF == { var p = CRFParameters(); p.scaleWithImage = true; return p }(), "otherwise DeepLab's")
-    #expect(c.finalModel == "psl-plus")
+    #expect(c.predict.finalModel == .pslPlus)
     #expect(Refinement.denseCRF(c.plusCRF).description.hasSuffix("sxy scaled by the longer side / 500"))
     // The test-time description is the one runs made before the option have.
-    #expect(Refinement.denseCRF(c.crf).description
+    #expect(Refinement.denseCRF(c.predict.crf).description
             == "dense CRF: 10 iterations, gaussian sxy 3 weight 3, bilateral sxy 80 srgb 13 weight 10")
     let off = try RunConfiguration.resolve(overrides: Data(#"{"plusCRF": {"scaleWithImage": false}}"#.utf8), file: "c.json",
                                            net: nil, dataset: nil)

@@ -1,4 +1,5 @@
-import AEPSLReport
+import AEPSLMethod
+@testable import AEPSLReport
 import Foundation
 import Testing
 
@@ -218,5 +219,23 @@ struct LossCurveTests {
     #expect(LossCurve.parse("0.9\n0.8\n").points == [.init(x: 1, y: 0.9), .init(x: 2, y: 0.8)])
     #expect(LossCurve.parse("1,0.9\n2,0.8\n").points == [.init(x: 1, y: 0.9), .init(x: 2, y: 0.8)])
     #expect(LossCurve.parse("").points.isEmpty)
+  }
+}
+
+/// Which rows of the IoU table no command can fill in this run.
+@Suite("Unscorable rows")
+struct UnscorableRowsTests {
+  @Test func theRowsTheEvaluationCouldNotScoreAreUnscorableWithItsReason() throws {
+    let run = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-unscorable-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: run) }
+    let metrics = RunLayout(run: run).metrics
+    try FileManager.default.createDirectory(at: metrics, withIntermediateDirectories: true)
+    try StageManifest(stage: "eval", parameters: [:], inputs: [], startedAt: Date(),
+                      notes: ["not_scored": "ae-masks: no image of split 'train' has a ground-truth mask\ncam: no image of split 'train' has a ground-truth mask"])
+      .write(to: metrics)
+    let rows = RunContents.unscorableRows(run: run, dataset: nil, trainSplit: "train")
+    #expect(rows == ["cam": "no image of split 'train' has a ground-truth mask",
+                     "ae-masks": "no image of split 'train' has a ground-truth mask"])
+    #expect(RunContents.unscorableRows(run: run.appendingPathComponent("none"), dataset: nil, trainSplit: "train").isEmpty)
   }
 }
