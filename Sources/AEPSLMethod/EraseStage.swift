@@ -41,6 +41,7 @@ public enum EraseStage {
     }
     var config = config
     config.dataset = absolutePath(config.dataset)
+    config.initWeights = config.initWeights.map(absolutePath)
     let layout = EraseLayout(run: run)
     try checkSettings(config, layout: layout)
     if let done = try StageManifest.read(from: layout.root), let summary = try? decodeSummary(done) {

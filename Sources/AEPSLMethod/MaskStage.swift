@@ -164,7 +164,7 @@ public enum MaskStage {
   }
 
   static func parameterTable(_ c: MaskConfiguration, merged: [Int]) -> [String: String] {
-    ["background": c.background.rawValue, "saliency_dir": c.saliencyDirectory ?? "",
+    ["background": c.background.rawValue, "saliency_dir": c.saliencyDirectory.map(absolutePath) ?? "",
      "background_threshold": "\(c.backgroundThreshold)", "steps": merged.map(String.init).joined(separator: ","),
      "on_bad_image": c.onBadImage.rawValue]
   }

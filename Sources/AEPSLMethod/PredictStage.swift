@@ -118,7 +118,7 @@ public enum PredictStage {
     let parameters = [
       "checkpoint": checkpoint.standardizedFileURL.path, "checkpoint_trained": SegmentationStage.trainedAt(checkpoint),
       "variant": info.variant,
-      "dataset": config.dataset.map(absolutePath) ?? "", "split": config.dataset == nil ? "" : config.split, "images": config.images ?? "",
+      "dataset": config.dataset.map(absolutePath) ?? "", "split": config.dataset == nil ? "" : config.split, "images": config.images.map(absolutePath) ?? "",
       "confidence": "\(config.confidenceThreshold)",
       "weighting": info.classificationTrained ? "confidences" : "none (classification branch not trained)",
       "refinement": refinement.description, "overlay": config.overlay ? "on" : "off",

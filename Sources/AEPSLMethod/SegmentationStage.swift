@@ -96,7 +96,7 @@ public enum SegmentationStage {
   static func parameterTable(_ c: SegmentationConfiguration, variant: ModelVariant, dataset: VOCDataset, split: String,
                              set: ClassificationSet, masks: MaskSource, extra: [String: String]) -> [String: String] {
     var table = [
-      "variant": variant.rawValue, "dataset": dataset.root.path, "split": split, "net": c.net, "init": c.initWeights ?? "",
+      "variant": variant.rawValue, "dataset": dataset.root.path, "split": split, "net": c.net, "init": c.initWeights.map(absolutePath) ?? "",
       "masks": masks.description, "supervision": c.supervision.rawValue, "psl": c.psl ? "on" : "off",
       "cls_loss": c.psl ? c.classificationLoss.rawValue : "none", "epochs": "\(c.schedule.epochs)",
       "lr": "\(c.schedule.learningRate)", "momentum": "\(c.schedule.momentum)", "weight_decay": "\(c.schedule.weightDecay)",

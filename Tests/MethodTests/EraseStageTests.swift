@@ -147,8 +147,9 @@ struct EraseStageEndToEndTests {
     // A rerun with other erasing settings is refused, naming each change; the bad-image
     // policy alone is no change. The configuration records the dataset's absolute path.
     #expect(try EraseStage.configuration(run: run)?.dataset == dataset.standardizedFileURL.path)
-    for change in [{ (c: inout EraseConfiguration) in c.delta = 0.3 }, { $0.stopRatio = 1.1 }, { $0.rule = .topFraction },
-                   { $0.camScales = [1, 0.5] }] {
+    let changes: [(inout EraseConfiguration) -> Void] = [{ $0.delta = 0.3 }, { $0.stopRatio = 1.1 }, { $0.rule = .topFraction },
+                                                          { $0.camScales = [1, 0.5] }]
+    for change in changes {
       var other = config
       change(&other)
       let error = #expect(throws: MethodError.self) { try EraseStage.run(other, run: run, progress: quiet, log: { _ in }) }

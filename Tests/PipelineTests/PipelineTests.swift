@@ -29,7 +29,8 @@ struct RunConfigurationTests {
   /// The command line wins over the config file, `fail` included (it is also the default).
   @Test(arguments: [BadImagePolicy.fail, .skip])
   func theCommandLinesBadImagePolicyOverridesTheConfigFile(policy: BadImagePolicy) throws {
-    let json = #"{"onBadImage": "\#(policy == .fail ? "skip" : "fail")", "masks": {"onBadImage": "\#(policy == .fail ? "skip" : "fail")"}}"#
+    let other = policy == .fail ? "skip" : "fail"
+    let json = #"{"onBadImage": "\#(other)", "masks": {"onBadImage": "\#(other)"}}"#
     let c = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json", commandLine: .init(onBadImage: policy))
     #expect([c.onBadImage, c.erase.onBadImage, c.masks.onBadImage, c.segmentation.onBadImage] == Array(repeating: policy, count: 4))
     let unset = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json", commandLine: .init())
