@@ -25,8 +25,8 @@ let package = Package(
   ],
   targets: [
     // MARK: - Public API
-    // Writing artefacts atomically (temporary file, fsync, rename): shared by every target
-    // that writes files.
+    // Writing artefacts atomically (temporary file, fsync, rename) and the one error type
+    // (file, problem, fix): shared by every target that reads or writes files.
     .target(name: "AEPSLFiles"),
     // Tensors, layers with explicit forward/backward, losses, SGD, networks, checkpoints.
     .target(
@@ -38,7 +38,7 @@ let package = Package(
     // trait; sync batch norm, the gradient allreduce, shards of per-image stages.
     .target(
       name: "AEPSLDistributed",
-      dependencies: ["AEPSLEngine", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]
+      dependencies: ["AEPSLEngine", "AEPSLFiles", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]
     ),
     // Images: JPEG/PNG codecs, resizing, colour maps, overlays.
     .target(
@@ -85,6 +85,7 @@ let package = Package(
         "AEPSLCRF",
         "AEPSLReport",
         "AEPSLPipeline",
+        "AEPSLFiles",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
     ),
@@ -108,10 +109,10 @@ let package = Package(
       exclude: ["make_safetensors_fixture.py", "make_torch_reference.py", "Fixtures"]
     ),
     .testTarget(name: "ImagingTests", dependencies: ["AEPSLFiles", "AEPSLImaging", "AEPSLTestSupport"]),
-    .testTarget(name: "DatasetTests", dependencies: ["AEPSLData", "AEPSLTestSupport"]),
-    .testTarget(name: "MethodTests", dependencies: ["AEPSLMethod", "AEPSLTestSupport"]),
+    .testTarget(name: "DatasetTests", dependencies: ["AEPSLData", "AEPSLFiles", "AEPSLTestSupport"]),
+    .testTarget(name: "MethodTests", dependencies: ["AEPSLFiles", "AEPSLMethod", "AEPSLTestSupport"]),
     // Seeded mutation fuzzing of every reader of untrusted bytes (bounded in CI; README: Reliability).
-    .testTarget(name: "FuzzTests", dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLImaging"]),
+    .testTarget(name: "FuzzTests", dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"]),
     .testTarget(name: "CRFTests", dependencies: ["AEPSLCRF", "AEPSLTestSupport"]),
     // mpirun -np 2 against one process (needs the MPI trait and openmpi-bin).
     .testTarget(name: "DistributedTests", dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLMethod", "AEPSLTestSupport"]),

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
@@ -70,15 +71,8 @@ public struct DatasetStatistics: Sendable {
   }
 
   private func problem(_ error: Error, file: String) -> DatasetProblem {
-    if let e = error as? DatasetError {
-      var text = e.problem
-      if let fix = e.fix { text += ". \(fix)" }
-      return DatasetProblem(file: e.file ?? file, problem: text)
-    }
-    if let e = error as? ImagingError {
-      var text = e.problem
-      if let fix = e.fix { text += ". \(fix)" }
-      return DatasetProblem(file: e.file ?? file, problem: text)
+    if let e = error as? AEPSLError {
+      return DatasetProblem(file: e.file ?? file, problem: e.problemAndFix)
     }
     return DatasetProblem(file: file, problem: "\(error)")
   }

@@ -1,6 +1,7 @@
 import AEPSLData
 import AEPSLDistributed
 import AEPSLEngine
+import AEPSLFiles
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -193,7 +194,7 @@ struct TrainingPosition: Equatable {
     guard let epoch = m["epoch"].flatMap(Int.init), let batch = m["batch"].flatMap(Int.init),
           let iteration = m["iteration"].flatMap(Int.init), let sum = m["sum"].flatMap(UInt64.init),
           let count = m["count"].flatMap(Int.init), let curveText = m["curve"] else {
-      throw MethodError(file: state.url.path, problem: "is a training state without its position",
+      throw AEPSLError(file: state.url.path, problem: "is a training state without its position",
                         fix: "Delete it to train this step from the start.")
     }
     let curve = curveText.split(separator: ",").compactMap { UInt32($0).map(Float.init(bitPattern:)) }

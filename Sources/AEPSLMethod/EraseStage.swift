@@ -114,7 +114,7 @@ public enum EraseStage {
     let log = communicator.rootOnly(log)
     let progress = progress.onlyOn(communicator)
     guard let spec = config.spec else {
-      throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
+      throw AEPSLError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
     let layout = EraseLayout(run: run)
     if let done = try StageManifest.read(from: layout.root), let summary = try? decodeSummary(done) {
@@ -128,7 +128,7 @@ public enum EraseStage {
     let listed = try dataset.classificationSet(split: config.split, onBadImage: config.onBadImage)
     let listFile = dataset.listURL(split: config.split).path
     guard listed.count > 0 else {
-      throw MethodError(file: listFile, problem: listed.skipped.isEmpty ? "lists no labelled image" : "lists no usable labelled image",
+      throw AEPSLError(file: listFile, problem: listed.skipped.isEmpty ? "lists no labelled image" : "lists no usable labelled image",
                         fix: "Check the split name and the annotations.")
     }
     if !listed.skippedUnlabeled.isEmpty { log("erase: \(listed.skippedUnlabeled.count) images without labels are skipped") }
@@ -144,7 +144,7 @@ public enum EraseStage {
       for s in set.skipped.prefix(10) { log("  \(s)") }
     }
     guard set.count > 0 else {
-      throw MethodError(file: listFile, problem: "lists no usable image: all \(set.skipped.count) are bad",
+      throw AEPSLError(file: listFile, problem: "lists no usable image: all \(set.skipped.count) are bad",
                         fix: "See \(layout.skippedImagesFile.path) for the reasons.")
     }
     log("erase: \(set.count) images, \(dataset.classes.count) classes, mean pixel \(mean)")
@@ -253,7 +253,7 @@ public enum EraseStage {
 
   static func decodeSummary(_ m: StageManifest) throws -> EraseSummary {
     guard let merged = m.notes["merged_steps"], let losses = m.notes["final_losses"] else {
-      throw MethodError(file: "erase/manifest.json", problem: "lacks merged_steps", fix: "Delete the erase directory to redo it.")
+      throw AEPSLError(file: "erase/manifest.json", problem: "lacks merged_steps", fix: "Delete the erase directory to redo it.")
     }
     return EraseSummary(finalLosses: losses.split(separator: ",").compactMap { Float($0) },
                         mergedSteps: merged.split(separator: ",").compactMap { Int($0) }, reason: m.notes["reason"] ?? "")

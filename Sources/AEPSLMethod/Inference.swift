@@ -1,5 +1,6 @@
 import AEPSLData
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
@@ -185,12 +186,12 @@ public struct SegmenterInfo: Sendable, Equatable {
     let file = try SafetensorsFile(contentsOf: url)
     let m = file.metadata
     guard let net = m["net"], let count = m["classes"].flatMap(Int.init), let names = m["class_names"] else {
-      throw MethodError(file: url.path, problem: "lacks the metadata (net, classes) that `aepsl train-seg` writes",
+      throw AEPSLError(file: url.path, problem: "lacks the metadata (net, classes) that `aepsl train-seg` writes",
                         fix: "Give a segmenter.safetensors written by `aepsl train-seg`.")
     }
     let list = names.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     guard list.count == count else {
-      throw MethodError(file: url.path, problem: "names \(list.count) classes but says it has \(count)",
+      throw AEPSLError(file: url.path, problem: "names \(list.count) classes but says it has \(count)",
                         fix: "Retrain it with `aepsl train-seg`.")
     }
     self.init(net: net, classNames: list, variant: m["variant"] ?? "", classificationTrained: m["classification_branch"] == "trained")
@@ -205,7 +206,7 @@ public struct SegmenterInfo: Sendable, Equatable {
   /// The network of the checkpoint with its weights loaded.
   public func load(from url: URL) throws -> Segmenter {
     guard let spec = BackboneSpec.named(net) else {
-      throw MethodError(file: url.path, problem: "names the network '\(net)', which this version does not know",
+      throw AEPSLError(file: url.path, problem: "names the network '\(net)', which this version does not know",
                         fix: "Use a checkpoint of one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
     let model = Segmenter(spec: spec, classes: classNames.count, seed: 0)

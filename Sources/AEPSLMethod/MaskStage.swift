@@ -46,7 +46,7 @@ public enum MaskStage {
     let progress = progress.onlyOn(sharding.communicator)
     let layout = EraseLayout(run: run)
     guard let eraseManifest = try StageManifest.read(from: layout.root) else {
-      throw MethodError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase --run \(run.path) ...` first.")
+      throw AEPSLError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase --run \(run.path) ...` first.")
     }
     let summary = try EraseStage.decodeSummary(eraseManifest)
     let merged = config.steps.map { Array(1...min($0, max(summary.finalLosses.count, 1))) } ?? summary.mergedSteps
@@ -59,7 +59,7 @@ public enum MaskStage {
     try makeDirectory(out)
     sweepTemporaries(out, stage: "masks", log: log)
     guard let datasetPath = eraseManifest.parameters["dataset"], let split = eraseManifest.parameters["split"] else {
-      throw MethodError(file: layout.root.appendingPathComponent(StageManifest.fileName).path,
+      throw AEPSLError(file: layout.root.appendingPathComponent(StageManifest.fileName).path,
                         problem: "does not name its dataset", fix: "Delete the erase directory and run `aepsl erase` again.")
     }
     let dataset = try VOCDataset(root: URL(fileURLWithPath: datasetPath))
@@ -68,7 +68,7 @@ public enum MaskStage {
     let set = try dataset.classificationSet(split: split, onBadImage: .skip).excluding(erased)
     var skipped = set.skipped
     if config.onBadImage == .fail, let missing = skipped.first(where: { s in !erased.contains { $0.id == s.id } }) {
-      throw badImageError(DatasetError(kind: .missingFile, file: missing.file, problem: missing.reason), file: missing.file)
+      throw badImageError(AEPSLError(kind: .missingFile, file: missing.file, problem: missing.reason), file: missing.file)
     }
     let rule = ErasingRule(rawValue: eraseManifest.parameters["rule"] ?? "") ?? .maxRatio
     let delta = Float(eraseManifest.parameters["delta"] ?? "") ?? 0.2
@@ -94,7 +94,7 @@ public enum MaskStage {
       for t in merged {
         let cams = try NumPyArray.read(contentsOf: layout.cam(t, sample.id))
         guard cams.shape == [sample.labels.count, h, w] else {
-          throw MethodError(file: layout.cam(t, sample.id).path, problem: "has shape \(cams.shape), expected \([sample.labels.count, h, w])",
+          throw AEPSLError(file: layout.cam(t, sample.id).path, problem: "has shape \(cams.shape), expected \([sample.labels.count, h, w])",
                             fix: "Delete \(layout.step(t).path) and rerun `aepsl erase`.")
         }
         let values = cams.values
@@ -119,7 +119,7 @@ public enum MaskStage {
         if let dir = config.saliencyDirectory {
           let map = try LabelMap(contentsOf: URL(fileURLWithPath: dir).appendingPathComponent("\(sample.id).png"))
           guard map.width == w && map.height == h else {
-            throw MethodError(file: "\(dir)/\(sample.id).png", problem: "is \(map.width)x\(map.height), the image \(w)x\(h)",
+            throw AEPSLError(file: "\(dir)/\(sample.id).png", problem: "is \(map.width)x\(map.height), the image \(w)x\(h)",
                               fix: "Give saliency maps at the images' own size.")
           }
           cue = map.labels.map { Float($0) / 255 }

@@ -228,10 +228,10 @@ public enum SegmentationStage {
     let log = communicator.rootOnly(log)
     let progress = progress.onlyOn(communicator)
     guard let spec = config.spec else {
-      throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
+      throw AEPSLError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
     if config.pslPlus && (config.supervision != .weak || !config.psl) {
-      throw MethodError(file: run.path, problem: "PSL+ is a second round of weakly supervised PSL",
+      throw AEPSLError(file: run.path, problem: "PSL+ is a second round of weakly supervised PSL",
                         fix: "Use --psl-plus only with --psl on and --supervision weak.")
     }
     let layout = SegmentationLayout(run: run)
@@ -239,7 +239,7 @@ public enum SegmentationStage {
     let (dataset, split) = try resolveDataset(config, run: run)
     let listed = try dataset.classificationSet(split: split, onBadImage: config.onBadImage)
     guard listed.count > 0 else {
-      throw MethodError(file: dataset.listURL(split: split).path, problem: "lists no labelled image",
+      throw AEPSLError(file: dataset.listURL(split: split).path, problem: "lists no labelled image",
                         fix: "Check the split name and the annotations.")
     }
     if !listed.skippedUnlabeled.isEmpty { log("train-seg: \(listed.skippedUnlabeled.count) images without labels are skipped") }
@@ -254,7 +254,7 @@ public enum SegmentationStage {
     case .weak:
       let dir = config.masks.map { URL(fileURLWithPath: $0) } ?? run.appendingPathComponent("masks", isDirectory: true)
       if config.masks == nil, try StageManifest.read(from: dir) == nil {
-        throw MethodError(file: dir.path, problem: "holds no finished pseudo masks",
+        throw AEPSLError(file: dir.path, problem: "holds no finished pseudo masks",
                           fix: "Run `aepsl masks --run \(run.path)` first, or give --masks DIR.")
       }
       masks = .directory(dir.standardizedFileURL)
@@ -290,7 +290,7 @@ public enum SegmentationStage {
   static func resolveDataset(_ config: SegmentationConfiguration, run: URL) throws -> (VOCDataset, String) {
     let erase = try StageManifest.read(from: EraseLayout(run: run).root)
     guard let path = config.dataset ?? erase?.parameters["dataset"] else {
-      throw MethodError(file: run.path, problem: "has no erasing stage to take the dataset from",
+      throw AEPSLError(file: run.path, problem: "has no erasing stage to take the dataset from",
                         fix: "Give --dataset DIR.")
     }
     let split = config.split ?? erase?.parameters["split"] ?? "train"
@@ -298,7 +298,7 @@ public enum SegmentationStage {
     if config.dataset == nil && !FileManager.default.fileExists(atPath: root.path) {
       // The erasing stage records the path as it was given, possibly relative to another
       // working directory.
-      throw MethodError(file: EraseLayout(run: run).root.appendingPathComponent(StageManifest.fileName).path,
+      throw AEPSLError(file: EraseLayout(run: run).root.appendingPathComponent(StageManifest.fileName).path,
                         problem: "names the dataset '\(path)', which is not there from \(FileManager.default.currentDirectoryPath)",
                         fix: "Give --dataset DIR.")
     }
@@ -347,7 +347,7 @@ public enum SegmentationStage {
       let keys = Set(done.parameters.keys).union(parameters.keys).sorted()
       let changes = keys.filter { done.parameters[$0] != parameters[$0] }
         .map { "\($0) \(done.parameters[$0] ?? "-") -> \(parameters[$0] ?? "-")" }
-      throw MethodError(file: directory.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
+      throw AEPSLError(file: directory.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
                         fix: "Delete \(directory.path) to redo it with the new settings, or \(elsewhere).")
     }
     return done
@@ -441,19 +441,19 @@ public enum SegmentationStage {
     case .directory(let dir):
       var isDirectory: ObjCBool = false
       guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw MethodError(file: dir.path, problem: "is not a directory of masks", fix: "Give --masks a directory of <id>.png pseudo masks.")
+        throw AEPSLError(file: dir.path, problem: "is not a directory of masks", fix: "Give --masks a directory of <id>.png pseudo masks.")
       }
       let classes = UInt8(set.classes.count)
       return set.source { id in
         let url = dir.appendingPathComponent("\(id).png")
         guard FileManager.default.fileExists(atPath: url.path) else {
-          throw MethodError(file: url.path, problem: "is missing: the training image '\(id)' has no pseudo mask",
+          throw AEPSLError(file: url.path, problem: "is missing: the training image '\(id)' has no pseudo mask",
                             fix: "Write a mask per training image (`aepsl masks`), give another --masks directory, "
                               + "or pass --on-bad-image skip to train without the images that have none.")
         }
         let map = try LabelMap(contentsOf: url)
         if let bad = map.labels.first(where: { $0 > classes && $0 != LabelMap.ignore }) {
-          throw MethodError(file: url.path, problem: "holds label \(bad), but the dataset has \(classes) classes",
+          throw AEPSLError(file: url.path, problem: "holds label \(bad), but the dataset has \(classes) classes",
                             fix: "Masks hold 0 (background), 1...\(classes) or 255 (ignore); regenerate them for this dataset.")
         }
         return map
@@ -472,7 +472,7 @@ public enum SegmentationStage {
       // One message with the count is more useful than the first missing file alone.
       let missing = set.ids.filter { !FileManager.default.fileExists(atPath: dir.appendingPathComponent("\($0).png").path) }
       if let id = missing.first {
-        throw MethodError(file: dir.appendingPathComponent("\(id).png").path,
+        throw AEPSLError(file: dir.appendingPathComponent("\(id).png").path,
                           problem: "is missing (\(missing.count) of \(set.count) training images have no mask)",
                           fix: "Write a mask per training image (`aepsl masks`), give another --masks directory, "
                             + "or pass --on-bad-image skip to train without them.")
@@ -488,7 +488,7 @@ public enum SegmentationStage {
         do {
           let sample = try source.load(i)
           if let map = sample.labelMap, map.width != sample.image.width || map.height != sample.image.height {
-            throw MethodError(file: "\(masks.description)/\(sample.id).png",
+            throw AEPSLError(file: "\(masks.description)/\(sample.id).png",
                               problem: "is \(map.width)x\(map.height) but its image is \(sample.image.width)x\(sample.image.height)",
                               fix: "Make the mask at its image's size, or regenerate the masks for this dataset.")
           }
@@ -503,16 +503,15 @@ public enum SegmentationStage {
     var bad: [SkippedImage] = []
     for i in 0..<source.count {
       guard let error = problems.get(i) else { continue }
-      let file = (error as? MethodError)?.file ?? set.samples[i].imageURL.path
-      guard policy == .skip else {
-        if let e = error as? MethodError { throw e }
-        throw badImageError(error, file: file)
-      }
-      bad.append(SkippedImage(id: set.samples[i].id, file: file, reason: (error as? MethodError)?.problem ?? problemText(error)))
+      // Every reader names its file (an image, a mask); only an error from elsewhere falls
+      // back to the image.
+      let file = (error as? AEPSLError)?.file ?? set.samples[i].imageURL.path
+      guard policy == .skip else { throw badImageError(error, file: file) }
+      bad.append(SkippedImage(id: set.samples[i].id, file: file, reason: problemText(error)))
     }
     let kept = set.excluding(bad)
     guard kept.count > 0 else {
-      throw MethodError(file: dataset.root.path, problem: "has no usable training image (all \(bad.count) are bad)",
+      throw AEPSLError(file: dataset.root.path, problem: "has no usable training image (all \(bad.count) are bad)",
                         fix: "Run with --on-bad-image fail to see the first problem, and fix the images or masks.")
     }
     return kept
@@ -799,7 +798,7 @@ public enum SegmentationStage {
 
   public static func readLossCurve(_ url: URL) throws -> [SegmentationEpoch] {
     guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-      throw MethodError(file: url.path, problem: "cannot be read", fix: "Delete its directory to retrain that network.")
+      throw AEPSLError(file: url.path, problem: "cannot be read", fix: "Delete its directory to retrain that network.")
     }
     return text.split(separator: "\n").dropFirst().compactMap { SegmentationEpoch(csvRow: $0) }
   }

@@ -179,7 +179,7 @@ public struct Pipeline {
   func changedStage() throws -> PipelineStage? {
     guard let data = try? Data(contentsOf: configFile) else { return nil }
     guard let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-      throw MethodError(file: configFile.path, problem: "is not the JSON this version writes",
+      throw AEPSLError(file: configFile.path, problem: "is not the JSON this version writes",
                           fix: "Delete it (and the run's stages) or use another --run directory.")
     }
     let new = try JSONSerialization.jsonObject(with: config.encoded()) as! [String: Any]

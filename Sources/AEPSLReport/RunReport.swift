@@ -38,7 +38,7 @@ public enum RunReport {
   @discardableResult
   public static func write(run: URL, options: ReportOptions = .init(), log: (String) -> Void = { print($0) }) throws -> URL {
     guard RunContents.isDirectory(run) else {
-      throw MethodError(file: run.path, problem: "is not a run directory", fix: "Give the --run directory of `aepsl erase` (or `aepsl run`).")
+      throw AEPSLError(file: run.path, problem: "is not a run directory", fix: "Give the --run directory of `aepsl erase` (or `aepsl run`).")
     }
     let directory = run.appendingPathComponent("report", isDirectory: true)
     let tiles = try TileWriter(directory: directory.appendingPathComponent("img", isDirectory: true), maxSide: options.maxImageSide)

@@ -1,5 +1,6 @@
 import AEPSLCRF
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import ArgumentParser
 import Foundation
@@ -175,10 +176,11 @@ struct BenchCRF: ParsableCommand {
     let result = try CRFBenchPython.run(script: root.appendingPathComponent(CRFBenchPython.script), arguments: arguments)
     guard let ms = result["ms"] as? [String: Double], let setup = ms["setup"], let inference = ms["inference"],
           let total = ms["total"]
-    else { throw CRFCommandError("\(CRFBenchPython.script) printed no timings") }
+    else { throw AEPSLError(file: CRFBenchPython.script, problem: "printed no timings", fix: "Run it by hand to see what it printed.") }
     let labels = try NumPyArray.read(contentsOf: labelsFile).values.map { Int32($0) }
     guard labels.count == scene.width * scene.height else {
-      throw CRFCommandError("\(CRFBenchPython.script) wrote \(labels.count) labels, expected \(scene.width * scene.height)")
+      throw AEPSLError(file: labelsFile.path, problem: "holds \(labels.count) labels, expected \(scene.width * scene.height)",
+                       fix: "Check \(CRFBenchPython.script) against this version of aepsl.")
     }
     return TheirResult(setup: setup, inference: inference, total: total, labels: labels,
                        package: result["package"] as? String ?? "pydensecrf")
@@ -192,7 +194,8 @@ enum CRFBenchPython {
   /// then from the executable's directory up.
   static func repositoryRoot() throws -> URL {
     guard let root = aepsl.repositoryRoot(containing: script) else {
-      throw CRFCommandError("cannot find \(script) from the working directory or the executable; run from the repository")
+      throw AEPSLError(kind: .missingFile, file: script, problem: "not found from the working directory or the executable",
+                       fix: "Run from the repository.")
     }
     return root
   }
@@ -209,12 +212,13 @@ enum CRFBenchPython {
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {
-      throw CRFCommandError("\(script.lastPathComponent) failed (status \(p.terminationStatus)); see its messages above")
+      throw AEPSLError(kind: .environment, file: script.path, problem: "failed (status \(p.terminationStatus))",
+                       fix: "See its messages above.")
     }
     let text = String(decoding: data, as: UTF8.self)
     guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
           let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-    else { throw CRFCommandError("\(script.lastPathComponent) printed no JSON object") }
+    else { throw AEPSLError(file: script.path, problem: "printed no JSON object", fix: "Run it by hand to see what it printed.") }
     return object
   }
 }

@@ -1,5 +1,6 @@
 import AEPSLCRF
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import ArgumentParser
 import Foundation
@@ -117,7 +118,8 @@ struct CRFCommand: ParsableCommand {
     let (labels, probabilities) = try CRFInput.probabilities(tensor, file: probs, width: picture.width,
                                                              height: picture.height)
     guard labels <= 256 else {
-      throw CRFCommandError("\(probs) has \(labels) classes; a palette PNG holds at most 256.")
+      throw AEPSLError(kind: .unsupported, file: probs, problem: "has \(labels) classes; a palette PNG holds at most 256",
+                       fix: "Give at most 256 classes.")
     }
     let start = DispatchTime.now()
     let map = try DenseCRF.segment(image: picture.pixels, width: picture.width, height: picture.height,
@@ -131,27 +133,26 @@ struct CRFCommand: ParsableCommand {
   }
 }
 
-/// A problem found while running `aepsl crf` or `aepsl bench crf` (a bad file, a failed helper).
-struct CRFCommandError: Error, CustomStringConvertible {
-  let description: String
-  init(_ description: String) { self.description = description }
-}
-
 enum CRFInput {
   /// Checks a [classes, height, width] array against the image; returns classes and values.
   static func probabilities(_ tensor: Tensor, file: String, width: Int, height: Int) throws -> (Int, [Float]) {
     let shape = tensor.shape
     guard shape.count == 3 || (shape.count == 4 && shape[0] == 1) else {
-      throw CRFCommandError("\(file) has shape \(shape); expected [classes, height, width]. Save it with np.save(f, probs.astype(np.float32)).")
+      throw AEPSLError(file: file, problem: "has shape \(shape); expected [classes, height, width]",
+                       fix: "Save it with np.save(f, probs.astype(np.float32)).")
     }
     let dims = Array(shape.suffix(3))
     guard dims[1] == height && dims[2] == width else {
-      throw CRFCommandError("\(file) has shape \(shape) but the image is \(width)x\(height); expected [classes, \(height), \(width)]. Resize the probabilities to the image first.")
+      throw AEPSLError(file: file, problem: "has shape \(shape) but the image is \(width)x\(height); expected [classes, \(height), \(width)]",
+                       fix: "Resize the probabilities to the image first.")
     }
-    guard dims[0] >= 1 else { throw CRFCommandError("\(file) has no classes (shape \(shape)).") }
+    guard dims[0] >= 1 else {
+      throw AEPSLError(file: file, problem: "has no classes (shape \(shape))", fix: "Save an array of [classes, height, width] probabilities.")
+    }
     let values = tensor.values
     guard values.allSatisfy(\.isFinite) else {
-      throw CRFCommandError("\(file) holds NaN or infinite values; probabilities must be finite numbers in [0, 1].")
+      throw AEPSLError(file: file, problem: "holds NaN or infinite values",
+                       fix: "Probabilities must be finite numbers in [0, 1].")
     }
     return (dims[0], values)
   }

@@ -1,4 +1,5 @@
 import AEPSLData
+import AEPSLFiles
 import ArgumentParser
 import Foundation
 
@@ -63,13 +64,15 @@ struct Synth: ParsableCommand {
         return
       }
       guard overwrite else {
-        throw SynthError(message: "\(directory.path) holds a synthetic dataset made with other settings; pass --overwrite to replace it.")
+        throw AEPSLError(file: directory.path, problem: "holds a synthetic dataset made with other settings",
+                         fix: "Pass --overwrite to replace it.")
       }
       for sub in ["JPEGImages", "Annotations", "SegmentationClass", "ImageSets", "classes.txt", "synth.json"] {
         try? fm.removeItem(at: directory.appendingPathComponent(sub))
       }
     } else if let contents = try? fm.contentsOfDirectory(atPath: directory.path), !contents.isEmpty {
-      throw SynthError(message: "\(directory.path) is not empty and is not a synthetic dataset; choose an empty or new directory.")
+      throw AEPSLError(file: directory.path, problem: "is not empty and is not a synthetic dataset",
+                       fix: "Choose an empty or new directory.")
     }
 
     let start = Date()
@@ -91,10 +94,4 @@ struct Synth: ParsableCommand {
   private func printNext(_ directory: URL) {
     print("Next: aepsl dataset stats \(directory.path)")
   }
-}
-
-/// A refusal that is not a usage mistake (ArgumentParser prints it without the usage line).
-struct SynthError: Error, CustomStringConvertible {
-  var message: String
-  var description: String { message }
 }
