@@ -58,9 +58,11 @@ let package = Package(
       dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
-    // The fully connected CRF: mean field on permutohedral lattices; pure Swift (Foundation, Dispatch).
+    // The fully connected CRF: mean field on permutohedral lattices; pure Swift (Foundation,
+    // Dispatch), with AEPSLFiles for its errors.
     .target(
       name: "AEPSLCRF",
+      dependencies: ["AEPSLFiles"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
     // The run report: one self-contained HTML page (inline SVG plots, images as files beside it).
@@ -73,21 +75,35 @@ let package = Package(
       name: "AEPSLPipeline",
       dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]
     ),
-    // The command-line tool.
-    .executableTarget(
-      name: "aepsl",
+    // The benchmarks behind `aepsl bench`: engine throughput against the FMA peak (and
+    // PyTorch), the dense CRF (against pydensecrf), the gradient allreduce. The reference
+    // side is one Python runner, scripts/bench_reference.py.
+    .target(
+      name: "AEPSLBench",
+      dependencies: ["AEPSLCRF", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "COpenBLAS"],
+      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+    ),
+    // The commands of the tool: option parsing, validate() and calls into the libraries.
+    .target(
+      name: "AEPSLCommands",
       dependencies: [
-        "AEPSLEngine",
-        "AEPSLImaging",
+        "AEPSLBench",
+        "AEPSLCRF",
         "AEPSLData",
         "AEPSLDistributed",
-        "AEPSLMethod",
-        "AEPSLCRF",
-        "AEPSLReport",
-        "AEPSLPipeline",
+        "AEPSLEngine",
         "AEPSLFiles",
+        "AEPSLImaging",
+        "AEPSLMethod",
+        "AEPSLPipeline",
+        "AEPSLReport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
+    ),
+    // The command-line tool: main.swift runs AEPSLCommands' root command.
+    .executableTarget(
+      name: "aepsl",
+      dependencies: ["AEPSLCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
 
     // MARK: - Implementation details (C shims, not API)
@@ -117,6 +133,11 @@ let package = Package(
     // mpirun -np 2 against one process (needs the MPI trait and openmpi-bin).
     .testTarget(name: "DistributedTests", dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLMethod", "AEPSLTestSupport"]),
     .testTarget(name: "PipelineTests", dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
+    // Every command's --help and validate(), in process (like swift-argument-parser's example tests).
+    .testTarget(
+      name: "CLITests",
+      dependencies: ["AEPSLCommands", "AEPSLData", "AEPSLFiles", "AEPSLMethod", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
     .testTarget(
       name: "ReportTests",
       dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]
