@@ -5,7 +5,7 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// Everything the adversarial-erasing stage depends on (DESIGN.md 1.1). Written to the
+/// Everything the adversarial-erasing stage depends on (docs/METHOD.md 1.1). Written to the
 /// stage's manifest; a run's config.json can set each field.
 public struct EraseConfiguration: Sendable, Codable, Equatable {
   public var dataset: String
@@ -108,6 +108,7 @@ public enum EraseStage {
   /// shares of each global batch, rank r computes the CAMs and erased regions of images
   /// r, r + K, ..., and rank 0 alone checks the images, logs and writes checkpoints, loss
   /// curves and manifests (the run directory must be one shared file system).
+  @discardableResult
   public static func run(_ config: EraseConfiguration, run: URL, progress: ProgressReporter.Options = .init(),
                          log: @escaping (String) -> Void = { print($0) },
                          communicator: Communicator = SingleProcess()) throws -> EraseSummary {
