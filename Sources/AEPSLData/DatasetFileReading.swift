@@ -13,7 +13,7 @@ func readDatasetFile(_ url: URL, what: String) throws -> Data {
     throw AEPSLError(
       kind: exists ? .invalidData : .missingFile, file: url.path,
       problem: exists ? "\(what) cannot be read (\(error.localizedDescription))" : "missing \(what)",
-      fix: exists ? "Check its permissions" : "Check the path and the dataset layout (DESIGN.md section 4)")
+      fix: exists ? "Check its permissions" : "Check the path and the dataset layout (docs/METHOD.md section 4)")
   }
 }
 

@@ -2,7 +2,7 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// A dataset in the PASCAL VOC layout (DESIGN.md section 4):
+/// A dataset in the PASCAL VOC layout (docs/METHOD.md section 4):
 ///
 ///     ROOT/JPEGImages/<id>.jpg               the images
 ///     ROOT/Annotations/<id>.xml              object names = the image's labels

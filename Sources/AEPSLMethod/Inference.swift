@@ -10,7 +10,7 @@ import Foundation
 /// and `labels`. Returns one label per pixel.
 public typealias ProbabilityRefiner = @Sendable (_ image: Image, _ probabilities: [Float], _ labels: Int) throws -> [UInt8]
 
-/// How class confidences weight the score maps at inference (DESIGN.md 1.4):
+/// How class confidences weight the score maps at inference (docs/METHOD.md 1.4):
 ///
 ///     w_0 = 1;  w_c = v_c if v_c >= threshold, else 0   (c = 1...C)
 ///     p'_k(u) = w_k p_k(u) / sum_j w_j p_j(u)           (p = softmax of the scores)
@@ -64,7 +64,7 @@ public enum ConfidenceWeighting {
   }
 }
 
-/// Full-image inference with a trained segmenter (DESIGN.md 1.4): the image is padded at
+/// Full-image inference with a trained segmenter (docs/METHOD.md 1.4): the image is padded at
 /// the bottom and right (with the mean pixel, 0 after normalisation) so the network's grid
 /// fits it exactly, the scores are upsampled bilinearly on that grid and cropped back to
 /// the image, turned into probabilities, weighted by the thresholded class confidences,

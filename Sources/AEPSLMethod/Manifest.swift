@@ -3,7 +3,7 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// What a finished stage wrote down about itself (DESIGN.md section 4: lineage lives in a
+/// What a finished stage wrote down about itself (docs/METHOD.md section 4: lineage lives in a
 /// manifest, not in directory names). A stage writes its manifest last, atomically: a stage
 /// directory without one is unfinished and is redone.
 public struct StageManifest: Codable, Sendable, Equatable {

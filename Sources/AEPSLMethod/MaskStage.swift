@@ -5,7 +5,7 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// Where the background of a pseudo mask comes from (DESIGN.md 1.2).
+/// Where the background of a pseudo mask comes from (docs/METHOD.md 1.2).
 public enum BackgroundCue: String, Sendable, Codable, CaseIterable {
   /// The minimum-barrier salient-object detector (or --saliency-dir maps): background where
   /// saliency is below the threshold.

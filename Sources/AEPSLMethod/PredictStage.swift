@@ -5,7 +5,7 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// What `aepsl predict` reads and writes (DESIGN.md 1.4).
+/// What `aepsl predict` reads and writes (docs/METHOD.md 1.4).
 public struct PredictConfiguration: Sendable, Equatable {
   /// The segmenter (segmenter.safetensors written by train-seg).
   public var checkpoint: String

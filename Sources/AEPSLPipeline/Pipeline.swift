@@ -6,7 +6,7 @@ import AEPSLMethod
 import AEPSLReport
 import Foundation
 
-/// The stages of `aepsl run`, in order (DESIGN.md 4).
+/// The stages of `aepsl run`, in order (docs/METHOD.md 4).
 public enum PipelineStage: String, CaseIterable, Sendable, Codable {
   case synth, erase, masks, trainSeg = "train-seg", predict, eval, report
 }
@@ -293,7 +293,7 @@ public struct Pipeline {
     }
   }
 
-  /// The dense CRF of DESIGN.md 1.4 with the configured parameters, or plain argmax.
+  /// The dense CRF of docs/METHOD.md 1.4 with the configured parameters, or plain argmax.
   var refinement: Refinement {
     guard config.useCRF else { return .argmax }
     return .denseCRF(config.crf)

@@ -29,7 +29,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   /// scaled to the image (`plusCRF`): measured with `tiny` on the synthetic set it scores
   /// 77.6 / 77.8 / 79.7 val mIoU against PSL's 74.3 / 75.5 / 74.1 (seeds 0 / 1 / 2, RESULTS.md).
   public var finalModel: String
-  /// Inference (DESIGN.md 1.4) on `evalSplit`.
+  /// Inference (docs/METHOD.md 1.4) on `evalSplit`.
   public var confidence: Float
   /// The dense CRF at test time (DeepLab's: spatial deviations in pixels).
   public var crf: CRFParameters

@@ -19,7 +19,7 @@ public struct ReportOptions: Sendable {
   }
 }
 
-/// The run report (DESIGN.md section 4): RUN/report/index.html, one page that opens from
+/// The run report (docs/METHOD.md section 4): RUN/report/index.html, one page that opens from
 /// disk with no server and no network. Plots and the confusion matrix are inline SVG; the
 /// images are PNG files in RUN/report/img/, referenced relatively, so the report directory
 /// can be copied anywhere as a whole. Every section is shown only when its stage has written
