@@ -25,8 +25,8 @@ let package = Package(
   ],
   targets: [
     // MARK: - Public API
-    // Writing artefacts atomically (temporary file, fsync, rename): shared by every target
-    // that writes files.
+    // Writing artefacts atomically (temporary file, fsync, rename) and the one error type
+    // (file, problem, fix): shared by every target that reads or writes files.
     .target(name: "AEPSLFiles"),
     // Tensors, layers with explicit forward/backward, losses, SGD, networks, checkpoints.
     .target(
@@ -38,7 +38,7 @@ let package = Package(
     // trait; sync batch norm, the gradient allreduce, shards of per-image stages.
     .target(
       name: "AEPSLDistributed",
-      dependencies: ["AEPSLEngine", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]
+      dependencies: ["AEPSLEngine", "AEPSLFiles", .target(name: "CMPI", condition: .when(traits: ["MPI"]))]
     ),
     // Images: JPEG/PNG codecs, resizing, colour maps, overlays.
     .target(
@@ -58,9 +58,11 @@ let package = Package(
       dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
-    // The fully connected CRF: mean field on permutohedral lattices; pure Swift (Foundation, Dispatch).
+    // The fully connected CRF: mean field on permutohedral lattices; pure Swift (Foundation,
+    // Dispatch), with AEPSLFiles for its errors.
     .target(
       name: "AEPSLCRF",
+      dependencies: ["AEPSLFiles"],
       swiftSettings: [.unsafeFlags(["-Ounchecked"])]
     ),
     // The run report: one self-contained HTML page (inline SVG plots, images as files beside it).
@@ -73,20 +75,35 @@ let package = Package(
       name: "AEPSLPipeline",
       dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]
     ),
-    // The command-line tool.
-    .executableTarget(
-      name: "aepsl",
+    // The benchmarks behind `aepsl bench`: engine throughput against the FMA peak (and
+    // PyTorch), the dense CRF (against pydensecrf), the gradient allreduce. The reference
+    // side is one Python runner, scripts/bench_reference.py.
+    .target(
+      name: "AEPSLBench",
+      dependencies: ["AEPSLCRF", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "COpenBLAS"],
+      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+    ),
+    // The commands of the tool: option parsing, validate() and calls into the libraries.
+    .target(
+      name: "AEPSLCommands",
       dependencies: [
-        "AEPSLEngine",
-        "AEPSLImaging",
+        "AEPSLBench",
+        "AEPSLCRF",
         "AEPSLData",
         "AEPSLDistributed",
+        "AEPSLEngine",
+        "AEPSLFiles",
+        "AEPSLImaging",
         "AEPSLMethod",
-        "AEPSLCRF",
-        "AEPSLReport",
         "AEPSLPipeline",
+        "AEPSLReport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]
+    ),
+    // The command-line tool: main.swift runs AEPSLCommands' root command.
+    .executableTarget(
+      name: "aepsl",
+      dependencies: ["AEPSLCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
 
     // MARK: - Implementation details (C shims, not API)
@@ -108,14 +125,19 @@ let package = Package(
       exclude: ["make_safetensors_fixture.py", "make_torch_reference.py", "Fixtures"]
     ),
     .testTarget(name: "ImagingTests", dependencies: ["AEPSLFiles", "AEPSLImaging", "AEPSLTestSupport"]),
-    .testTarget(name: "DatasetTests", dependencies: ["AEPSLData", "AEPSLTestSupport"]),
-    .testTarget(name: "MethodTests", dependencies: ["AEPSLMethod", "AEPSLTestSupport"]),
+    .testTarget(name: "DatasetTests", dependencies: ["AEPSLData", "AEPSLFiles", "AEPSLTestSupport"]),
+    .testTarget(name: "MethodTests", dependencies: ["AEPSLDistributed", "AEPSLFiles", "AEPSLMethod", "AEPSLTestSupport"]),
     // Seeded mutation fuzzing of every reader of untrusted bytes (bounded in CI; README: Reliability).
-    .testTarget(name: "FuzzTests", dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLImaging"]),
+    .testTarget(name: "FuzzTests", dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"]),
     .testTarget(name: "CRFTests", dependencies: ["AEPSLCRF", "AEPSLTestSupport"]),
     // mpirun -np 2 against one process (needs the MPI trait and openmpi-bin).
     .testTarget(name: "DistributedTests", dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLMethod", "AEPSLTestSupport"]),
-    .testTarget(name: "PipelineTests", dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
+    .testTarget(name: "PipelineTests", dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLFiles", "AEPSLMethod", "AEPSLPipeline", "AEPSLImaging"]),
+    // Every command's --help and validate(), in process (like swift-argument-parser's example tests).
+    .testTarget(
+      name: "CLITests",
+      dependencies: ["AEPSLCommands", "AEPSLData", "AEPSLFiles", "AEPSLMethod", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
     .testTarget(
       name: "ReportTests",
       dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]

@@ -1,4 +1,4 @@
-/// The knobs of the fully connected CRF (DESIGN.md section 1.5), with DeepLab's defaults:
+/// The knobs of the fully connected CRF (docs/METHOD.md section 1.5), with DeepLab's defaults:
 /// 10 mean-field iterations, a Gaussian (smoothness) kernel with sxy 3 and weight 3, a
 /// bilateral (appearance) kernel with sxy 80, srgb 13 and weight 10, Potts compatibility,
 /// symmetric kernel normalisation, unary = -ln(max(p, 1e-5)).
@@ -32,12 +32,11 @@ public struct CRFParameters: Sendable, Equatable, Codable {
   /// divides both by a scale factor in the same way. On VOC-sized images either setting is
   /// DeepLab's CRF.
   ///
-  /// Off by default, so the test-time CRF is DeepLab's: measured with `tiny` on the 128 px
-  /// synthetic set (val mIoU, off -> on), scaling helps networks whose raw predictions are
-  /// already good (fully supervised 78.1 -> 81.2) and hurts those trained on sparse pseudo
-  /// masks, whose blobs the whole-image bilateral kernel pulls onto the objects (PSL 74.4
-  /// -> 68.0, plain DeepLab 70.9 -> 60.9). The CRF that makes PSL+ masks scales
-  /// (`CRFParameters.plusMasks` in AEPSLPipeline).
+  /// Off by default, so the test-time CRF is DeepLab's: on small images, scaling helps
+  /// networks whose raw predictions are already good and hurts those trained on sparse
+  /// pseudo masks, whose blobs the whole-image bilateral kernel of the unscaled CRF pulls
+  /// onto the objects (RESULTS.md, "Prohibitive segmentation learning", has the figures).
+  /// The CRF that makes PSL+ masks scales (`CRFParameters.plusMasks` in AEPSLPipeline).
   public var scaleWithImage: Bool = false
   /// The longer image side, in pixels, for which the spatial deviations are given when
   /// `scaleWithImage` is on: 500, PASCAL VOC's, on which DeepLab chose them.

@@ -1,5 +1,5 @@
 extension DenseCRF {
-  /// The CRF DeepLab runs after its network (DESIGN.md section 1.4): U = -ln(max(p, floor))
+  /// The CRF DeepLab runs after its network (docs/METHOD.md section 1.4): U = -ln(max(p, floor))
   /// from `probabilities` [labels][height][width], a Gaussian and a bilateral Potts term on
   /// `image` (RGB bytes, [height][width][3]). A term whose weight is 0 is left out. With
   /// `parameters.scaleWithImage` the spatial deviations are scaled to this image first

@@ -1,4 +1,5 @@
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 
 /// Data augmentation as DeepLab does it: scale the image by a random factor, pad it at the
@@ -73,7 +74,7 @@ public struct Augmentation: Sendable, Equatable {
     let sh = resized ? max(1, Int((Double(height) * Double(scale) * base).rounded())) : height
     let outW = crop ?? sw, outH = crop ?? sh
     if !randomCrop, let crop, sw > crop || sh > crop, !resized {
-      throw DatasetError(kind: .badArgument, problem: "a \(width)x\(height) image does not fit the \(crop)x\(crop) test size",
+      throw AEPSLError(kind: .badArgument, problem: "a \(width)x\(height) image does not fit the \(crop)x\(crop) test size",
                          fix: "Pad to at least the largest image side")
     }
     // Pad bottom/right to the crop, then choose the corner uniformly.

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
@@ -36,15 +37,15 @@ public enum ImageLimits {
   /// VOC images are at most 500 x 500.
   public static let maximumPixels = 64 << 20
 
-  /// Throws a `DatasetError` naming `file` when `width` x `height` is out of bounds.
+  /// Throws a `AEPSLError` naming `file` when `width` x `height` is out of bounds.
   public static func check(width: Int, height: Int, file: String) throws {
     if width < minimumSide || height < minimumSide {
-      throw DatasetError(kind: .invalidFile, file: file,
+      throw AEPSLError(kind: .invalidData, file: file,
                          problem: "the image is \(width)x\(height) pixels, smaller than the \(minimumSide)-pixel minimum side",
                          fix: "Remove it from the list, or pass --on-bad-image skip to leave such images out")
     }
     if width.multipliedReportingOverflow(by: height).overflow || width * height > maximumPixels {
-      throw DatasetError(kind: .invalidFile, file: file,
+      throw AEPSLError(kind: .invalidData, file: file,
                          problem: "the image is \(width)x\(height) pixels, more than the limit of \(maximumPixels) pixels (8192 x 8192)",
                          fix: "Downscale it (VOC images are at most 500x500), or pass --on-bad-image skip to leave it out")
     }

@@ -1,4 +1,5 @@
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
@@ -123,7 +124,7 @@ public final class BatchLoader: Sendable {
     var sample = try source.load(index)
     if sample.image.channels != 3 { sample.image = sample.image.converted(toChannels: 3) }
     if let map = sample.labelMap, map.width != sample.image.width || map.height != sample.image.height {
-      throw DatasetError(kind: .invalidFile, problem: "the label map of '\(sample.id)' is \(map.width)x\(map.height) "
+      throw AEPSLError(kind: .invalidData, problem: "the label map of '\(sample.id)' is \(map.width)x\(map.height) "
                          + "but its image is \(sample.image.width)x\(sample.image.height)",
                          fix: "Regenerate the masks from these images")
     }
@@ -131,7 +132,7 @@ public final class BatchLoader: Sendable {
     do {
       let placement = try options.augmentation.placement(width: sample.image.width, height: sample.image.height, rng: &rng)
       return (sample, placement)
-    } catch var error as DatasetError {
+    } catch var error as AEPSLError {
       error.problem = "image '\(sample.id)': " + error.problem
       throw error
     }
@@ -345,7 +346,7 @@ private final class Pipeline: @unchecked Sendable {
     } else {
       let w = placements[0].width, h = placements[0].height, plane = w * h
       if let odd = placements.firstIndex(where: { $0.width != w || $0.height != h }) {
-        throw DatasetError(
+        throw AEPSLError(
           kind: .badArgument,
           problem: "one batch mixes image sizes ('\(samples[0].id)' is \(w)x\(h), '\(samples[odd].id)' is "
             + "\(placements[odd].width)x\(placements[odd].height))",
@@ -364,7 +365,7 @@ private final class Pipeline: @unchecked Sendable {
     for (n, sample) in samples.enumerated() {
       for c in sample.labels {
         guard c >= 0 && c < classes else {
-          throw DatasetError(kind: .badArgument, problem: "image '\(sample.id)' has class index \(c), outside 0..<\(classes)",
+          throw AEPSLError(kind: .badArgument, problem: "image '\(sample.id)' has class index \(c), outside 0..<\(classes)",
                              fix: "Check the class list")
         }
         targets.data[n * classes + c] = 1

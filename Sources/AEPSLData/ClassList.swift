@@ -1,3 +1,4 @@
+import AEPSLFiles
 import Foundation
 
 /// The foreground classes of a dataset, in label order: class `i` (0-based) is label `i + 1`
@@ -15,8 +16,8 @@ public struct ClassList: Sendable, Equatable, CustomStringConvertible {
 
   /// Checks the names: non-empty, no whitespace, no duplicates, not "background", at most 254.
   public init(names: [String], file: String? = nil) throws {
-    func fail(_ problem: String, _ fix: String) -> DatasetError {
-      DatasetError(kind: .invalidFile, file: file, problem: problem, fix: fix)
+    func fail(_ problem: String, _ fix: String) -> AEPSLError {
+      AEPSLError(kind: .invalidData, file: file, problem: problem, fix: fix)
     }
     guard !names.isEmpty else {
       throw fail("no class names", "List one foreground class a line")
@@ -56,7 +57,7 @@ public struct ClassList: Sendable, Equatable, CustomStringConvertible {
   public init(contentsOf url: URL) throws {
     let data = try readDatasetFile(url, what: "class list")
     guard let text = String(data: data, encoding: .utf8) else {
-      throw DatasetError(kind: .invalidFile, file: url.path, problem: "not UTF-8 text",
+      throw AEPSLError(kind: .invalidData, file: url.path, problem: "not UTF-8 text",
                          fix: "Save classes.txt as UTF-8, one class name a line")
     }
     let names = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
@@ -36,16 +37,10 @@ public struct DatasetStatistics: Sendable {
   public var problems: [DatasetProblem] = []
 
   /// Goes through every image of `split` (a name or a list file path); collects problems
-  /// instead of stopping at the first.
-  public init(root: URL, split: String, checkMasks: Bool = false) {
-    let dataset: VOCDataset
-    do {
-      dataset = try VOCDataset(root: root)
-    } catch {
-      self.init(root: root.path, listFile: "", classes: .voc, classesFromFile: false)
-      problems.append(DatasetProblem(file: root.path, problem: "\(error)"))
-      return
-    }
+  /// instead of stopping at the first. Throws only when there is no dataset to look at (no
+  /// such directory, an unreadable classes.txt): a table of zeros would hide that.
+  public init(root: URL, split: String, checkMasks: Bool = false) throws {
+    let dataset = try VOCDataset(root: root)
     let listURL = dataset.listURL(split: split)
     self.init(root: dataset.root.path, listFile: listURL.path, classes: dataset.classes,
               classesFromFile: dataset.classesFromFile)
@@ -70,15 +65,8 @@ public struct DatasetStatistics: Sendable {
   }
 
   private func problem(_ error: Error, file: String) -> DatasetProblem {
-    if let e = error as? DatasetError {
-      var text = e.problem
-      if let fix = e.fix { text += ". \(fix)" }
-      return DatasetProblem(file: e.file ?? file, problem: text)
-    }
-    if let e = error as? ImagingError {
-      var text = e.problem
-      if let fix = e.fix { text += ". \(fix)" }
-      return DatasetProblem(file: e.file ?? file, problem: text)
+    if let e = error as? AEPSLError {
+      return DatasetProblem(file: e.file ?? file, problem: e.problemAndFix)
     }
     return DatasetProblem(file: file, problem: "\(error)")
   }

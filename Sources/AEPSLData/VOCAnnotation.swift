@@ -1,3 +1,4 @@
+import AEPSLFiles
 import Foundation
 
 /// The parts of a PASCAL VOC annotation file (Annotations/<id>.xml) this project uses.
@@ -48,8 +49,8 @@ public struct VOCAnnotation: Sendable, Equatable {
 
   /// Parses annotation XML. Unknown class names, malformed XML and DTDs throw.
   public init(xmlData data: Data, classes: ClassList, file: String? = nil) throws {
-    func invalid(_ problem: String) -> DatasetError {
-      DatasetError(kind: .invalidFile, file: file, problem: problem,
+    func invalid(_ problem: String) -> AEPSLError {
+      AEPSLError(kind: .invalidData, file: file, problem: problem,
                    fix: "Fix or regenerate the annotation (PASCAL VOC XML: <annotation> with <object><name>)")
     }
     let root: XMLNode
@@ -91,7 +92,7 @@ public struct VOCAnnotation: Sendable, Equatable {
         throw invalid("\(what) has no <name>")
       }
       guard let index = classes.index(of: name) else {
-        throw DatasetError(
+        throw AEPSLError(
           kind: .unknownClass, file: file,
           problem: "\(what) is a '\(name)', which is not one of the \(classes.count) classes (\(classes))",
           fix: "Correct the name, or list the class in classes.txt at the dataset root")

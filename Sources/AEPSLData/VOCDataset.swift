@@ -1,7 +1,8 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// A dataset in the PASCAL VOC layout (DESIGN.md section 4):
+/// A dataset in the PASCAL VOC layout (docs/METHOD.md section 4):
 ///
 ///     ROOT/JPEGImages/<id>.jpg               the images
 ///     ROOT/Annotations/<id>.xml              object names = the image's labels
@@ -34,7 +35,7 @@ public struct VOCDataset: Sendable {
     self.root = root.standardizedFileURL
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: self.root.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-      throw DatasetError(kind: .missingFile, file: self.root.path, problem: "no such dataset directory",
+      throw AEPSLError(kind: .missingFile, file: self.root.path, problem: "no such dataset directory",
                          fix: "Give the root of a VOC-layout dataset (the folder holding JPEGImages/), or make one with `aepsl synth`")
     }
     let classFile = self.root.appendingPathComponent("classes.txt")
@@ -78,7 +79,7 @@ public struct VOCDataset: Sendable {
   /// Parses a list file's bytes (see `readList`); `file` is named in errors.
   public static func parseList(_ data: Data, file url: URL) throws -> [String] {
     guard let text = String(data: data, encoding: .utf8) else {
-      throw DatasetError(kind: .invalidFile, file: url.path, problem: "not UTF-8 text",
+      throw AEPSLError(kind: .invalidData, file: url.path, problem: "not UTF-8 text",
                          fix: "Write one image id a line")
     }
     var ids: [String] = []
@@ -90,7 +91,7 @@ public struct VOCDataset: Sendable {
         let parts = id.split(separator: "/", omittingEmptySubsequences: false)
         let inside = parts.drop { $0.isEmpty }  // "/JPEGImages/x.jpg" and "JPEGImages/x.jpg"
         guard !parts.contains(".."), !id.contains("\\"), inside.count == 2, inside.first == "JPEGImages" else {
-          throw DatasetError(kind: .invalidFile, file: url.path,
+          throw AEPSLError(kind: .invalidData, file: url.path,
                              problem: "line \(number + 1) names the path '\(id)'; a list may hold image ids or "
                                + "/JPEGImages/<id>.jpg paths, never absolute paths elsewhere or '..'",
                              fix: "Write image ids (file names without extension) and put the images in the dataset's JPEGImages/")
@@ -101,11 +102,11 @@ public struct VOCDataset: Sendable {
         id = URL(fileURLWithPath: id).deletingPathExtension().lastPathComponent
       }
       guard !id.isEmpty, id != ".", id != "..", !id.contains("\0") else {
-        throw DatasetError(kind: .invalidFile, file: url.path, problem: "line \(number + 1) has no valid image id",
+        throw AEPSLError(kind: .invalidData, file: url.path, problem: "line \(number + 1) has no valid image id",
                            fix: "Write one image id (a file name without extension) a line")
       }
       if let first = lineOf[id] {
-        throw DatasetError(kind: .invalidFile, file: url.path,
+        throw AEPSLError(kind: .invalidData, file: url.path,
                            problem: "image '\(id)' is listed twice (lines \(first) and \(number + 1))",
                            fix: "Remove the duplicate line")
       }
@@ -150,20 +151,20 @@ public struct VOCDataset: Sendable {
   /// only: nothing on the training path calls this.
   public func groundTruthMask(_ id: String) throws -> LabelMap {
     guard let url = maskURL(id) else {
-      throw DatasetError(kind: .missingFile, file: maskDirectories[0].appendingPathComponent("\(id).png").path,
+      throw AEPSLError(kind: .missingFile, file: maskDirectories[0].appendingPathComponent("\(id).png").path,
                          problem: "missing mask (looked in SegmentationClass/ and SegmentationClassAug/)",
                          fix: "Evaluate on a split whose images have masks")
     }
     let mask = try readLabelMap(url)
     // Header only: cheap, and a mask that does not fit its image would score the wrong pixels.
     if let header = try? ImageHeader(contentsOf: imageURL(id)), header.width != mask.width || header.height != mask.height {
-      throw DatasetError(kind: .invalidFile, file: url.path,
+      throw AEPSLError(kind: .invalidData, file: url.path,
                          problem: "the mask is \(mask.width)x\(mask.height) but its image \(imageURL(id).lastPathComponent) is \(header.width)x\(header.height)",
                          fix: "Masks must have their image's size; regenerate or re-download the mask")
     }
     let count = UInt8(classes.count)
     if let bad = mask.labels.first(where: { $0 > count && $0 != LabelMap.ignore }) {
-      throw DatasetError(kind: .invalidFile, file: url.path,
+      throw AEPSLError(kind: .invalidData, file: url.path,
                          problem: "label \(bad) is not background, one of the \(classes.count) classes, or 255",
                          fix: "Check that classes.txt matches the masks")
     }
@@ -193,7 +194,7 @@ public struct VOCDataset: Sendable {
           skipped.append(SkippedImage(id: id, file: image.path, reason: "missing image (listed in the split)"))
           continue
         }
-        throw DatasetError(kind: .missingFile, file: image.path, problem: "missing image (listed in the split)",
+        throw AEPSLError(kind: .missingFile, file: image.path, problem: "missing image (listed in the split)",
                            fix: "Copy the image into JPEGImages/, remove '\(id)' from the list, or pass --on-bad-image skip")
       }
       let labels = try annotation(id).labels

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import Foundation
 
 /// The processes of one job and the collectives aepsl needs from them: data-parallel
@@ -53,17 +54,6 @@ public final class SingleProcess: Communicator {
   public func abort(code: Int32) -> Never { exit(code) }
 }
 
-/// A problem starting or running a multi-process job: names what and how to fix it.
-public struct DistributedError: Error, CustomStringConvertible, Sendable {
-  public var problem: String
-  public var fix: String
-  public init(problem: String, fix: String) {
-    self.problem = problem
-    self.fix = fix
-  }
-  public var description: String { "\(problem). \(fix)" }
-}
-
 public enum Distributed {
   /// True when this build links Open MPI (the package's MPI trait).
   #if MPI
@@ -91,8 +81,8 @@ public enum Distributed {
     return try MPICommunicator.world()
     #else
     guard launched <= 1 else {
-      throw DistributedError(
-        problem: "aepsl was started by an MPI launcher with \(launched) processes, but this build has no MPI",
+      throw AEPSLError(
+        kind: .environment, problem: "aepsl was started by an MPI launcher with \(launched) processes, but this build has no MPI",
         fix: "Build it with the MPI trait: swift build -c release --traits MPI (needs libopenmpi-dev; README: On a cluster)")
     }
     return SingleProcess()

@@ -1,4 +1,5 @@
 import AEPSLEngine
+import AEPSLFiles
 import Foundation
 
 /// Data-parallel training: every rank holds the same weights, takes its contiguous share
@@ -89,8 +90,8 @@ public final class DataParallel {
   public static func checkBatch(size batch: Int, images: Int, ranks: Int) throws {
     let smallest = min(batch, images)
     guard smallest >= ranks else {
-      throw DistributedError(
-        problem: "a batch of \(smallest) images cannot be split across \(ranks) ranks",
+      throw AEPSLError(
+        kind: .badArgument, problem: "a batch of \(smallest) images cannot be split across \(ranks) ranks",
         fix: "Give --batch-size of at least \(ranks) (the global batch; each rank takes its share), or fewer ranks")
     }
   }

@@ -1,4 +1,5 @@
 #if MPI
+import AEPSLFiles
 import CMPI
 import Foundation
 
@@ -27,7 +28,7 @@ public final class MPICommunicator: Communicator {
     var argc: Int32 = 0
     var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = nil
     guard Int(MPI_Init_thread(&argc, &argv, Int32(MPI_THREAD_FUNNELED), &provided)) == Int(MPI_SUCCESS) else {
-      throw DistributedError(problem: "MPI_Init_thread failed", fix: "Check the Open MPI installation (mpirun --version) and the launcher's options")
+      throw AEPSLError(kind: .environment, problem: "MPI_Init_thread failed", fix: "Check the Open MPI installation (mpirun --version) and the launcher's options")
     }
     MPI_Comm_set_errhandler(aepsl_mpi_comm_world(), aepsl_mpi_errors_return())
     var r: Int32 = 0, s: Int32 = 0

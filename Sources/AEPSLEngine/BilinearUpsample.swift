@@ -79,59 +79,6 @@ public final class BilinearUpsample: Layer {
   }
 }
 
-/// Softmax over the channels of [N, C, H, W] (or over the features of [N, C]).
-///
-///     y[n, c, p] = exp(x[n, c, p]) / sum_k exp(x[n, k, p]);  dx = y (dy - sum_k dy_k y_k)
-public final class ChannelSoftmax: Layer {
-  public let name: String
-  private var cachedOutput: Tensor?
-
-  public init(name: String) { self.name = name }
-
-  public func forward(_ xIn: Tensor, training: Bool) -> Tensor {
-    let x = xIn.nchw()
-    let y = Self.apply(x)
-    if training { cachedOutput = y }
-    return y
-  }
-
-  /// Softmax over dimension 1 of an NCHW (or NC) tensor.
-  public static func apply(_ x: Tensor) -> Tensor {
-    let (n, c) = (x.shape[0], x.shape[1])
-    let hw = x.count / max(n * c, 1)
-    let y = Tensor(shape: x.shape)
-    for ni in 0..<n {
-      let src = x.data + ni * c * hw, dst = y.data + ni * c * hw
-      for p in 0..<hw {
-        var m = -Float.infinity
-        for k in 0..<c { m = max(m, src[k * hw + p]) }
-        var s: Float = 0
-        for k in 0..<c { let e = expf(src[k * hw + p] - m); dst[k * hw + p] = e; s += e }
-        let inv = 1 / s
-        for k in 0..<c { dst[k * hw + p] *= inv }
-      }
-    }
-    return y
-  }
-
-  public func backward(_ dyIn: Tensor) -> Tensor {
-    guard let y = cachedOutput else { preconditionFailure("\(name): backward without a training forward") }
-    let dy = dyIn.nchw()
-    let (n, c) = (y.shape[0], y.shape[1])
-    let hw = y.count / (n * c)
-    let dx = Tensor(shape: y.shape)
-    for ni in 0..<n {
-      let yb = y.data + ni * c * hw, gb = dy.data + ni * c * hw, db = dx.data + ni * c * hw
-      for p in 0..<hw {
-        var dot: Float = 0
-        for k in 0..<c { dot += gb[k * hw + p] * yb[k * hw + p] }
-        for k in 0..<c { db[k * hw + p] = yb[k * hw + p] * (gb[k * hw + p] - dot) }
-      }
-    }
-    return dx
-  }
-}
-
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,22 +1,5 @@
+import AEPSLFiles
 import Foundation
-
-/// A checkpoint or array file that cannot be used: names the file, the problem and the fix.
-public struct CheckpointError: Error, CustomStringConvertible {
-  public let file: String
-  public let problem: String
-  public let fix: String
-
-  public init(file: String, problem: String, fix: String) {
-    self.file = file
-    self.problem = problem
-    self.fix = fix
-  }
-
-  /// One line, or for a list of problems one line each with the fix on the last.
-  public var description: String {
-    problem.contains("\n") ? "\(file) \(problem)\n\(fix)" : "\(file) \(problem). \(fix)"
-  }
-}
 
 /// Saves and loads a network's parameters and buffers as one `.safetensors` file.
 public enum Checkpoint {
@@ -58,7 +41,7 @@ public enum Checkpoint {
       }
     }
     guard problems.isEmpty else {
-      throw CheckpointError(
+      throw AEPSLError(
         file: url.path,
         problem: "does not fit the network (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n  "
           + problems.joined(separator: "\n  "),
@@ -113,14 +96,14 @@ public enum VGG16Import {
       }
     }
     guard wanted > 0 else {
-      throw CheckpointError(
+      throw AEPSLError(
         file: url.path, problem: "cannot initialise this network: it has none of the parameters conv1_1.weight ... conv5_3.bias",
         fix: "Use --init only with the VGG-16 (largefov) network.")
     }
     guard problems.isEmpty else {
       // vgg16_bn interleaves BatchNorm layers, so its feature indices differ.
       let looksBatchNorm = file.order.contains { $0.hasSuffix("running_mean") }
-      throw CheckpointError(
+      throw AEPSLError(
         file: url.path,
         problem: "is not a torchvision VGG-16 state dict this network can use (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n  "
           + problems.joined(separator: "\n  "),

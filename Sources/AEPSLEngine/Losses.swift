@@ -59,7 +59,7 @@ public enum Loss {
     let x = xIn.nchw()
     let (n, k, hw) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
     precondition(labels.count == n * hw, "\(labels.count) labels for logits \(x.shape)")
-    let p = ChannelSoftmax.apply(x)
+    let p = channelSoftmax(x)
     var valid = 0
     for l in labels where l != ignoreLabel {
       precondition(Int(l) < k, "label \(l) for \(k) classes")
@@ -83,4 +83,25 @@ public enum Loss {
   }
 
   @inline(__always) static func sigmoid(_ z: Float) -> Float { 1 / (1 + expf(-z)) }
+}
+
+/// Softmax over dimension 1 of an NCHW (or NC) tensor, the cross-entropy's probabilities:
+///
+///     y[n, c, p] = exp(x[n, c, p] - m) / sum_k exp(x[n, k, p] - m),  m = max_k x[n, k, p]
+public func channelSoftmax(_ x: Tensor) -> Tensor {
+  let (n, c) = (x.shape[0], x.shape[1])
+  let hw = x.count / max(n * c, 1)
+  let y = Tensor(shape: x.shape)
+  for ni in 0..<n {
+    let src = x.data + ni * c * hw, dst = y.data + ni * c * hw
+    for p in 0..<hw {
+      var m = -Float.infinity
+      for k in 0..<c { m = max(m, src[k * hw + p]) }
+      var s: Float = 0
+      for k in 0..<c { let e = expf(src[k * hw + p] - m); dst[k * hw + p] = e; s += e }
+      let inv = 1 / s
+      for k in 0..<c { dst[k * hw + p] *= inv }
+    }
+  }
+  return y
 }

@@ -1,5 +1,5 @@
 /// The adversarial-erasing classifier: backbone, global average pooling, a linear layer.
-/// Its CAMs come from the last feature map and the linear weights (DESIGN.md 1.1).
+/// Its CAMs come from the last feature map and the linear weights (docs/METHOD.md 1.1).
 ///
 ///     image [N, 3, H, W] -> logits [N, classes]
 public final class Classifier {
@@ -62,7 +62,7 @@ public final class Classifier {
 
 /// The PSL segmenter: backbone, a 1x1 convolution to classes + 1 score maps, and a
 /// classification branch (global average pooling over the last features, linear) whose
-/// sigmoid gives the class confidences (DESIGN.md 1.3).
+/// sigmoid gives the class confidences (docs/METHOD.md 1.3).
 ///
 ///     image [N, 3, H, W] -> scores [N, classes + 1, H/8, W/8], logits [N, classes]
 public final class Segmenter {

@@ -13,7 +13,7 @@ public struct BackboneSpec: Sendable, Equatable {
   public let inputChannels: Int
   public let layers: [LayerSpec]
   /// Batch normalisation after every convolution (networks trained from scratch need it;
-  /// DESIGN.md section 2).
+  /// docs/METHOD.md section 2).
   public let batchNorm: Bool
 
   public init(name: String, inputChannels: Int = 3, layers: [LayerSpec], batchNorm: Bool) {

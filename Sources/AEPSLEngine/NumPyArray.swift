@@ -25,7 +25,7 @@ public enum NumPyArray {
   /// The bytes of an `.npy` file holding `values` with `shape`.
   public static func encode(_ values: [Float], shape: [Int], name: String = "npy data") throws -> Data {
     guard shape.allSatisfy({ $0 >= 0 }), let count = checkedProduct(shape), count == values.count else {
-      throw CheckpointError(file: name, problem: "cannot store \(values.count) values with shape \(shape)",
+      throw AEPSLError(file: name, problem: "cannot store \(values.count) values with shape \(shape)",
                             fix: "Pass a shape whose product is the number of values.")
     }
     // Through a Tensor, whose storage is never nil even for an empty array.
@@ -38,7 +38,7 @@ public enum NumPyArray {
     do {
       data = try Data(contentsOf: url, options: .alwaysMapped)
     } catch {
-      throw CheckpointError(file: url.path, problem: "cannot be read (\(error.localizedDescription))",
+      throw AEPSLError(file: url.path, problem: "cannot be read (\(error.localizedDescription))",
                             fix: "Check that the path is right and the file is readable.")
     }
     return try decode(data, name: url.path)
@@ -47,8 +47,8 @@ public enum NumPyArray {
   /// Parses an `.npy` file's bytes; `name` is only used in error messages.
   public static func decode(_ data: Data, name: String) throws -> Tensor {
     let resave = "Save the array again with np.save (C order, float32, float64 or uint8)."
-    func fail(_ problem: String, _ fix: String = resave) -> CheckpointError {
-      CheckpointError(file: name, problem: problem, fix: fix)
+    func fail(_ problem: String, _ fix: String = resave) -> AEPSLError {
+      AEPSLError(file: name, problem: problem, fix: fix)
     }
     let bytes = [UInt8](data.prefix(12))
     let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)

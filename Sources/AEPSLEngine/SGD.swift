@@ -38,21 +38,15 @@ public final class SGD {
     }
   }
 
-  public func zeroGradients() { for p in parameters { p.grad.zero() } }
 }
 
-/// Learning-rate schedules by iteration.
+/// The learning-rate schedule by iteration: DeepLab's "poly", base (1 - iter / maxIter)^power
+/// (power 0.9), the one both training stages use.
 public enum LearningRateSchedule: Sendable, Equatable {
-  case constant
-  /// Multiplied by `gamma` every `stepSize` iterations (Caffe's "step").
-  case step(stepSize: Int, gamma: Float)
-  /// base (1 - iter / maxIter)^power (DeepLab's "poly", power 0.9).
   case poly(maxIterations: Int, power: Float)
 
   public func rate(base: Float, iteration: Int) -> Float {
     switch self {
-    case .constant: return base
-    case let .step(stepSize, gamma): return base * pow(gamma, Float(iteration / max(stepSize, 1)))
     case let .poly(maxIterations, power):
       let f = max(0, 1 - Float(iteration) / Float(max(maxIterations, 1)))
       return base * pow(f, power)

@@ -9,7 +9,7 @@ import Foundation
 ///
 /// Reading converts F32, F16, BF16 and F64 to Float32 (torchvision exports may use any of
 /// them) and validates every field before touching the data, so a truncated or hostile
-/// file is a thrown `CheckpointError`, never a crash. Writing stores F32.
+/// file is a thrown `AEPSLError`, never a crash. Writing stores F32.
 public struct SafetensorsFile {
   public var tensors: [String: Tensor]
   /// Tensor names in the order their data appears in the file.
@@ -26,7 +26,7 @@ public struct SafetensorsFile {
       // Mapped, so a 500 MB VGG-16 file is not read into memory twice.
       data = try Data(contentsOf: url, options: .alwaysMapped)
     } catch {
-      throw CheckpointError(file: url.path, problem: "cannot be read (\(error.localizedDescription))",
+      throw AEPSLError(file: url.path, problem: "cannot be read (\(error.localizedDescription))",
                             fix: "Check that the path is right and the file is readable.")
     }
     try self.init(data: data, name: url.path)
@@ -34,8 +34,8 @@ public struct SafetensorsFile {
 
   /// Parses a file's bytes; `name` is only used in error messages.
   public init(data: Data, name: String) throws {
-    func fail(_ problem: String, _ fix: String = SafetensorsFile.rewriteFix) -> CheckpointError {
-      CheckpointError(file: name, problem: problem, fix: fix)
+    func fail(_ problem: String, _ fix: String = SafetensorsFile.rewriteFix) -> AEPSLError {
+      AEPSLError(file: name, problem: problem, fix: fix)
     }
     let fileSize = data.count
     guard fileSize >= 8 else {
@@ -122,11 +122,11 @@ public struct SafetensorsFile {
     var seen = Set<String>()
     for (tensorName, _) in tensors {
       guard !tensorName.isEmpty, tensorName != "__metadata__" else {
-        throw CheckpointError(file: name, problem: "cannot store a tensor named '\(tensorName)'",
+        throw AEPSLError(file: name, problem: "cannot store a tensor named '\(tensorName)'",
                               fix: "Give every tensor a non-empty name other than __metadata__.")
       }
       guard seen.insert(tensorName).inserted else {
-        throw CheckpointError(file: name, problem: "two tensors are named '\(tensorName)'",
+        throw AEPSLError(file: name, problem: "two tensors are named '\(tensorName)'",
                               fix: "Give every parameter and buffer a unique name.")
       }
     }
@@ -257,7 +257,7 @@ public struct SafetensorsFile {
   }
 
   /// Decodes the JSON header strictly: integers must be integers, every field present.
-  private static func decodeHeader(_ json: Data, fail: (String, String) -> CheckpointError) throws -> Header {
+  private static func decodeHeader(_ json: Data, fail: (String, String) -> AEPSLError) throws -> Header {
     // The reference format requires an object; checking the first byte also gives a
     // clearer message than the decoder for binary junk.
     guard json.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == UInt8(ascii: "{") else {

@@ -2,7 +2,7 @@ import CDNNL
 import COpenBLAS
 import Foundation
 
-/// The one thread pool that oneDNN and OpenBLAS share (libgomp's; see DESIGN.md section 3).
+/// The one thread pool that oneDNN and OpenBLAS share (libgomp's; see docs/METHOD.md section 3).
 public enum ComputeThreads {
   /// Sets the number of threads both libraries use (default: all cores).
   public static func set(_ count: Int) {

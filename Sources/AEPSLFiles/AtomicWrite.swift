@@ -5,15 +5,6 @@ import Glibc
 import Darwin
 #endif
 
-/// A file could not be written. Names the file, what went wrong and what to do about it.
-public struct FileWriteError: Error, CustomStringConvertible {
-  public let path: String
-  public let problem: String
-  public let fix: String
-
-  public var description: String { "\(path): \(problem). \(fix)" }
-}
-
 /// Writes `data` to `url` so that readers see either the old file or the whole new one.
 ///
 /// The bytes go to a temporary file in the same directory (rename is only atomic within a
@@ -23,7 +14,7 @@ public struct FileWriteError: Error, CustomStringConvertible {
 public func writeFileAtomically(_ data: Data, to url: URL) throws {
   let path = url.path
   let directory = url.deletingLastPathComponent().path
-  func failure(_ what: String, _ code: Int32) -> FileWriteError {
+  func failure(_ what: String, _ code: Int32) -> AEPSLError {
     let reason = String(cString: strerror(code))
     let fix: String
     switch code {
@@ -32,7 +23,7 @@ public func writeFileAtomically(_ data: Data, to url: URL) throws {
     case ENOSPC, EDQUOT: fix = "Free disk space and run the stage again."
     default: fix = "Check the path and the file system, then run the stage again."
     }
-    return FileWriteError(path: path, problem: "\(what) failed: \(reason)", fix: fix)
+    return AEPSLError(kind: .fileSystem, file: path, problem: "\(what) failed: \(reason)", fix: fix)
   }
 
   // open(O_EXCL) with 0666 rather than mkstemp, so the umask decides the permissions as it
@@ -49,7 +40,7 @@ public func writeFileAtomically(_ data: Data, to url: URL) throws {
   var renamed = false
   defer { if !renamed { unlink(temporary) } }
 
-  let writeError: FileWriteError? = data.withUnsafeBytes { raw -> FileWriteError? in
+  let writeError: AEPSLError? = data.withUnsafeBytes { raw -> AEPSLError? in
     guard let base = raw.baseAddress else { return nil }
     var offset = 0
     // write(2) may write less than asked (and at most about 2 GB per call): loop.

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import CImageCodecs
 import Foundation
 
@@ -5,7 +6,7 @@ import Foundation
 enum CodecOperation {
   case decodeJPEG, decodePNG, decodeMask, encodeJPEG, encodePNG
 
-  func fix(for kind: ImagingError.Kind) -> String? {
+  func fix(for kind: AEPSLError.Kind) -> String? {
     switch (kind, self) {
     case (.invalidData, _):
       return "The file is damaged or incomplete; copy or download it again"
@@ -44,7 +45,7 @@ struct CodecOutput {
 }
 
 /// Runs one C codec call and turns its status and message into a `CodecOutput` or an
-/// `ImagingError`.
+/// `AEPSLError`.
 func runCodec(
   _ operation: CodecOperation,
   _ call: (UnsafeMutablePointer<aepsl_codec_result>) -> aepsl_codec_status
@@ -56,14 +57,14 @@ func runCodec(
     let message = withUnsafeBytes(of: result.message) { raw in
       String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
     }
-    let kind: ImagingError.Kind
+    let kind: AEPSLError.Kind
     switch status {
     case AEPSL_CODEC_UNSUPPORTED: kind = .unsupported
     case AEPSL_CODEC_OUT_OF_MEMORY: kind = .outOfMemory
     case AEPSL_CODEC_BAD_ARGUMENT: kind = .badArgument
     default: kind = .invalidData
     }
-    throw ImagingError(kind: kind, problem: message, fix: operation.fix(for: kind))
+    throw AEPSLError(kind: kind, problem: message, fix: operation.fix(for: kind))
   }
   let bytes = result.bytes.map { UnsafeMutableBufferPointer(start: $0, count: result.count) }
   return CodecOutput(width: Int(result.width), height: Int(result.height),

@@ -10,7 +10,7 @@ extension Image {
       case .jpeg: try self.init(jpegData: data, colorMode: colorMode)
       case .png: try self.init(pngData: data, colorMode: colorMode)
       }
-    } catch let error as ImagingError {
+    } catch let error as AEPSLError {
       throw error.attributed(to: url)
     }
   }
@@ -18,14 +18,14 @@ extension Image {
   /// Writes atomically as JPEG or PNG, chosen by the file extension.
   public func write(to url: URL, jpegQuality: Int = 95) throws {
     guard let format = ImageFormat(pathExtension: url.pathExtension) else {
-      throw ImagingError(kind: .badArgument, file: url.path,
+      throw AEPSLError(kind: .badArgument, file: url.path,
                          problem: "cannot tell the image format from the extension",
                          fix: "Name the file .jpg, .jpeg or .png")
     }
     do {
       let data = format == .jpeg ? try jpegData(quality: jpegQuality) : try pngData()
       try writeFileAtomically(data, to: url)
-    } catch let error as ImagingError {
+    } catch let error as AEPSLError {
       throw error.attributed(to: url)
     }
   }
@@ -37,11 +37,11 @@ extension LabelMap {
     let data = try readFile(url)
     do {
       guard try ImageFormat.detect(data) == .png else {
-        throw ImagingError(kind: .unsupported, problem: "a label mask must be a PNG, not a JPEG",
+        throw AEPSLError(kind: .unsupported, problem: "a label mask must be a PNG, not a JPEG",
                            fix: "JPEG compression changes class indices; save masks as palette PNGs")
       }
       try self.init(pngData: data)
-    } catch let error as ImagingError {
+    } catch let error as AEPSLError {
       throw error.attributed(to: url)
     }
   }
@@ -50,7 +50,7 @@ extension LabelMap {
   public func write(to url: URL, palette: Palette = .voc) throws {
     do {
       try writeFileAtomically(pngData(palette: palette), to: url)
-    } catch let error as ImagingError {
+    } catch let error as AEPSLError {
       throw error.attributed(to: url)
     }
   }

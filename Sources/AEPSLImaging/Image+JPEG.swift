@@ -1,3 +1,4 @@
+import AEPSLFiles
 import CImageCodecs
 import Foundation
 
@@ -33,7 +34,7 @@ extension Image {
   /// training notices); progressive files are a little smaller and load in passes.
   public func jpegData(quality: Int = 95, progressive: Bool = false) throws -> Data {
     guard (1...100).contains(quality) else {
-      throw ImagingError(kind: .badArgument, problem: "JPEG quality \(quality) is out of range",
+      throw AEPSLError(kind: .badArgument, problem: "JPEG quality \(quality) is out of range",
                          fix: "Use a quality from 1 to 100")
     }
     return try pixels.withUnsafeBufferPointer { pixels in

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import CImageCodecs
 import Foundation
 
@@ -30,12 +31,12 @@ public enum ImageFormat: String, Sendable, CaseIterable {
   /// Throws a clear error for data that is empty or neither JPEG nor PNG.
   static func detect(_ data: Data) throws -> ImageFormat {
     if data.isEmpty {
-      throw ImagingError(kind: .invalidData, problem: "the file is empty (0 bytes)",
+      throw AEPSLError(kind: .invalidData, problem: "the file is empty (0 bytes)",
                          fix: "Copy or download it again")
     }
     guard let format = ImageFormat(sniffing: data) else {
       let start = data.prefix(4).map { String(format: "%02x", $0) }.joined(separator: " ")
-      throw ImagingError(kind: .invalidData,
+      throw AEPSLError(kind: .invalidData,
                          problem: "not a JPEG or PNG file (it starts with bytes \(start))",
                          fix: "Only JPEG and PNG are read; convert the file to one of them")
     }
@@ -70,7 +71,7 @@ public struct ImageHeader: Sendable, Equatable {
     let data = try readFile(url)
     do {
       try self.init(data: data)
-    } catch let error as ImagingError {
+    } catch let error as AEPSLError {
       throw error.attributed(to: url)
     }
   }
@@ -82,7 +83,7 @@ func readFile(_ url: URL) throws -> Data {
     return try Data(contentsOf: url)
   } catch {
     let exists = FileManager.default.fileExists(atPath: url.path)
-    throw ImagingError(
+    throw AEPSLError(
       kind: .fileSystem, file: url.path,
       problem: exists ? "cannot be read (\(error.localizedDescription))" : "does not exist",
       fix: exists ? "Check its permissions" : "Check the path and the dataset layout")

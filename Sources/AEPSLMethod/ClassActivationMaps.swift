@@ -1,7 +1,7 @@
 import AEPSLData
 import AEPSLEngine
 
-/// Class activation maps at an image's own resolution (DESIGN.md 1.1, step 2):
+/// Class activation maps at an image's own resolution (docs/METHOD.md 1.1, step 2):
 /// M_c = ReLU(sum_k w_ck A_k) from the classifier's last feature map, upsampled bilinearly
 /// to the image size, averaged over scales (and horizontal flips when asked), divided by
 /// its maximum.

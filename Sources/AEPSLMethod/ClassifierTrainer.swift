@@ -1,6 +1,7 @@
 import AEPSLData
 import AEPSLDistributed
 import AEPSLEngine
+import AEPSLFiles
 import Foundation
 
 /// Optimisation settings shared by the classifiers and the segmenter.

@@ -1,7 +1,7 @@
 import AEPSLEngine
 import Foundation
 
-/// The multi-label classification loss of the erasing classifiers (DESIGN.md 1.1).
+/// The multi-label classification loss of the erasing classifiers (docs/METHOD.md 1.1).
 public enum ClassificationLoss: String, Sendable, Codable, CaseIterable {
   /// Squared error between sigmoid scores and the labels: the paper's choice.
   case mse

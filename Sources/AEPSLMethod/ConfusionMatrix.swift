@@ -1,5 +1,5 @@
 /// The one confusion matrix every score in aepsl comes from: rows are ground truth, columns
-/// predictions, label 255 in either ignored (DESIGN.md: mIoU is defined once).
+/// predictions, label 255 in either ignored (docs/METHOD.md 1.6: mIoU is defined once).
 public struct ConfusionMatrix: Sendable, Equatable, Codable {
   /// Number of classes including background (C + 1).
   public let classes: Int

@@ -2,7 +2,7 @@ import AEPSLData
 import AEPSLEngine
 import Foundation
 
-/// Everything the adversarial-erasing stage depends on (DESIGN.md 1.1). Written to the
+/// Everything the adversarial-erasing stage depends on (docs/METHOD.md 1.1). Written to the
 /// stage's manifest; a run's config.json can set each field.
 public struct EraseConfiguration: Sendable, Codable, Equatable {
   public var dataset: String

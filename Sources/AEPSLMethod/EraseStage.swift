@@ -31,13 +31,14 @@ public enum EraseStage {
   /// shares of each global batch, rank r computes the CAMs and erased regions of images
   /// r, r + K, ..., and rank 0 alone checks the images, logs and writes checkpoints, loss
   /// curves and manifests (the run directory must be one shared file system).
+  @discardableResult
   public static func run(_ config: EraseConfiguration, run: URL, progress: ProgressReporter.Options = .init(),
                          log: @escaping (String) -> Void = { print($0) },
                          communicator: Communicator = SingleProcess()) throws -> EraseSummary {
     let log = communicator.rootOnly(log)
     let progress = progress.onlyOn(communicator)
     guard let spec = config.spec else {
-      throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
+      throw AEPSLError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
     var config = config
     config.dataset = absolutePath(config.dataset)
@@ -88,7 +89,7 @@ public enum EraseStage {
     do {
       return try JSONDecoder().decode(EraseConfiguration.self, from: Data(contentsOf: url))
     } catch {
-      throw MethodError(file: url.path, problem: "is not an erasing configuration (\(error))",
+      throw AEPSLError(file: url.path, problem: "is not an erasing configuration (\(error))",
                         fix: "Delete \(url.deletingLastPathComponent().path) and run `aepsl erase` again.")
     }
   }
@@ -102,7 +103,7 @@ public enum EraseStage {
     now["onBadImage"] = nil
     let changes = changedSettings(from: was, to: now)
     guard changes.isEmpty else {
-      throw MethodError(file: layout.root.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
+      throw AEPSLError(file: layout.root.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
                         fix: "Delete \(layout.root.path) to redo erasing with the new settings, or use another --run.")
     }
   }
@@ -115,7 +116,7 @@ public enum EraseStage {
     let listed = try dataset.classificationSet(split: config.split, onBadImage: config.onBadImage)
     let listFile = dataset.listURL(split: config.split).path
     guard listed.count > 0 else {
-      throw MethodError(file: listFile, problem: listed.skipped.isEmpty ? "lists no labelled image" : "lists no usable labelled image",
+      throw AEPSLError(file: listFile, problem: listed.skipped.isEmpty ? "lists no labelled image" : "lists no usable labelled image",
                         fix: "Check the split name and the annotations.")
     }
     if !listed.skippedUnlabeled.isEmpty { log("erase: \(listed.skippedUnlabeled.count) images without labels are skipped") }
@@ -130,7 +131,7 @@ public enum EraseStage {
       for s in set.skipped.prefix(10) { log("  \(s)") }
     }
     guard set.count > 0 else {
-      throw MethodError(file: listFile, problem: "lists no usable image: all \(set.skipped.count) are bad",
+      throw AEPSLError(file: listFile, problem: "lists no usable image: all \(set.skipped.count) are bad",
                         fix: "See \(layout.skippedImagesFile.path) for the reasons.")
     }
     log("erase: \(set.count) images, \(dataset.classes.count) classes, mean pixel \(mean)")
@@ -220,7 +221,7 @@ public enum EraseStage {
 
   static func decodeSummary(_ m: StageManifest) throws -> EraseSummary {
     guard let merged = m.notes["merged_steps"], let losses = m.notes["final_losses"] else {
-      throw MethodError(file: "erase/manifest.json", problem: "lacks merged_steps", fix: "Delete the erase directory to redo it.")
+      throw AEPSLError(file: "erase/manifest.json", problem: "lacks merged_steps", fix: "Delete the erase directory to redo it.")
     }
     return EraseSummary(finalLosses: losses.split(separator: ",").compactMap { Float($0) },
                         mergedSteps: merged.split(separator: ",").compactMap { Int($0) }, reason: m.notes["reason"] ?? "")

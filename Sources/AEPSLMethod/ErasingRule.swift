@@ -1,4 +1,4 @@
-/// How a class activation map becomes the discriminative region to erase (DESIGN.md 1.1).
+/// How a class activation map becomes the discriminative region to erase (docs/METHOD.md 1.1).
 public enum ErasingRule: String, Sendable, Codable, CaseIterable {
   /// Pixels whose normalised CAM is at least 1 - delta (the default, delta 0.2).
   case maxRatio = "max-ratio"
@@ -29,7 +29,7 @@ public func normaliseToPeak(_ cam: inout [Float]) {
   for i in cam.indices { cam[i] *= inv }
 }
 
-/// When adversarial erasing stops (DESIGN.md 1.1): a step has converged when its final-epoch
+/// When adversarial erasing stops (docs/METHOD.md 1.1): a step has converged when its final-epoch
 /// loss is finite and at most `ratio` times step 1's. The first step that has not is dropped
 /// and erasing ends; the steps before it are merged.
 public struct StoppingRule: Sendable, Equatable {

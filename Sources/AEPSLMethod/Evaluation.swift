@@ -69,17 +69,17 @@ public enum Evaluation {
       defer { bar.advance() }
       let url = pred.appendingPathComponent("\(id).png")
       guard FileManager.default.fileExists(atPath: url.path) else {
-        throw MethodError(file: url.path, problem: "is missing (the split lists '\(id)')",
+        throw AEPSLError(file: url.path, problem: "is missing (the split lists '\(id)')",
                           fix: "Predict every image of the split, or evaluate the split the predictions were made for.")
       }
       let p = try LabelMap(contentsOf: url)
       let truth = try dataset.groundTruthMask(id)
       guard p.width == truth.width && p.height == truth.height else {
-        throw MethodError(file: url.path, problem: "is \(p.width)x\(p.height) but the ground truth is \(truth.width)x\(truth.height)",
+        throw AEPSLError(file: url.path, problem: "is \(p.width)x\(p.height) but the ground truth is \(truth.width)x\(truth.height)",
                           fix: "Predict at the images' own size.")
       }
       if let bad = p.labels.first(where: { Int($0) > dataset.classes.count && $0 != 255 }) {
-        throw MethodError(file: url.path, problem: "holds label \(bad), which is no class", fix: "Check classes.txt.")
+        throw AEPSLError(file: url.path, problem: "holds label \(bad), which is no class", fix: "Check classes.txt.")
       }
       matrix.add(truth: truth.labels, predicted: p.labels)
       scored += 1
@@ -95,7 +95,7 @@ public enum Evaluation {
                           progress: ProgressReporter.Options = .init()) throws -> EvaluationReport {
     let layout = EraseLayout(run: run)
     guard try StageManifest.read(from: layout.root) != nil, let erase = try EraseStage.configuration(run: run) else {
-      throw MethodError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase` first.")
+      throw AEPSLError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase` first.")
     }
     let (dataset, split) = (try VOCDataset(root: URL(fileURLWithPath: erase.dataset)), erase.split)
     let set = try dataset.classificationSet(split: split)
@@ -107,7 +107,7 @@ public enum Evaluation {
       let truth = try dataset.groundTruthMask(sample.id)
       let (k, plane) = (sample.labels.count, truth.width * truth.height)
       guard cams.shape == [k, truth.height, truth.width] else {
-        throw MethodError(file: layout.cam(step, sample.id).path, problem: "has shape \(cams.shape)",
+        throw AEPSLError(file: layout.cam(step, sample.id).path, problem: "has shape \(cams.shape)",
                           fix: "Delete \(layout.step(step).path) and rerun `aepsl erase`.")
       }
       let v = cams.values

@@ -1,5 +1,6 @@
 import AEPSLData
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
@@ -9,7 +10,7 @@ import Foundation
 /// and `labels`. Returns one label per pixel.
 public typealias ProbabilityRefiner = @Sendable (_ image: Image, _ probabilities: [Float], _ labels: Int) throws -> [UInt8]
 
-/// How class confidences weight the score maps at inference (DESIGN.md 1.4):
+/// How class confidences weight the score maps at inference (docs/METHOD.md 1.4):
 ///
 ///     w_0 = 1;  w_c = v_c if v_c >= threshold, else 0   (c = 1...C)
 ///     p'_k(u) = w_k p_k(u) / sum_j w_j p_j(u)           (p = softmax of the scores)
@@ -63,7 +64,7 @@ public enum ConfidenceWeighting {
   }
 }
 
-/// Full-image inference with a trained segmenter (DESIGN.md 1.4): the image is padded at
+/// Full-image inference with a trained segmenter (docs/METHOD.md 1.4): the image is padded at
 /// the bottom and right (with the mean pixel, 0 after normalisation) so the network's grid
 /// fits it exactly, the scores are upsampled bilinearly on that grid and cropped back to
 /// the image, turned into probabilities, weighted by the thresholded class confidences,
@@ -185,12 +186,12 @@ public struct SegmenterInfo: Sendable, Equatable {
     let file = try SafetensorsFile(contentsOf: url)
     let m = file.metadata
     guard let net = m["net"], let count = m["classes"].flatMap(Int.init), let names = m["class_names"] else {
-      throw MethodError(file: url.path, problem: "lacks the metadata (net, classes) that `aepsl train-seg` writes",
+      throw AEPSLError(file: url.path, problem: "lacks the metadata (net, classes) that `aepsl train-seg` writes",
                         fix: "Give a segmenter.safetensors written by `aepsl train-seg`.")
     }
     let list = names.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     guard list.count == count else {
-      throw MethodError(file: url.path, problem: "names \(list.count) classes but says it has \(count)",
+      throw AEPSLError(file: url.path, problem: "names \(list.count) classes but says it has \(count)",
                         fix: "Retrain it with `aepsl train-seg`.")
     }
     self.init(net: net, classNames: list, variant: m["variant"] ?? "", classificationTrained: m["classification_branch"] == "trained")
@@ -205,7 +206,7 @@ public struct SegmenterInfo: Sendable, Equatable {
   /// The network of the checkpoint with its weights loaded.
   public func load(from url: URL) throws -> Segmenter {
     guard let spec = BackboneSpec.named(net) else {
-      throw MethodError(file: url.path, problem: "names the network '\(net)', which this version does not know",
+      throw AEPSLError(file: url.path, problem: "names the network '\(net)', which this version does not know",
                         fix: "Use a checkpoint of one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
     let model = Segmenter(spec: spec, classes: classNames.count, seed: 0)

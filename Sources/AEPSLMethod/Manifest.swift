@@ -3,7 +3,7 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// What a finished stage wrote down about itself (DESIGN.md section 4: lineage lives in a
+/// What a finished stage wrote down about itself (docs/METHOD.md section 4: lineage lives in a
 /// manifest, not in directory names). A stage writes its manifest last, atomically: a stage
 /// directory without one is unfinished and is redone.
 public struct StageManifest: Codable, Sendable, Equatable {
@@ -49,7 +49,7 @@ public struct StageManifest: Codable, Sendable, Equatable {
     do {
       return try decoder.decode(StageManifest.self, from: Data(contentsOf: url))
     } catch {
-      throw MethodError(file: url.path, problem: "is not a valid stage manifest (\(error))",
+      throw AEPSLError(file: url.path, problem: "is not a valid stage manifest (\(error))",
                         fix: "Delete it to redo the stage.")
     }
   }
@@ -64,7 +64,7 @@ extension StageManifest {
     guard let done = try read(from: directory) else { return nil }
     let changes = changedSettings(from: done.parameters, to: parameters)
     guard changes.isEmpty else {
-      throw MethodError(file: directory.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
+      throw AEPSLError(file: directory.path, problem: "was made with other settings (\(changes.joined(separator: ", ")))",
                         fix: "Delete \(directory.path) to redo it with the new settings, or \(elsewhere).")
     }
     return done
@@ -84,49 +84,29 @@ func changedSettings(from was: [String: String], to now: [String: String]) -> [S
 
 public let aepslVersion = "0.1.0"
 
-/// An error in the method's stages: names the file, the problem and the fix.
-public struct MethodError: Error, CustomStringConvertible, Sendable {
-  public let file: String
-  public let problem: String
-  public let fix: String
-  public init(file: String, problem: String, fix: String) {
-    self.file = file
-    self.problem = problem
-    self.fix = fix
-  }
-  public var description: String { "\(file): \(problem). \(fix)" }
-}
-
 /// Creates `url` and its parents, or throws an error naming it (a read-only or full disk).
 func makeDirectory(_ url: URL) throws {
   do {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
   } catch {
     let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
-    throw MethodError(file: url.path, problem: "cannot be created (\(reason))",
+    throw AEPSLError(file: url.path, problem: "cannot be created (\(reason))",
                       fix: "Make its parent directory writable, free disk space, or choose another run directory.")
   }
 }
 
 /// The problem an image error states, without the file name (which the caller adds).
 func problemText(_ error: Error) -> String {
-  switch error {
-  case let e as ImagingError: return e.problem
-  case let e as DatasetError: return e.problem
-  default: return "\(error)"
-  }
+  (error as? AEPSLError)?.problem ?? "\(error)"
 }
 
 /// A bad image under `--on-bad-image fail`: the file, the problem, the fix, and the option.
-func badImageError(_ error: Error, file: String) -> MethodError {
-  let fix: String
-  switch error {
-  case let e as ImagingError: fix = e.fix.map { $0 + "." } ?? ""
-  case let e as DatasetError: fix = e.fix.map { $0 + "." } ?? ""
-  default: fix = ""
-  }
-  if fix.contains("--on-bad-image") { return MethodError(file: file, problem: problemText(error), fix: fix) }
-  return MethodError(file: file, problem: problemText(error),
+func badImageError(_ error: Error, file: String) -> AEPSLError {
+  let original = error as? AEPSLError
+  let kind = original?.kind ?? .invalidData
+  let fix = original?.fix.map { $0.hasSuffix(".") ? $0 : $0 + "." } ?? ""
+  if fix.contains("--on-bad-image") { return AEPSLError(kind: kind, file: file, problem: problemText(error), fix: fix) }
+  return AEPSLError(kind: kind, file: file, problem: problemText(error),
                      fix: (fix.isEmpty ? "" : fix + " ") + "To leave bad images out instead (listed in the manifest), pass --on-bad-image skip.")
 }
 

@@ -5,7 +5,7 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// Where the background of a pseudo mask comes from (DESIGN.md 1.2).
+/// Where the background of a pseudo mask comes from (docs/METHOD.md 1.2).
 public enum BackgroundCue: String, Sendable, Codable, CaseIterable {
   /// The minimum-barrier salient-object detector (or --saliency-dir maps): background where
   /// saliency is below the threshold.
@@ -46,10 +46,10 @@ public enum MaskStage {
     let progress = progress.onlyOn(sharding.communicator)
     let layout = EraseLayout(run: run)
     guard let eraseManifest = try StageManifest.read(from: layout.root) else {
-      throw MethodError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase --run \(run.path) ...` first.")
+      throw AEPSLError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase --run \(run.path) ...` first.")
     }
     guard let erase = try EraseStage.configuration(run: run) else {
-      throw MethodError(file: layout.configurationFile.path, problem: "is missing: the erasing stage was made by an older aepsl",
+      throw AEPSLError(file: layout.configurationFile.path, problem: "is missing: the erasing stage was made by an older aepsl",
                         fix: "Delete \(layout.root.path) and run `aepsl erase` again.")
     }
     let summary = try EraseStage.decodeSummary(eraseManifest)
@@ -69,7 +69,7 @@ public enum MaskStage {
     let set = try dataset.classificationSet(split: erase.split, onBadImage: .skip).excluding(erased)
     var skipped = set.skipped
     if config.onBadImage == .fail, let missing = skipped.first(where: { s in !erased.contains { $0.id == s.id } }) {
-      throw badImageError(DatasetError(kind: .missingFile, file: missing.file, problem: missing.reason), file: missing.file)
+      throw badImageError(AEPSLError(kind: .missingFile, file: missing.file, problem: missing.reason), file: missing.file)
     }
     let maker = Maker(config: config, rule: erase.rule, delta: erase.delta, merged: merged, layout: layout)
     let mine = set.samples.indices.filter(sharding.mine.contains).map { set.samples[$0] }
@@ -122,7 +122,7 @@ public enum MaskStage {
       for t in merged {
         let cams = try NumPyArray.read(contentsOf: layout.cam(t, sample.id))
         guard cams.shape == [sample.labels.count, h, w] else {
-          throw MethodError(file: layout.cam(t, sample.id).path, problem: "has shape \(cams.shape), expected \([sample.labels.count, h, w])",
+          throw AEPSLError(file: layout.cam(t, sample.id).path, problem: "has shape \(cams.shape), expected \([sample.labels.count, h, w])",
                             fix: "Delete \(layout.step(t).path) and rerun `aepsl erase`.")
         }
         let values = cams.values
@@ -145,7 +145,7 @@ public enum MaskStage {
       return LabelMap(width: w, height: h, labels: PseudoMask.build(mined, isBackground: cue.map { $0 < config.backgroundThreshold }))
     }
 
-    /// The background cue of DESIGN.md 1.2, in [0, 1] per pixel.
+    /// The background cue of docs/METHOD.md 1.2, in [0, 1] per pixel.
     func background(_ sample: LabeledImage, image: Image, firstCAM: [[Float]]) throws -> [Float] {
       let (w, h) = (image.width, image.height)
       switch config.background {
@@ -153,7 +153,7 @@ public enum MaskStage {
         guard let dir = config.saliencyDirectory else { return detector.saliency(rgb: image.pixels, width: w, height: h) }
         let map = try LabelMap(contentsOf: URL(fileURLWithPath: dir).appendingPathComponent("\(sample.id).png"))
         guard map.width == w && map.height == h else {
-          throw MethodError(file: "\(dir)/\(sample.id).png", problem: "is \(map.width)x\(map.height), the image \(w)x\(h)",
+          throw AEPSLError(file: "\(dir)/\(sample.id).png", problem: "is \(map.width)x\(map.height), the image \(w)x\(h)",
                             fix: "Give saliency maps at the images' own size.")
         }
         return map.labels.map { Float($0) / 255 }

@@ -1,7 +1,7 @@
 import AEPSLEngine
 import Foundation
 
-/// The online mask of prohibitive segmentation learning (DESIGN.md 1.3), computed without
+/// The online mask of prohibitive segmentation learning (docs/METHOD.md 1.3), computed without
 /// gradient from the segmenter's own outputs:
 ///
 ///     p = softmax(f) per pixel;  p'_0 = p_0,  p'_c = v_c p_c  (v = sigmoid of the

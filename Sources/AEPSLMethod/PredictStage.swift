@@ -5,7 +5,7 @@ import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-/// What `aepsl predict` reads and writes (DESIGN.md 1.4).
+/// What `aepsl predict` reads and writes (docs/METHOD.md 1.4).
 public struct PredictConfiguration: Sendable, Equatable {
   /// The segmenter (segmenter.safetensors written by train-seg).
   public var checkpoint: String
@@ -43,13 +43,13 @@ public enum PredictStage {
     }
     if let model {
       guard ready(model) else {
-        throw MethodError(file: layout.directory(model).path, problem: "holds no finished segmenter",
+        throw AEPSLError(file: layout.directory(model).path, problem: "holds no finished segmenter",
                           fix: "Train it first (`aepsl train-seg --run \(run.path) ...`), or pick another --model.")
       }
       return layout.checkpoint(model)
     }
     guard let found = defaultModelOrder.first(where: ready) else {
-      throw MethodError(file: layout.root.path,
+      throw AEPSLError(file: layout.root.path,
                         problem: "holds no finished segmenter (looked for \(defaultModelOrder.map(\.rawValue).joined(separator: ", ")))",
                         fix: "Run `aepsl train-seg --run \(run.path)` first, or give --model or --checkpoint.")
     }
@@ -61,42 +61,42 @@ public enum PredictStage {
     if let path = config.dataset {
       let dataset = try VOCDataset(root: URL(fileURLWithPath: path))
       guard dataset.classes.names == classes else {
-        throw MethodError(file: dataset.root.path,
+        throw AEPSLError(file: dataset.root.path,
                           problem: "has the classes \(dataset.classes.names.joined(separator: ", ")) but the model was trained on \(classes.joined(separator: ", "))",
                           fix: "Predict a dataset with the model's classes, or use --images DIR.")
       }
       let ids = try dataset.imageIDs(split: config.split)
       if config.onBadImage == .fail {
         for id in ids where !FileManager.default.fileExists(atPath: dataset.imageURL(id).path) {
-          throw MethodError(file: dataset.imageURL(id).path, problem: "is missing (the split lists '\(id)')",
+          throw AEPSLError(file: dataset.imageURL(id).path, problem: "is missing (the split lists '\(id)')",
                             fix: "Copy the image into JPEGImages/, remove it from the list, or pass --on-bad-image skip.")
         }
       }
       return ids.map { ($0, dataset.imageURL($0)) }
     }
     guard let dir = config.images else {
-      throw MethodError(file: config.output, problem: "has no images to predict", fix: "Give --dataset DIR --split S, or --images DIR.")
+      throw AEPSLError(file: config.output, problem: "has no images to predict", fix: "Give --dataset DIR --split S, or --images DIR.")
     }
     let url = URL(fileURLWithPath: dir)
     let names: [String]
     do {
       names = try FileManager.default.contentsOfDirectory(atPath: url.path)
     } catch {
-      throw MethodError(file: url.path, problem: "cannot be listed (\(error.localizedDescription))", fix: "Give a directory of JPEG or PNG images.")
+      throw AEPSLError(file: url.path, problem: "cannot be listed (\(error.localizedDescription))", fix: "Give a directory of JPEG or PNG images.")
     }
     var seen: [String: String] = [:]
     var out: [(String, URL)] = []
     for name in names.sorted() where ["jpg", "jpeg", "png"].contains((name as NSString).pathExtension.lowercased()) {
       let id = (name as NSString).deletingPathExtension
       if let other = seen[id] {
-        throw MethodError(file: url.appendingPathComponent(name).path, problem: "has the same id as \(other)",
+        throw AEPSLError(file: url.appendingPathComponent(name).path, problem: "has the same id as \(other)",
                           fix: "Keep one image per name: the prediction is written as <id>.png.")
       }
       seen[id] = name
       out.append((id, url.appendingPathComponent(name)))
     }
     guard !out.isEmpty else {
-      throw MethodError(file: url.path, problem: "holds no .jpg, .jpeg or .png image", fix: "Give a directory of images.")
+      throw AEPSLError(file: url.path, problem: "holds no .jpg, .jpeg or .png image", fix: "Give a directory of images.")
     }
     return out
   }

@@ -1,4 +1,4 @@
-/// What one image's pseudo mask is made from (DESIGN.md 1.2).
+/// What one image's pseudo mask is made from (docs/METHOD.md 1.2).
 public struct MinedRegions: Sendable {
   public let width: Int, height: Int
   /// Per labelled class (1-based label): the union of its erased regions over the merged

@@ -1,6 +1,7 @@
+import AEPSLFiles
 import Foundation
 
-/// The segmenters a run can train, each in RUN/seg/<rawValue>/ (DESIGN.md 1.3).
+/// The segmenters a run can train, each in RUN/seg/<rawValue>/ (docs/METHOD.md 1.3).
 public enum ModelVariant: String, CaseIterable, Sendable, Codable, CustomStringConvertible {
   /// PSL on the AE pseudo masks: the method's first round.
   case psl
@@ -16,7 +17,7 @@ public enum ModelVariant: String, CaseIterable, Sendable, Codable, CustomStringC
   /// The variant named `name` (as `--model` or a directory gives it), or an error listing them.
   public init(parsing name: String) throws {
     guard let variant = ModelVariant(rawValue: name) else {
-      throw MethodError(file: name, problem: "is not a model variant",
+      throw AEPSLError(file: name, problem: "is not a model variant",
                         fix: "Use one of: \(ModelVariant.allCases.map(\.rawValue).joined(separator: ", ")).")
     }
     self = variant

@@ -13,7 +13,7 @@ public enum Supervision: String, Sendable, Codable, CaseIterable {
 
 /// Where the PSL+ round starts from.
 public enum PlusInitialisation: String, Sendable, Codable, CaseIterable {
-  /// The same initialisation as the first round (DESIGN.md 1.3: retrain).
+  /// The same initialisation as the first round (docs/METHOD.md 1.3: retrain).
   case same
   /// The first round's trained network (fine-tune it on the refined masks).
   case firstRound = "first-round"
@@ -22,7 +22,7 @@ public enum PlusInitialisation: String, Sendable, Codable, CaseIterable {
 /// Which pixels of the PSL+ masks are left at 255 (ignore) besides those labelled with a
 /// class the image does not have.
 public enum PlusUncertainPixels: String, Sendable, Codable, CaseIterable {
-  /// None: every pixel keeps the refined label (DESIGN.md 1.3 as the paper states it).
+  /// None: every pixel keeps the refined label (docs/METHOD.md 1.3 as the paper states it).
   case keep
   /// Pixels where the refinement (the dense CRF) changed the network's own label (the
   /// argmax of the weighted probabilities): the two disagree, so neither is trusted, and the
@@ -34,7 +34,7 @@ public enum PlusUncertainPixels: String, Sendable, Codable, CaseIterable {
   case crfChanged = "crf-changed"
 }
 
-/// Everything the segmentation stage depends on (DESIGN.md 1.3).
+/// Everything the segmentation stage depends on (docs/METHOD.md 1.3).
 ///
 /// Defaults follow DeepLab-LargeFOV where they apply: SGD momentum 0.9, weight decay 5e-4,
 /// poly decay with power 0.9, new layers (score layer and classification branch) at 10x

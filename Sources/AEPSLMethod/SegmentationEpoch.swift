@@ -49,7 +49,7 @@ extension SegmentationStage {
 
   public static func readLossCurve(_ url: URL) throws -> [SegmentationEpoch] {
     guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-      throw MethodError(file: url.path, problem: "cannot be read", fix: "Delete its directory to retrain that network.")
+      throw AEPSLError(file: url.path, problem: "cannot be read", fix: "Delete its directory to retrain that network.")
     }
     return text.split(separator: "\n").dropFirst().compactMap { SegmentationEpoch(csvRow: $0) }
   }

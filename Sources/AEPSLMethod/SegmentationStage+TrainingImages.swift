@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLData
 import AEPSLEngine
 import AEPSLImaging
@@ -26,19 +27,19 @@ extension SegmentationStage {
     case .directory(let dir):
       var isDirectory: ObjCBool = false
       guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw MethodError(file: dir.path, problem: "is not a directory of masks", fix: "Give --masks a directory of <id>.png pseudo masks.")
+        throw AEPSLError(file: dir.path, problem: "is not a directory of masks", fix: "Give --masks a directory of <id>.png pseudo masks.")
       }
       let classes = UInt8(set.classes.count)
       return set.source { id in
         let url = dir.appendingPathComponent("\(id).png")
         guard FileManager.default.fileExists(atPath: url.path) else {
-          throw MethodError(file: url.path, problem: "is missing: the training image '\(id)' has no pseudo mask",
+          throw AEPSLError(file: url.path, problem: "is missing: the training image '\(id)' has no pseudo mask",
                             fix: "Write a mask per training image (`aepsl masks`), give another --masks directory, "
                               + "or pass --on-bad-image skip to train without the images that have none.")
         }
         let map = try LabelMap(contentsOf: url)
         if let bad = map.labels.first(where: { $0 > classes && $0 != LabelMap.ignore }) {
-          throw MethodError(file: url.path, problem: "holds label \(bad), but the dataset has \(classes) classes",
+          throw AEPSLError(file: url.path, problem: "holds label \(bad), but the dataset has \(classes) classes",
                             fix: "Masks hold 0 (background), 1...\(classes) or 255 (ignore); regenerate them for this dataset.")
         }
         return map
@@ -57,7 +58,7 @@ extension SegmentationStage {
       // One message with the count is more useful than the first missing file alone.
       let missing = set.ids.filter { !FileManager.default.fileExists(atPath: dir.appendingPathComponent("\($0).png").path) }
       if let id = missing.first {
-        throw MethodError(file: dir.appendingPathComponent("\(id).png").path,
+        throw AEPSLError(file: dir.appendingPathComponent("\(id).png").path,
                           problem: "is missing (\(missing.count) of \(set.count) training images have no mask)",
                           fix: "Write a mask per training image (`aepsl masks`), give another --masks directory, "
                             + "or pass --on-bad-image skip to train without them.")
@@ -73,7 +74,7 @@ extension SegmentationStage {
         do {
           let sample = try source.load(i)
           if let map = sample.labelMap, map.width != sample.image.width || map.height != sample.image.height {
-            throw MethodError(file: "\(masks.description)/\(sample.id).png",
+            throw AEPSLError(file: "\(masks.description)/\(sample.id).png",
                               problem: "is \(map.width)x\(map.height) but its image is \(sample.image.width)x\(sample.image.height)",
                               fix: "Make the mask at its image's size, or regenerate the masks for this dataset.")
           }
@@ -88,16 +89,15 @@ extension SegmentationStage {
     var bad: [SkippedImage] = []
     for i in 0..<source.count {
       guard let error = problems.get(i) else { continue }
-      let file = (error as? MethodError)?.file ?? set.samples[i].imageURL.path
-      guard policy == .skip else {
-        if let e = error as? MethodError { throw e }
-        throw badImageError(error, file: file)
-      }
-      bad.append(SkippedImage(id: set.samples[i].id, file: file, reason: (error as? MethodError)?.problem ?? problemText(error)))
+      // Every reader names its file (an image, a mask); only an error from elsewhere falls
+      // back to the image.
+      let file = (error as? AEPSLError)?.file ?? set.samples[i].imageURL.path
+      guard policy == .skip else { throw badImageError(error, file: file) }
+      bad.append(SkippedImage(id: set.samples[i].id, file: file, reason: problemText(error)))
     }
     let kept = set.excluding(bad)
     guard kept.count > 0 else {
-      throw MethodError(file: dataset.root.path, problem: "has no usable training image (all \(bad.count) are bad)",
+      throw AEPSLError(file: dataset.root.path, problem: "has no usable training image (all \(bad.count) are bad)",
                         fix: "Run with --on-bad-image fail to see the first problem, and fix the images or masks.")
     }
     return kept

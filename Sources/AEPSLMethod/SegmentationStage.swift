@@ -22,10 +22,10 @@ public enum SegmentationStage {
     let log = communicator.rootOnly(log)
     let progress = progress.onlyOn(communicator)
     guard let spec = config.spec else {
-      throw MethodError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
+      throw AEPSLError(file: config.net, problem: "is not a network", fix: "Use one of: \(BackboneSpec.names.joined(separator: ", ")).")
     }
     if config.pslPlus && (config.supervision != .weak || !config.psl) {
-      throw MethodError(file: run.path, problem: "PSL+ is a second round of weakly supervised PSL",
+      throw AEPSLError(file: run.path, problem: "PSL+ is a second round of weakly supervised PSL",
                         fix: "Use --psl-plus only with --psl on and --supervision weak.")
     }
     let layout = SegmentationLayout(run: run)
@@ -33,7 +33,7 @@ public enum SegmentationStage {
     let (dataset, split) = try resolveDataset(config, run: run)
     let listed = try dataset.classificationSet(split: split, onBadImage: config.onBadImage)
     guard listed.count > 0 else {
-      throw MethodError(file: dataset.listURL(split: split).path, problem: "lists no labelled image",
+      throw AEPSLError(file: dataset.listURL(split: split).path, problem: "lists no labelled image",
                         fix: "Check the split name and the annotations.")
     }
     if !listed.skippedUnlabeled.isEmpty { log("train-seg: \(listed.skippedUnlabeled.count) images without labels are skipped") }
@@ -48,7 +48,7 @@ public enum SegmentationStage {
     case .weak:
       let dir = config.masks.map { URL(fileURLWithPath: $0) } ?? RunLayout(run: run).masks
       if config.masks == nil, try StageManifest.read(from: dir) == nil {
-        throw MethodError(file: dir.path, problem: "holds no finished pseudo masks",
+        throw AEPSLError(file: dir.path, problem: "holds no finished pseudo masks",
                           fix: "Run `aepsl masks --run \(run.path)` first, or give --masks DIR.")
       }
       masks = .directory(dir.standardizedFileURL)
@@ -84,7 +84,7 @@ public enum SegmentationStage {
   static func resolveDataset(_ config: SegmentationConfiguration, run: URL) throws -> (VOCDataset, String) {
     let erase = try EraseStage.configuration(run: run)
     guard let path = config.dataset ?? erase?.dataset else {
-      throw MethodError(file: run.path, problem: "has no erasing stage to take the dataset from",
+      throw AEPSLError(file: run.path, problem: "has no erasing stage to take the dataset from",
                         fix: "Give --dataset DIR.")
     }
     return (try VOCDataset(root: URL(fileURLWithPath: path)), config.split ?? erase?.split ?? "train")

@@ -6,7 +6,7 @@ import AEPSLMethod
 import AEPSLReport
 import Foundation
 
-/// The stages of `aepsl run`, in order (DESIGN.md 4).
+/// The stages of `aepsl run`, in order (docs/METHOD.md 4).
 public enum PipelineStage: String, CaseIterable, Sendable, Codable {
   case synth, erase, masks, trainSeg = "train-seg", predict, eval, report
 }
@@ -192,17 +192,17 @@ public struct Pipeline {
       + "or leave --dataset out to use the embedded synthetic dataset."
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
-      throw MethodError(file: path, problem: "is not a directory", fix: fix)
+      throw AEPSLError(file: path, problem: "is not a directory", fix: fix)
     }
     let dataset: VOCDataset
     do {
       dataset = try VOCDataset(root: URL(fileURLWithPath: path))
     } catch {
-      throw MethodError(file: path, problem: "is not a dataset in the VOC layout (\(error))", fix: fix)
+      throw AEPSLError(file: path, problem: "is not a dataset in the VOC layout (\(error))", fix: fix)
     }
     let list = dataset.listURL(split: config.erase.split)
     guard FileManager.default.fileExists(atPath: list.path) else {
-      throw MethodError(file: list.path, problem: "is missing: the dataset has no training split '\(config.erase.split)'",
+      throw AEPSLError(file: list.path, problem: "is missing: the dataset has no training split '\(config.erase.split)'",
                         fix: "Check --dataset, or set \"erase\": {\"split\": ...} in the --config file to a split the dataset lists.")
     }
   }
@@ -214,7 +214,7 @@ public struct Pipeline {
     do {
       old = try JSONDecoder().decode(RunConfiguration.self, from: data)
     } catch {
-      throw MethodError(file: configFile.path,
+      throw AEPSLError(file: configFile.path,
                         problem: "is not the configuration this version writes (\(RunConfiguration.describe(error)))",
                         fix: "Delete it to keep the finished stages as they are, or use another --run directory.")
     }
@@ -302,7 +302,7 @@ public struct Pipeline {
     }
   }
 
-  /// The dense CRF of DESIGN.md 1.4 with the configured parameters, or plain argmax.
+  /// The dense CRF of docs/METHOD.md 1.4 with the configured parameters, or plain argmax.
   var refinement: Refinement {
     guard config.useCRF else { return .argmax }
     return .denseCRF(config.predict.crf, threads: threads)

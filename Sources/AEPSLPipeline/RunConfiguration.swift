@@ -1,10 +1,11 @@
 import AEPSLCRF
 import AEPSLData
+import AEPSLFiles
 import AEPSLMethod
 import Foundation
 
 /// The predict section of `aepsl run`: which model predicts the evaluation split into
-/// RUN/predict, how (DESIGN.md 1.4), and on which split every model is scored.
+/// RUN/predict, how (docs/METHOD.md 1.4), and on which split every model is scored.
 public struct PredictSettings: Codable, Sendable, Equatable {
   /// The segmenter whose predictions go to RUN/predict: psl-plus (psl when PSL+ is off) or
   /// psl; every trained one is scored anyway. psl-plus since its masks come from the CRF
@@ -117,7 +118,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     var object: [String: Any] = [:]
     if let overrides {
       guard let parsed = try? JSONSerialization.jsonObject(with: overrides) as? [String: Any] else {
-        throw MethodError(file: file, problem: "is not a JSON object", fix: "Write the options as {\"erase\": {\"maxSteps\": 3}, ...}.")
+        throw AEPSLError(file: file, problem: "is not a JSON object", fix: "Write the options as {\"erase\": {\"maxSteps\": 3}, ...}.")
       }
       object = parsed
     }
@@ -133,7 +134,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     do {
       config = try JSONDecoder().decode(RunConfiguration.self, from: JSONSerialization.data(withJSONObject: base))
     } catch {
-      throw MethodError(file: file, problem: "has a value of the wrong type (\(describe(error)))",
+      throw AEPSLError(file: file, problem: "has a value of the wrong type (\(describe(error)))",
                           fix: "Compare it with RUN/config.json of a run made without --config.")
     }
     // One seed, one network and one bad-image policy for every stage unless a section says otherwise.
@@ -168,7 +169,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     }
     for (key, value) in object {
       guard let field = fields[key] else {
-        throw MethodError(file: file, problem: "has an unknown option '\(path)\(key)'",
+        throw AEPSLError(file: file, problem: "has an unknown option '\(path)\(key)'",
                             fix: "Known here: \(fields.keys.sorted().joined(separator: ", ")).")
       }
       // Nested sections (structs) are checked too; optionals and enums are leaves.

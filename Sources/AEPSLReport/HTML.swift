@@ -44,13 +44,14 @@ enum Markup {
 
   static func warning(_ text: String) -> String { "<p class=\"warning\">\(esc(text))</p>" }
 
-  /// A table from a header row and rows of ready markup cells.
+  /// A table from a header row and rows of ready markup cells, in a container that scrolls
+  /// sideways when the table is wider than the page (the page itself never does).
   static func table(class cls: String, header: [String], rows: [[String]]) -> String {
-    var out = "<table class=\"\(esc(cls))\">\n<thead><tr>"
+    var out = "<div class=\"scroll\"><table class=\"\(esc(cls))\">\n<thead><tr>"
     out += header.map { "<th>\(esc($0))</th>" }.joined()
     out += "</tr></thead>\n<tbody>\n"
     for row in rows { out += "<tr>" + row.map { "<td>\($0)</td>" }.joined() + "</tr>\n" }
-    return out + "</tbody>\n</table>"
+    return out + "</tbody>\n</table></div>"
   }
 
   /// A definition list of (term, markup) pairs.
@@ -76,7 +77,8 @@ enum Markup {
     .note { color: #555; font-size: 0.92em; }
     dl.facts { display: grid; grid-template-columns: max-content auto; gap: 0.2em 1.2em; }
     dl.facts dt { font-weight: 600; }
-    dl.facts dd { margin: 0; }
+    dl.facts dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
+    .scroll { overflow-x: auto; max-width: 100%; }
     table { border-collapse: collapse; margin: 0.5em 0; }
     th, td { border: 1px solid #ddd; padding: 0.25em 0.5em; text-align: left; vertical-align: top; }
     thead th { background: #f3f3f3; }
@@ -84,6 +86,10 @@ enum Markup {
     table.numbers td:first-child { text-align: left; }
     table.numbers tr.bound td { border-top: 3px double #999; font-style: italic; }
     table.config td:first-child { font-weight: 600; }
+    table.config td .mono { overflow-wrap: anywhere; }
+    table.numbers th:first-child, table.numbers td:first-child { position: sticky; left: 0; z-index: 1; background: #fff;
+                                                                 box-shadow: 1px 0 0 #ddd; }
+    table.numbers thead th:first-child { background: #f3f3f3; }
     table.timings td:nth-child(3) { text-align: right; font-variant-numeric: tabular-nums; }
     table.tiles { border: none; }
     table.tiles th, table.tiles td { border: none; padding: 2px 4px; }
@@ -91,6 +97,7 @@ enum Markup {
     figure { display: inline-block; margin: 2px 6px 6px 0; vertical-align: top; }
     figure img { display: block; width: 160px; height: auto; border: 1px solid #ccc; }
     figure img.labels { image-rendering: pixelated; }
+    img, svg { max-width: 100%; }
     figcaption { font-size: 0.8em; color: #444; max-width: 160px; overflow-wrap: anywhere; }
     .placeholder { width: 160px; height: 120px; display: flex; align-items: center; justify-content: center;
                    text-align: center; font-size: 0.8em; color: #777; background: #f4f4f4; border: 1px dashed #bbb; }

@@ -19,7 +19,7 @@ public struct ReportOptions: Sendable {
   }
 }
 
-/// The run report (DESIGN.md section 4): RUN/report/index.html, one page that opens from
+/// The run report (docs/METHOD.md section 4): RUN/report/index.html, one page that opens from
 /// disk with no server and no network. Plots and the confusion matrix are inline SVG; the
 /// images are PNG files in RUN/report/img/, referenced relatively, so the report directory
 /// can be copied anywhere as a whole. Every section is shown only when its stage has written
@@ -38,7 +38,7 @@ public enum RunReport {
   @discardableResult
   public static func write(run: URL, options: ReportOptions = .init(), log: (String) -> Void = { print($0) }) throws -> URL {
     guard RunContents.isDirectory(run) else {
-      throw MethodError(file: run.path, problem: "is not a run directory", fix: "Give the --run directory of `aepsl erase` (or `aepsl run`).")
+      throw AEPSLError(file: run.path, problem: "is not a run directory", fix: "Give the --run directory of `aepsl erase` (or `aepsl run`).")
     }
     let directory = run.appendingPathComponent("report", isDirectory: true)
     let tiles = try TileWriter(directory: directory.appendingPathComponent("img", isDirectory: true), maxSide: options.maxImageSide)

@@ -1,4 +1,5 @@
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -119,7 +120,7 @@ struct AugmentationTests {
         }
       }
     }
-    #expect(throws: DatasetError.self) { try Augmentation.padded(to: 16).placement(width: 20, height: 12, rng: &rng) }
+    #expect(throws: AEPSLError.self) { try Augmentation.padded(to: 16).placement(width: 20, height: 12, rng: &rng) }
   }
 
   @Test("normalisation is ImageNet's on the 0-255 scale and inverts")

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -93,7 +94,7 @@ struct BadInputTests {
     defer { fixture.remove() }
     let url = fixture.root.appendingPathComponent("SegmentationClass/e.png")
     try write(try VOCFixture.mask(width: 20, height: 32, labels: [3]).pngData(), to: url)
-    let error = #expect(throws: DatasetError.self) { try VOCDataset(root: fixture.root).groundTruthMask("e") }
+    let error = #expect(throws: AEPSLError.self) { try VOCDataset(root: fixture.root).groundTruthMask("e") }
     #expect(error?.file == url.path)
     #expect(error?.problem.contains("20x32 but its image e.jpg is 40x32") == true, "\(String(describing: error))")
   }
@@ -104,7 +105,7 @@ struct BadInputTests {
     defer { fixture.remove() }
     let url = fixture.root.appendingPathComponent("SegmentationClass/e.png")
     try write(try VOCFixture.mask(width: 40, height: 32, labels: [200]).pngData(), to: url)
-    let error = #expect(throws: DatasetError.self) { try VOCDataset(root: fixture.root).groundTruthMask("e") }
+    let error = #expect(throws: AEPSLError.self) { try VOCDataset(root: fixture.root).groundTruthMask("e") }
     #expect(error?.file == url.path)
     #expect(error?.problem.contains("label 200 is not background") == true)
   }
@@ -115,7 +116,7 @@ struct BadInputTests {
     defer { fixture.remove() }
     try FileManager.default.removeItem(at: fixture.root.appendingPathComponent("JPEGImages/b.jpg"))
     let dataset = try VOCDataset(root: fixture.root)
-    let error = #expect(throws: DatasetError.self) { try dataset.classificationSet(split: "train") }
+    let error = #expect(throws: AEPSLError.self) { try dataset.classificationSet(split: "train") }
     #expect(error?.file?.hasSuffix("JPEGImages/b.jpg") == true)
     #expect(error?.fix?.contains("--on-bad-image skip") == true)
     let set = try dataset.classificationSet(split: "train", onBadImage: .skip)
@@ -143,7 +144,7 @@ struct BadInputTests {
     defer { try? FileManager.default.removeItem(at: dir) }
     let list = dir.appendingPathComponent("list.txt")
     try write("ok_1\n\(line) extra\n", to: list)
-    let error = #expect(throws: DatasetError.self) { try VOCDataset.readList(list) }
+    let error = #expect(throws: AEPSLError.self) { try VOCDataset.readList(list) }
     #expect(error?.file == list.path)
     #expect(error?.problem.contains("line 2") == true, "\(String(describing: error))")
     #expect(error?.fix?.contains("JPEGImages/") == true)

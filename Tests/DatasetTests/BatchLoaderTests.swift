@@ -1,4 +1,5 @@
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -93,7 +94,7 @@ struct BatchLoaderTests {
     let set = try VOCDataset(root: fixture.root).classificationSet(split: "train")
     try write("broken", to: fixture.root.appendingPathComponent("JPEGImages/b.jpg"))
     let loader = BatchLoader(source: set.source(), classes: 3, options: .init(batchSize: 1, augmentation: .deepLab(crop: 8)))
-    let error = #expect(throws: ImagingError.self) { _ = try collect(loader, epoch: 0) }
+    let error = #expect(throws: AEPSLError.self) { _ = try collect(loader, epoch: 0) }
     #expect(error?.file?.hasSuffix("JPEGImages/b.jpg") == true)
   }
 
@@ -102,7 +103,7 @@ struct BatchLoaderTests {
     let a = memorySource(count: 2, width: 24, height: 20), b = memorySource(count: 2, width: 16, height: 16)
     let source = SampleSource(ids: ["a", "b"], labels: [[0], [1]]) { i in try (i == 0 ? a : b).load(i) }
     let loader = BatchLoader(source: source, classes: 4, options: .init(batchSize: 2))
-    let error = #expect(throws: DatasetError.self) { _ = try collect(loader, epoch: 0) }
+    let error = #expect(throws: AEPSLError.self) { _ = try collect(loader, epoch: 0) }
     #expect(error?.description.contains("batch size 1") == true)
     let single = BatchLoader(source: source, classes: 4, options: .init(batchSize: 1))
     #expect(try collect(single, epoch: 0).map { $0.images.shape } == [[1, 3, 20, 24], [1, 3, 16, 16]])

@@ -1,4 +1,5 @@
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -166,7 +167,7 @@ struct SyntheticDatasetTests {
     #expect(try dataset.groundTruthMask(scene.id) == scene.mask)
     let image = try dataset.image(scene.id)
     #expect(image.width == 96 && image.height == 96)
-    let stats = DatasetStatistics(root: dir, split: "val", checkMasks: true)
+    let stats = try DatasetStatistics(root: dir, split: "val", checkMasks: true)
     #expect(stats.problems.isEmpty, "\(stats.problems)")
     #expect(stats.listed == 5 && stats.withMasks == 5)
   }
@@ -178,7 +179,7 @@ struct DatasetStatisticsTests {
   func statistics() throws {
     let fixture = try VOCFixture()
     defer { fixture.remove() }
-    let clean = DatasetStatistics(root: fixture.root, split: "train", checkMasks: true)
+    let clean = try DatasetStatistics(root: fixture.root, split: "train", checkMasks: true)
     #expect(clean.problems.isEmpty, "\(clean.problems)")
     #expect(clean.listed == 4 && clean.labeled == 3 && clean.unlabeled == ["c"])
     #expect(clean.imagesPerClass == [2, 1, 1] && clean.objectsPerClass == [2, 1, 1])
@@ -194,7 +195,7 @@ struct DatasetStatisticsTests {
     try write("<annotation><object><name>cat</name></annotation>", to: fixture.root.appendingPathComponent("Annotations/c.xml"))
     try write(annotationXML([("cat", false)], width: 99, height: 20), to: fixture.root.appendingPathComponent("Annotations/d.xml"))
     try write("not a png", to: fixture.root.appendingPathComponent("SegmentationClass/d.png"))
-    let broken = DatasetStatistics(root: fixture.root, split: "train", checkMasks: true)
+    let broken = try DatasetStatistics(root: fixture.root, split: "train", checkMasks: true)
     let files = broken.problems.map { URL(fileURLWithPath: $0.file).lastPathComponent }
     #expect(files.sorted() == ["a.jpg", "b.xml", "c.xml", "d.png", "d.xml"], "\(broken.problems)")
     #expect(broken.problems.contains { $0.problem.contains("missing image") })
@@ -203,7 +204,14 @@ struct DatasetStatisticsTests {
     #expect(broken.problems.contains { $0.problem.contains("99x20") })
     #expect(broken.report.contains("5 problems"))
 
-    let noList = DatasetStatistics(root: fixture.root, split: "test")
+    let noList = try DatasetStatistics(root: fixture.root, split: "test")
     #expect(noList.problems.count == 1 && noList.problems[0].file.hasSuffix("Segmentation/test.txt"))
+  }
+
+  @Test("a dataset directory that is not there is an error naming it, not a table of zeros")
+  func missingDirectory() throws {
+    let missing = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-missing-\(UUID().uuidString)")
+    let error = #expect(throws: AEPSLError.self) { _ = try DatasetStatistics(root: missing, split: "train") }
+    #expect(error?.file == missing.path && error?.kind == .missingFile)
   }
 }

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -41,7 +42,7 @@ struct ClassListTests {
     defer { try? FileManager.default.removeItem(at: dir) }
     let url = dir.appendingPathComponent("classes.txt")
     try write(bad.text, to: url)
-    let error = #expect(throws: DatasetError.self) { try ClassList(contentsOf: url) }
+    let error = #expect(throws: AEPSLError.self) { try ClassList(contentsOf: url) }
     #expect(error?.description.contains(bad.complaint) == true, "\(String(describing: error))")
     #expect(error?.file == url.path)
   }
@@ -118,7 +119,7 @@ struct AnnotationTests {
            complaint: "not a number"),
   ])
   func rejects(_ bad: BadXML) {
-    let error = #expect(throws: DatasetError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try VOCAnnotation(xmlData: Data(bad.xml.utf8), classes: classes, file: "/data/Annotations/x.xml")
     }
     #expect(error?.file == "/data/Annotations/x.xml")
@@ -127,7 +128,7 @@ struct AnnotationTests {
 
   @Test("an unknown class name is an error naming the file, the name and the fix")
   func unknownClass() {
-    let error = #expect(throws: DatasetError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try VOCAnnotation(xmlData: Data(annotationXML([("cat", false), ("unicorn", false)]).utf8), classes: classes,
                         file: "/data/Annotations/u.xml")
     }
@@ -182,7 +183,7 @@ struct VOCDatasetTests {
 
     // A name outside the list stops the training set with the file and the name.
     try write(annotationXML([("cat", false), ("unicorn", false)]), to: fixture.root.appendingPathComponent("Annotations/d.xml"))
-    let error = #expect(throws: DatasetError.self) { try dataset.classificationSet(split: "train") }
+    let error = #expect(throws: AEPSLError.self) { try dataset.classificationSet(split: "train") }
     #expect(error?.kind == .unknownClass)
     #expect(error?.file?.hasSuffix("Annotations/d.xml") == true)
     #expect(error?.problem.contains("unicorn") == true)
@@ -200,7 +201,7 @@ struct VOCDatasetTests {
     #expect(try VOCDataset.readList(main) == ["2008_000002", "2008_000003"])
     let twice = dir.appendingPathComponent("twice.txt")
     try write("a\nb\na\n", to: twice)
-    let error = #expect(throws: DatasetError.self) { try VOCDataset.readList(twice) }
+    let error = #expect(throws: AEPSLError.self) { try VOCDataset.readList(twice) }
     #expect(error?.description.contains("lines 1 and 3") == true)
 
     let fixture = try VOCFixture()
@@ -209,7 +210,7 @@ struct VOCDatasetTests {
     try write("d\na\n", to: custom)
     let dataset = try VOCDataset(root: fixture.root)
     #expect(try dataset.imageIDs(split: custom.path) == ["d", "a"])
-    let missing = #expect(throws: DatasetError.self) { try dataset.imageIDs(split: "trainval") }
+    let missing = #expect(throws: AEPSLError.self) { try dataset.imageIDs(split: "trainval") }
     #expect(missing?.kind == .missingFile)
     #expect(missing?.file?.hasSuffix("ImageSets/Segmentation/trainval.txt") == true)
   }
@@ -220,18 +221,18 @@ struct VOCDatasetTests {
     defer { fixture.remove() }
     let dataset = try VOCDataset(root: fixture.root)
     try FileManager.default.removeItem(at: fixture.root.appendingPathComponent("JPEGImages/b.jpg"))
-    let noImage = #expect(throws: DatasetError.self) { try dataset.classificationSet(split: "train") }
+    let noImage = #expect(throws: AEPSLError.self) { try dataset.classificationSet(split: "train") }
     #expect(noImage?.kind == .missingFile)
     #expect(noImage?.file?.hasSuffix("JPEGImages/b.jpg") == true)
     #expect(noImage?.problem.contains("missing image") == true)
 
     try FileManager.default.removeItem(at: fixture.root.appendingPathComponent("Annotations/a.xml"))
-    let noXML = #expect(throws: DatasetError.self) { try dataset.classificationSet(ids: ["a"]) }
+    let noXML = #expect(throws: AEPSLError.self) { try dataset.classificationSet(ids: ["a"]) }
     #expect(noXML?.kind == .missingFile)
     #expect(noXML?.file?.hasSuffix("Annotations/a.xml") == true)
 
     try write("not a jpeg", to: fixture.root.appendingPathComponent("JPEGImages/e.jpg"))
-    let corrupt = #expect(throws: ImagingError.self) { try dataset.image("e") }
+    let corrupt = #expect(throws: AEPSLError.self) { try dataset.image("e") }
     #expect(corrupt?.file?.hasSuffix("JPEGImages/e.jpg") == true)
   }
 
@@ -274,7 +275,7 @@ struct VOCDatasetTests {
     defer { fixture.remove() }
     try write(try VOCFixture.mask(width: 40, height: 32, labels: [9]).pngData(),
               to: fixture.root.appendingPathComponent("SegmentationClass/e.png"))
-    let error = #expect(throws: DatasetError.self) { try VOCDataset(root: fixture.root).groundTruthMask("e") }
+    let error = #expect(throws: AEPSLError.self) { try VOCDataset(root: fixture.root).groundTruthMask("e") }
     #expect(error?.description.contains("label 9") == true)
   }
 }

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import Foundation
 import Testing
 @testable import AEPSLEngine
@@ -94,7 +95,7 @@ private func floatBytes(_ values: [Float]) -> [UInt8] {
 
   @Test(arguments: malformed)
   func malformedFileThrowsNamingTheFile(_ example: Malformed) {
-    let error = #expect(throws: CheckpointError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       _ = try NumPyArray.decode(Data(example.bytes), name: "bad.npy")
     }
     #expect(error?.file == "bad.npy")
@@ -104,15 +105,15 @@ private func floatBytes(_ values: [Float]) -> [UInt8] {
   @Test func everyTruncationThrows() throws {
     let full = try NumPyArray.encode([1, 2, 3, 4, 5, 6], shape: [2, 3])
     for length in 0..<full.count {
-      #expect(throws: CheckpointError.self, "prefix of \(length) bytes") {
+      #expect(throws: AEPSLError.self, "prefix of \(length) bytes") {
         _ = try NumPyArray.decode(full.prefix(length), name: "cut.npy")
       }
     }
   }
 
   @Test func encodeRejectsAShapeThatDoesNotMatchTheValues() {
-    #expect(throws: CheckpointError.self) { _ = try NumPyArray.encode([1, 2, 3], shape: [2, 2]) }
-    #expect(throws: CheckpointError.self) { _ = try NumPyArray.encode([], shape: [-1]) }
+    #expect(throws: AEPSLError.self) { _ = try NumPyArray.encode([1, 2, 3], shape: [2, 2]) }
+    #expect(throws: AEPSLError.self) { _ = try NumPyArray.encode([], shape: [-1]) }
   }
 
   // MARK: numpy interop
@@ -169,7 +170,7 @@ private func floatBytes(_ values: [Float]) -> [UInt8] {
     let scalar = try load("scalar.npy")
     #expect(scalar.shape == [] && scalar.values == [2.5])
     #expect(try load("v2.npy").values == [1, 1, 1, 1])
-    let error = #expect(throws: CheckpointError.self) { _ = try load("fortran.npy") }
-    #expect(error?.fix.contains("ascontiguousarray") == true)
+    let error = #expect(throws: AEPSLError.self) { _ = try load("fortran.npy") }
+    #expect(error?.fix?.contains("ascontiguousarray") == true)
   }
 }

@@ -178,12 +178,12 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
 
   @Test(arguments: malformed)
   func malformedFileThrowsNamingTheFile(_ example: Malformed) {
-    let error = #expect(throws: CheckpointError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       _ = try SafetensorsFile(data: Data(example.bytes), name: "bad.safetensors")
     }
     #expect(error?.file == "bad.safetensors")
     #expect(error?.problem.contains(example.expected) == true, "problem was: \(error?.problem ?? "none")")
-    #expect(error?.fix.isEmpty == false)
+    #expect(error?.fix?.isEmpty == false)
   }
 
   @Test func everyTruncationThrows() throws {
@@ -191,7 +191,7 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
                                            ("b", Tensor(shape: [2, 2], values: [4, 5, 6, 7]))], metadata: ["k": "v"])
     #expect(try SafetensorsFile(data: full, name: "full").tensors.count == 2)
     for length in 0..<full.count {
-      #expect(throws: CheckpointError.self, "prefix of \(length) bytes") {
+      #expect(throws: AEPSLError.self, "prefix of \(length) bytes") {
         _ = try SafetensorsFile(data: full.prefix(length), name: "cut")
       }
     }
@@ -207,7 +207,7 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
         bytes[position] = replacement
         do {
           _ = try SafetensorsFile(data: Data(bytes), name: "mutated")
-        } catch is CheckpointError {
+        } catch is AEPSLError {
           rejected += 1
         } catch {
           Issue.record("byte \(position) = \(replacement): unexpected error type \(error)")
@@ -219,13 +219,13 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
 
   @Test func writeRejectsDuplicateAndReservedNames() {
     let t = Tensor(shape: [1])
-    #expect(throws: CheckpointError.self) { _ = try SafetensorsFile.encode([("a", t), ("a", t)]) }
-    #expect(throws: CheckpointError.self) { _ = try SafetensorsFile.encode([("__metadata__", t)]) }
-    #expect(throws: CheckpointError.self) { _ = try SafetensorsFile.encode([("", t)]) }
+    #expect(throws: AEPSLError.self) { _ = try SafetensorsFile.encode([("a", t), ("a", t)]) }
+    #expect(throws: AEPSLError.self) { _ = try SafetensorsFile.encode([("__metadata__", t)]) }
+    #expect(throws: AEPSLError.self) { _ = try SafetensorsFile.encode([("", t)]) }
   }
 
   @Test func missingFileErrorNamesThePath() {
-    let error = #expect(throws: CheckpointError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       _ = try SafetensorsFile(contentsOf: URL(fileURLWithPath: "/nonexistent/vgg16.safetensors"))
     }
     #expect(error?.description.contains("/nonexistent/vgg16.safetensors") == true)
@@ -240,11 +240,11 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     #expect(try Data(contentsOf: url) == Data("new contents".utf8))
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["artefact.bin"])
 
-    let error = #expect(throws: FileWriteError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try writeFileAtomically(Data("x".utf8), to: directory.appendingPathComponent("missing/artefact.bin"))
     }
     #expect(error?.description.contains("missing/artefact.bin") == true)
-    #expect(error?.fix.contains("Create the directory") == true)
+    #expect(error?.fix?.contains("Create the directory") == true)
   }
 
   /// What a SIGKILL between creating and renaming a temporary file leaves behind is removed
@@ -380,7 +380,7 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     let narrow = network(firstChannels: 32)
     fill(narrow.parameters.map(\.value), seed: 5)
     let before = narrow.parameters.map { rowMajorValues($0.value) }
-    let error = #expect(throws: CheckpointError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try Checkpoint.load(from: url, into: narrow.parameters, buffers: narrow.buffers)
     }
     let message = error?.description ?? ""
@@ -398,7 +398,7 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     try SafetensorsFile.write([("conv1_1.weight", Tensor(shape: [32, 3, 3, 3], repeating: 2)),
                                ("extra.weight", Tensor(shape: [1]))], to: url)
     let net = network()
-    let error = #expect(throws: CheckpointError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try Checkpoint.load(from: url, into: net.parameters, buffers: net.buffers, strict: true)
     }
     #expect(error?.problem.contains("conv1_1.bias: missing from the file") == true)
@@ -457,10 +457,10 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     let url = directory.appendingPathComponent("vgg16-broken.safetensors")
     try SafetensorsFile.write(vggStateDict(skipping: ["features.28.bias"], reshape: ["features.0.weight": [64, 3, 3, 3]]), to: url)
     let parameters = vggParameters(convolutions: VGG16Import.convolutionNames[...])
-    let error = #expect(throws: CheckpointError.self) { try VGG16Import.load(from: url, into: parameters) }
+    let error = #expect(throws: AEPSLError.self) { try VGG16Import.load(from: url, into: parameters) }
     #expect(error?.problem.contains("features.28.bias (for conv5_3.bias) is missing") == true)
     #expect(error?.problem.contains("features.0.weight -> conv1_1.weight: file has [64, 3, 3, 3], network expects [2, 2, 3, 3]") == true)
-    #expect(error?.fix.contains("vgg16") == true)
+    #expect(error?.fix?.contains("vgg16") == true)
     #expect(parameters.allSatisfy { $0.version == 0 }, "nothing is loaded when anything is wrong")
   }
 
@@ -471,10 +471,10 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     // vgg16_bn: conv at 0, BatchNorm at 1, so features.2 is the ReLU and has no weight.
     try SafetensorsFile.write([("features.0.weight", Tensor(shape: [2, 2, 3, 3])), ("features.0.bias", Tensor(shape: [2])),
                                ("features.1.running_mean", Tensor(shape: [2]))], to: url)
-    let error = #expect(throws: CheckpointError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try VGG16Import.load(from: url, into: vggParameters(convolutions: VGG16Import.convolutionNames.prefix(2)))
     }
-    #expect(error?.fix.contains("vgg16_bn") == true)
+    #expect(error?.fix?.contains("vgg16_bn") == true)
   }
 
   @Test func vgg16ImportRefusesANetworkWithoutVGGLayers() throws {
@@ -482,7 +482,7 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     defer { try? FileManager.default.removeItem(at: directory) }
     let url = directory.appendingPathComponent("vgg16.safetensors")
     try SafetensorsFile.write(vggStateDict(), to: url)
-    let error = #expect(throws: CheckpointError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try VGG16Import.load(from: url, into: [Parameter(name: "stem.weight", value: Tensor(shape: [2]))])
     }
     #expect(error?.problem.contains("none of the parameters") == true)

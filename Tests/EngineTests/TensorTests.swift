@@ -107,13 +107,6 @@ extension EngineSuite {
       #expect(poly.rate(base: 0.01, iteration: 100) == 0)
       #expect(poly.rate(base: 0.01, iteration: 150) == 0)
     }
-
-    @Test func stepScheduleMultipliesByGammaEveryStep() {
-      let step = LearningRateSchedule.step(stepSize: 10, gamma: 0.1)
-      expectClose([0, 9, 10, 19, 25].map { step.rate(base: 0.5, iteration: $0) }, [0.5, 0.5, 0.05, 0.05, 0.005],
-                  tolerance: 1e-8)
-      #expect(LearningRateSchedule.constant.rate(base: 0.3, iteration: 1000) == 0.3)
-    }
   }
 
   @Suite struct Networks {

@@ -110,13 +110,6 @@ extension EngineSuite {
       expectClose(dx, c("grad_x"), tolerance: tolerance, "dx")
     }
 
-    @Test func channelSoftmax() throws {
-      let c = try #require(fixture.cases["channel_softmax"])
-      let (y, dx) = forwardBackward(ChannelSoftmax(name: "softmax"), c("x").tensor(), projection: c("proj"))
-      expectClose(y, c("y"), tolerance: tolerance, "y")
-      expectClose(dx, c("grad_x"), tolerance: tolerance, "dx")
-    }
-
     @Test func softmaxCrossEntropyIgnoring255() throws {
       let c = try #require(fixture.cases["softmax_cross_entropy"])
       let labels = c("labels").values.map { UInt8($0) }

@@ -1,4 +1,5 @@
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -101,26 +102,26 @@ struct FuzzTests {
 
   @Test func safetensorsReader() throws {
     Self.check(fuzz("safetensors", seeds: try Self.safetensorsSeeds(), defaultIterations: 8000,
-                    expected: { $0 is CheckpointError }) { data in
+                    expected: { $0 is AEPSLError }) { data in
       _ = try SafetensorsFile(data: data, name: "fuzz.safetensors")
     })
   }
 
   @Test func npyReader() throws {
-    Self.check(fuzz("npy", seeds: try Self.npySeeds(), defaultIterations: 8000, expected: { $0 is CheckpointError }) { data in
+    Self.check(fuzz("npy", seeds: try Self.npySeeds(), defaultIterations: 8000, expected: { $0 is AEPSLError }) { data in
       _ = try NumPyArray.decode(data, name: "fuzz.npy")
     })
   }
 
   @Test func annotationXMLReader() {
-    Self.check(fuzz("xml", seeds: Self.xmlSeeds(), defaultIterations: 6000, expected: { $0 is DatasetError }) { data in
+    Self.check(fuzz("xml", seeds: Self.xmlSeeds(), defaultIterations: 6000, expected: { $0 is AEPSLError }) { data in
       _ = try VOCAnnotation(xmlData: data, classes: Self.classes, file: "fuzz.xml")
     })
   }
 
   @Test func listFileReader() {
     let file = URL(fileURLWithPath: "/data/fuzz.txt")
-    Self.check(fuzz("list", seeds: Self.listSeeds(), defaultIterations: 6000, expected: { $0 is DatasetError }) { data in
+    Self.check(fuzz("list", seeds: Self.listSeeds(), defaultIterations: 6000, expected: { $0 is AEPSLError }) { data in
       let ids = try VOCDataset.parseList(data, file: file)
       // Whatever is accepted is a plain file name: no path can leave the dataset.
       for id in ids where id.contains("/") || id == ".." || id == "." || id.isEmpty {
@@ -132,11 +133,11 @@ struct FuzzTests {
   @Test func imageReaders() throws {
     let file = URL(fileURLWithPath: "/data/JPEGImages/fuzz.jpg")
     Self.check(fuzz("image", seeds: try Self.imageSeeds(), defaultIterations: 5000,
-                    expected: { $0 is ImagingError || $0 is DatasetError }) { data in
+                    expected: { $0 is AEPSLError || $0 is AEPSLError }) { data in
       _ = try decodeRGBImage(data, file: file)
     })
     Self.check(fuzz("mask", seeds: try Self.imageSeeds(), defaultIterations: 3000,
-                    expected: { $0 is ImagingError || $0 is DatasetError }) { data in
+                    expected: { $0 is AEPSLError || $0 is AEPSLError }) { data in
       _ = try decodeLabelMap(data, file: file)
     })
   }

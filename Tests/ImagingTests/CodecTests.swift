@@ -154,7 +154,7 @@ struct CodecTests {
     try writeFileAtomically(Data([4, 5]), to: url)
     #expect(try Data(contentsOf: url) == Data([4, 5]))
     let missing = directory.appendingPathComponent("no/such/dir/data.bin")
-    let error = #expect(throws: FileWriteError.self) { try writeFileAtomically(Data([1]), to: missing) }
+    let error = #expect(throws: AEPSLError.self) { try writeFileAtomically(Data([1]), to: missing) }
     #expect(error?.description.contains(missing.path) == true)
   }
 }

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -38,15 +39,15 @@ func makeTemporaryDirectory() throws -> URL {
   return url
 }
 
-/// Expects `body` to throw an ImagingError of `kind` whose description contains every
+/// Expects `body` to throw an AEPSLError of `kind` whose description contains every
 /// string in `phrases`, and returns it for further checks.
 @discardableResult
 func expectImagingError(
-  _ kind: ImagingError.Kind, mentioning phrases: [String],
+  _ kind: AEPSLError.Kind, mentioning phrases: [String],
   sourceLocation: SourceLocation = #_sourceLocation,
   _ body: () throws -> Void
-) -> ImagingError? {
-  let error = #expect(throws: ImagingError.self, sourceLocation: sourceLocation) { try body() }
+) -> AEPSLError? {
+  let error = #expect(throws: AEPSLError.self, sourceLocation: sourceLocation) { try body() }
   guard let error else { return nil }
   #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
   for phrase in phrases {

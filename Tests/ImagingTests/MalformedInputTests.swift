@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -6,7 +7,7 @@ import Testing
 struct MalformedCase: CustomTestStringConvertible, Sendable {
   var name: String
   var bytes: @Sendable () throws -> Data
-  var kind: ImagingError.Kind
+  var kind: AEPSLError.Kind
   var phrases: [String]
   var testDescription: String { name }
 }

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLData
 import AEPSLEngine
 import AEPSLImaging
@@ -152,8 +153,8 @@ struct EraseStageEndToEndTests {
     for change in changes {
       var other = config
       change(&other)
-      let error = #expect(throws: MethodError.self) { try EraseStage.run(other, run: run, progress: quiet, log: { _ in }) }
-      #expect(error?.problem.contains("other settings") == true && error?.fix.contains("Delete \(layout.root.path)") == true,
+      let error = #expect(throws: AEPSLError.self) { try EraseStage.run(other, run: run, progress: quiet, log: { _ in }) }
+      #expect(error?.problem.contains("other settings") == true && error?.fix?.contains("Delete \(layout.root.path)") == true,
               "\(String(describing: error))")
     }
     var policy = config

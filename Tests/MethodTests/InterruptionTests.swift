@@ -1,5 +1,6 @@
 import AEPSLData
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import AEPSLTestSupport
 import Foundation
@@ -189,12 +190,12 @@ struct InterruptionTests {
     try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
     #expect(Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", run.path]) == 0)
     defer { Self.run("/bin/umount", [run.path]) }
-    let error = #expect(throws: MethodError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try EraseStage.run(EraseConfiguration(dataset: dataset.path), run: run, progress: .init(quiet: true), log: { _ in })
     }
     #expect(error?.file == run.appendingPathComponent("erase").path)
     #expect(error?.problem.contains("Read-only file system") == true, "\(String(describing: error))")
-    #expect(error?.fix.contains("writable") == true)
+    #expect(error?.fix?.contains("writable") == true)
   }
 }
 

@@ -1,5 +1,6 @@
 import AEPSLData
 import AEPSLEngine
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
 import Testing
@@ -86,7 +87,7 @@ struct SegmentationStageTests {
     #expect(rounds.map(\.variant) == [.psl, .pslPlus])
     let layout = SegmentationLayout(run: f.run)
 
-    for variant in ["psl", "psl-plus"] {
+    for variant: ModelVariant in [.psl, .pslPlus] {
       #expect(FileManager.default.fileExists(atPath: layout.checkpoint(variant).path))
       #expect(!FileManager.default.fileExists(atPath: layout.trainingState(variant).path), "the resume state is removed when done")
       let manifest = try #require(try StageManifest.read(from: layout.directory(variant)))
@@ -132,14 +133,14 @@ struct SegmentationStageTests {
     }
 
     // A rerun finds everything done: nothing is trained, predicted or rewritten.
-    let stamps = try ["psl", "psl-plus"].map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) }
+    let stamps = try ([.psl, .pslPlus] as [ModelVariant]).map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) }
     let second = Recorder()
     let again = try SegmentationStage.run(config, run: f.run, refinement: Self.countingRefinement(second),
                                           progress: .init(quiet: true), log: second.log)
     #expect(second.calls == 0)
     #expect(again.map { $0.curve.count } == [8, 8])
     #expect(second.lines.filter { $0.contains("already") }.count == 3, "\(second.lines)")
-    #expect(try ["psl", "psl-plus"].map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) } == stamps)
+    #expect(try ([.psl, .pslPlus] as [ModelVariant]).map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) } == stamps)
 
     // Asking for round 1 alone afterwards reuses it too (PSL+ settings are not round 1's).
     config.pslPlus = false
@@ -150,7 +151,7 @@ struct SegmentationStageTests {
     // Other settings on a finished variant are refused, naming the change.
     config.schedule.epochs = 9
     config.schedule.minIterations = nil
-    #expect(throws: MethodError.self) {
+    #expect(throws: AEPSLError.self) {
       try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
     }
 
@@ -197,7 +198,7 @@ struct SegmentationStageTests {
     do {
       try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
       Issue.record("stale PSL+ masks were reused")
-    } catch let error as MethodError {
+    } catch let error as AEPSLError {
       #expect(error.file == layout.plusMasks.path && error.problem.contains("checkpoint_trained"), "\(error)")
     }
   }
@@ -226,7 +227,7 @@ struct SegmentationStageTests {
     let curve = try SegmentationStage.readLossCurve(layout.lossCurve(.full))
     #expect(curve.count == 1 && curve[0].terms.classification == 0 && curve[0].terms.online == 0 && curve[0].onlineAgreement == nil)
     // The upper bound is used only when asked for by name.
-    #expect(throws: MethodError.self) { try PredictStage.checkpoint(run: f.run, model: nil) }
+    #expect(throws: AEPSLError.self) { try PredictStage.checkpoint(run: f.run, model: nil) }
     #expect(try PredictStage.checkpoint(run: f.run, model: .full) == layout.checkpoint(.full))
   }
 
@@ -257,11 +258,11 @@ struct SegmentationStageTests {
     let loads = Recorder()
     let failing = source.mapSamples { _, sample in
       loads.called()
-      if loads.calls > 32 { throw MethodError(file: "test", problem: "interrupted", fix: "none") }
+      if loads.calls > 32 { throw AEPSLError(file: "test", problem: "interrupted", fix: "none") }
       return sample
     }
     let state = f.root.appendingPathComponent("state.safetensors")
-    #expect(throws: MethodError.self) { _ = try train(failing, state: state) }
+    #expect(throws: AEPSLError.self) { _ = try train(failing, state: state) }
     let recorder = Recorder()
     let (resumed, curve) = try train(source, state: state, log: recorder.log)
     #expect(recorder.lines.contains { $0.contains("resuming at epoch 3 of 3, 0 of 4 batches done") }, "\(recorder.lines)")
@@ -285,8 +286,8 @@ struct SegmentationStageTests {
     do {
       try SegmentationStage.run(Self.configuration(f), run: f.run, progress: .init(quiet: true), log: { _ in })
       Issue.record("training started without every mask")
-    } catch let error as MethodError {
-      #expect(error.file.hasSuffix(victim) && error.problem.contains("1 of 16"))
+    } catch let error as AEPSLError {
+      #expect(error.file?.hasSuffix(victim) == true && error.problem.contains("1 of 16"))
     }
   }
 
@@ -304,18 +305,18 @@ struct SegmentationStageTests {
       .write(to: f.masks.appendingPathComponent("\(ids[9]).png"))
 
     var config = Self.configuration(f, epochs: 1)
-    let missing = #expect(throws: MethodError.self) {
+    let missing = #expect(throws: AEPSLError.self) {
       try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
     }
-    #expect(missing?.file.hasSuffix("\(ids[5]).png") == true && missing?.fix.contains("--on-bad-image skip") == true,
+    #expect(missing?.file?.hasSuffix("\(ids[5]).png") == true && missing?.fix?.contains("--on-bad-image skip") == true,
             "\(String(describing: missing))")
     // With every mask present, the first bad file in list order is named.
     try FileManager.default.copyItem(at: f.dataset.appendingPathComponent("SegmentationClass/\(ids[5]).png"),
                                      to: f.masks.appendingPathComponent("\(ids[5]).png"))
-    let truncated = #expect(throws: MethodError.self) {
+    let truncated = #expect(throws: AEPSLError.self) {
       try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
     }
-    #expect(truncated?.file == image.path && truncated?.fix.contains("--on-bad-image skip") == true, "\(String(describing: truncated))")
+    #expect(truncated?.file == image.path && truncated?.fix?.contains("--on-bad-image skip") == true, "\(String(describing: truncated))")
     #expect(!FileManager.default.fileExists(atPath: SegmentationLayout(run: f.run).checkpoint(.psl).path))
     try FileManager.default.removeItem(at: f.masks.appendingPathComponent("\(ids[5]).png"))
 
@@ -343,10 +344,10 @@ struct SegmentationStageTests {
     var predict = PredictConfiguration(checkpoint: SegmentationLayout(run: f.run).checkpoint(.psl).path,
                                        output: f.root.appendingPathComponent("pred").path)
     predict.dataset = f.dataset.path
-    let failed = #expect(throws: MethodError.self) {
+    let failed = #expect(throws: AEPSLError.self) {
       try PredictStage.run(predict, progress: .init(quiet: true), log: { _ in })
     }
-    #expect(failed?.file == dataset.imageURL(val[1]).path && failed?.fix.contains("--on-bad-image skip") == true)
+    #expect(failed?.file == dataset.imageURL(val[1]).path && failed?.fix?.contains("--on-bad-image skip") == true)
     predict.onBadImage = .skip
     let out = try PredictStage.run(predict, progress: .init(quiet: true), log: { _ in })
     #expect(try Self.pngs(out) == val.filter { $0 != val[1] }.map { "\($0).png" }.sorted())

@@ -1,3 +1,4 @@
+import AEPSLFiles
 import AEPSLCRF
 import AEPSLData
 import AEPSLImaging
@@ -62,11 +63,11 @@ struct RunConfigurationTests {
     let wrong = root.appendingPathComponent("no-such-dataset").path
     let c = try RunConfiguration.resolve(overrides: nil, file: "-", commandLine: .init(dataset: wrong))
     var lines: [String] = []
-    let error = #expect(throws: MethodError.self) {
+    let error = #expect(throws: AEPSLError.self) {
       try Pipeline(run: run, config: c, progress: .init(quiet: true), log: { lines.append($0) }).execute()
     }
     #expect(error?.file == wrong)
-    #expect(error?.fix.contains("--dataset") == true, "\(String(describing: error))")
+    #expect(error?.fix?.contains("--dataset") == true, "\(String(describing: error))")
     #expect(!FileManager.default.fileExists(atPath: run.path), "nothing is created")
     #expect(!lines.contains { $0.contains("already done") }, "\(lines)")
   }

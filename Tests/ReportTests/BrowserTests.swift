@@ -1,3 +1,4 @@
+import AEPSLData
 import AEPSLReport
 import Foundation
 import Testing
@@ -35,14 +36,15 @@ enum Chromium {
   /// Runs Chromium on `page` and returns the DOM after the load event (and after at most
   /// `budget` ms of virtual time), with stderr for diagnostics. Name resolution is mapped to
   /// nowhere, so anything the page tried to fetch from a network would fail to load.
-  static func dumpDOM(_ page: URL, profile: URL, budget: Int = 5000, timeout: TimeInterval = 30) throws -> (dom: String, stderr: String, status: Int32) {
+  static func dumpDOM(_ page: URL, profile: URL, width: Int = 1000, budget: Int = 5000,
+                      timeout: TimeInterval = 30) throws -> (dom: String, stderr: String, status: Int32) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable!)
     process.arguments = [
       "--headless", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage", "--no-first-run",
       "--no-default-browser-check", "--disable-extensions", "--mute-audio", "--disable-background-networking",
       "--host-resolver-rules=MAP * ~NOTFOUND", "--user-data-dir=\(profile.path)",
-      "--virtual-time-budget=\(budget)", "--dump-dom", page.absoluteString,
+      "--window-size=\(width),800", "--virtual-time-budget=\(budget)", "--dump-dom", page.absoluteString,
     ]
     let out = Pipe()
     let errFile = profile.deletingLastPathComponent().appendingPathComponent("chromium-stderr.txt")
@@ -73,6 +75,11 @@ struct BrowserCheck: Decodable {
   var svgsDrawn: Int
   var sections: Int
   var notFileResources: [String]
+  /// The page's width and the window's: the page fits when the first is at most the second.
+  var scrollWidth: Int
+  var innerWidth: Int
+  /// Elements reaching past the window's right edge (tag.class), for the failure message.
+  var wide: [String]
 }
 
 /// Appended to a copy of the report (the report itself carries no script): after the load
@@ -91,7 +98,12 @@ let checkScript = """
       svgs: svgs.length,
       svgsDrawn: svgs.filter(function (s) { var b = s.getBoundingClientRect(); return b.width > 0 && b.height > 0; }).length,
       sections: document.querySelectorAll('section').length,
-      notFileResources: resources.filter(function (n) { return n.indexOf('file:') !== 0; })
+      notFileResources: resources.filter(function (n) { return n.indexOf('file:') !== 0; }),
+      scrollWidth: document.documentElement.scrollWidth,
+      innerWidth: window.innerWidth,
+      wide: Array.prototype.slice.call(document.body.querySelectorAll('*')).filter(function (e) {
+        return e.getBoundingClientRect().right > window.innerWidth && !e.closest('.scroll');
+      }).slice(0, 10).map(function (e) { return e.tagName.toLowerCase() + (e.className ? '.' + e.className : ''); })
     };
     var out = document.createElement('pre');
     out.id = 'aepsl-browser-check';
@@ -137,6 +149,28 @@ struct BrowserTests {
     #expect(result.svgsDrawn == result.svgs)
     #expect(result.sections == sectionIDs.count)
     #expect(result.notFileResources.isEmpty, "the page asked the network for \(result.notFileResources)")
+  }
+
+  /// A dataset of 20 classes (PASCAL VOC's) in a 1,000 px window: the configuration and the
+  /// IoU table (21 columns of classes) stay within the page; a table wider than the page
+  /// scrolls inside its own container, never the page.
+  @Test(.enabled(if: !Chromium.skipRequested, "AEPSL_SKIP_BROWSER_TEST=1"), .timeLimit(.minutes(1)))
+  func twentyClassesFitAThousandPixelWindow() throws {
+    guard Chromium.executable != nil else {
+      Issue.record(Comment(rawValue: Chromium.missingMessage))
+      return
+    }
+    let fixture = try RunFixture(classes: ClassList.voc.names)
+    defer { fixture.remove() }
+    let index = try RunReport.write(run: fixture.run, options: ReportOptions(samples: 4), log: { _ in })
+    let html = try String(contentsOf: index, encoding: .utf8)
+    #expect(html.contains("<th>tvmonitor</th>"), "the IoU table has a column per class")
+    let result = try check(fixture, html: html)
+    #expect(result.innerWidth == 1000)
+    #expect(result.scrollWidth <= result.innerWidth,
+            "the page is \(result.scrollWidth) px wide in a \(result.innerWidth) px window; past the edge: \(result.wide)")
+    #expect(result.wide.isEmpty, "\(result.wide)")
+    #expect(result.loaded == result.images, "images that did not load: \(result.failed)")
   }
 
   /// The check itself: a report whose image file is gone, and one that asks the network for

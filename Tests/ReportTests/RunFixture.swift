@@ -56,8 +56,12 @@ struct RunFixture {
   let root: URL
   let dataset: URL
   let run: URL
+  /// The dataset's classes.txt: `RunFixture.classes`, or more to test a wide report (the
+  /// images still hold only the first two).
+  let classes: [String]
 
-  init(stages: Stages = .all, name: String = #function) throws {
+  init(stages: Stages = .all, classes: [String] = RunFixture.classes, name: String = #function) throws {
+    self.classes = classes
     root = try temporaryDirectory(name)
     dataset = root.appendingPathComponent("data", isDirectory: true)
     run = root.appendingPathComponent("run", isDirectory: true)
@@ -104,7 +108,7 @@ struct RunFixture {
   func annotationXML(_ labels: [Int]) -> String {
     var xml = "<?xml version=\"1.0\"?>\n<annotation>\n<size><width>\(Self.width)</width><height>\(Self.height)</height><depth>3</depth></size>\n"
     for c in labels {
-      let name = Self.classes[c].replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+      let name = classes[c].replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
         .replacingOccurrences(of: ">", with: "&gt;")
       xml += "<object><name>\(name)</name><difficult>0</difficult><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>9</xmax><ymax>9</ymax></bndbox></object>\n"
     }
@@ -112,7 +116,7 @@ struct RunFixture {
   }
 
   func writeDataset() throws {
-    try write(Self.classes.joined(separator: "\n") + "\n", to: dataset.appendingPathComponent("classes.txt"))
+    try write(classes.joined(separator: "\n") + "\n", to: dataset.appendingPathComponent("classes.txt"))
     for (id, labels) in Self.train + Self.val {
       try makeDirectory(dataset.appendingPathComponent("JPEGImages"))
       try Self.image(labels: labels).write(to: dataset.appendingPathComponent("JPEGImages/\(id).jpg"))
@@ -176,7 +180,7 @@ struct RunFixture {
     try StageManifest(stage: "erase", parameters: ["dataset": dataset.path, "split": "train", "net": "tiny", "rule": "max-ratio", "delta": "0.2"],
                       inputs: [dataset.path], startedAt: started, finishedAt: started.addingTimeInterval(200),
                       notes: ["merged_steps": "1,2", "reason": "step 3 did not converge: merged steps 1-2",
-                              "classes": Self.classes.joined(separator: ",")])
+                              "classes": classes.joined(separator: ",")])
       .write(to: layout.root)
   }
 

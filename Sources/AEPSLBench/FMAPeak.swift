@@ -1,3 +1,4 @@
+import AEPSLEngine
 import COpenBLAS
 import Foundation
 
@@ -5,7 +6,7 @@ import Foundation
 import Glibc
 #endif
 
-/// Measures this machine's floating-point peak, for GFLOP/s figures (DESIGN.md section 5).
+/// Measures this machine's floating-point peak, for GFLOP/s figures (BENCHMARKS.md).
 ///
 /// Two measurements:
 /// - `kernel`: a tight loop of independent fused multiply-adds (12 accumulators, so the FMA

@@ -99,7 +99,7 @@ public struct SegmentationLossTerms: Sendable, Equatable {
   }
 }
 
-/// The training loss of the segmenter (DESIGN.md 1.3), on score maps at the network's
+/// The training loss of the segmenter (docs/METHOD.md 1.3), on score maps at the network's
 /// output resolution (targets are downsampled to it, as DeepLab does; see `ScoreGrid`):
 ///
 ///     PSL:      L = cls(v, y) + CE(f, S) + CE(f, S')

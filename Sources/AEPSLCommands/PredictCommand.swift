@@ -3,7 +3,7 @@ import AEPSLMethod
 import ArgumentParser
 import Foundation
 
-/// `aepsl predict`: full-image inference with a trained segmenter (DESIGN.md 1.4).
+/// `aepsl predict`: full-image inference with a trained segmenter (docs/METHOD.md 1.4).
 struct PredictCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "predict",
@@ -83,11 +83,9 @@ struct PredictCommand: ParsableCommand {
     c.overlay = overlay
     c.onBadImage = badImages.onBadImage
     let refinement = crf.isOn ? crfOptions.refinement(threads: compute.threads) : .argmax
-    let (dir, root) = try asJob { communicator in
-      (try interruptible(communicator) {
-        try PredictStage.run(c, refinement: refinement, progress: progress.options,
-                             sharding: StageSharding(communicator: communicator, shard: shard.value))
-      }, communicator.isRoot)
+    let (dir, root) = try runStage { communicator in
+      try PredictStage.run(c, refinement: refinement, progress: progress.options,
+                           sharding: StageSharding(communicator: communicator, shard: shard.value))
     }
     if root, let dataset { print("Next: aepsl eval --pred \(dir.path) --dataset \(dataset) --split \(split)") }
   }

@@ -15,7 +15,11 @@ struct DatasetStatsCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "stats",
     abstract: "Images per class, labels per image, image sizes, and every problem found.",
-    discussion: "Reads the list, the annotations and the image headers; trains nothing.")
+    discussion: """
+      Reads the list, the annotations and the image headers; trains nothing. Exits with status 1 \
+      when it finds a problem (each is listed with its file), so that a script can stop before a \
+      long run.
+      """)
 
   @Argument(help: "Dataset root (the folder holding JPEGImages/ and Annotations/).")
   var dir: String
@@ -26,13 +30,19 @@ struct DatasetStatsCommand: ParsableCommand {
   @Flag(help: "Also decode every mask and check its size and labels.")
   var checkMasks = false
 
-  @Flag(help: "Exit with status 1 when a problem is found.")
+  /// Kept so that scripts written when problems did not fail the command still parse;
+  /// the command now always exits with status 1 when it finds a problem.
+  @Flag(help: .hidden)
   var strict = false
 
   func run() throws {
-    let stats = DatasetStatistics(root: URL(fileURLWithPath: dir), split: split, checkMasks: checkMasks)
+    let stats = try DatasetStatistics(root: URL(fileURLWithPath: dir), split: split, checkMasks: checkMasks)
     print(stats.report)
-    if strict && !stats.problems.isEmpty { throw ExitCode(1) }
+    guard stats.problems.isEmpty else {
+      let count = stats.problems.count
+      FileHandle.standardError.write(Data("aepsl: \(count) problem\(count == 1 ? "" : "s") found in \(dir) (listed above).\n".utf8))
+      throw ExitCode(1)
+    }
   }
 }
 

@@ -3,8 +3,9 @@ import ArgumentParser
 import Foundation
 
 /// `aepsl synth`: the embedded demo dataset, generated in the VOC layout.
-struct Synth: ParsableCommand {
+struct SynthCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
+    commandName: "synth",
     abstract: "Write a procedurally generated dataset in the PASCAL VOC layout.",
     discussion: """
       Every object is a body from a pool shared by all classes (shapes, textures and muted \
@@ -54,22 +55,10 @@ struct Synth: ParsableCommand {
     let directory = URL(fileURLWithPath: out).standardizedFileURL
     let dataset = SyntheticDataset(configuration: .init(seed: seed, trainCount: train, valCount: val, size: size,
                                                         jpegQuality: jpegQuality))
-    let fm = FileManager.default
-    let manifestURL = directory.appendingPathComponent("synth.json")
-    if let existing = try? Data(contentsOf: manifestURL) {
-      if existing == dataset.manifest() {
-        print("\(directory.path) already holds this synthetic dataset (synth.json matches); nothing to do.")
-        printNext(directory)
-        return
-      }
-      guard overwrite else {
-        throw SynthError(message: "\(directory.path) holds a synthetic dataset made with other settings; pass --overwrite to replace it.")
-      }
-      for sub in ["JPEGImages", "Annotations", "SegmentationClass", "ImageSets", "classes.txt", "synth.json"] {
-        try? fm.removeItem(at: directory.appendingPathComponent(sub))
-      }
-    } else if let contents = try? fm.contentsOfDirectory(atPath: directory.path), !contents.isEmpty {
-      throw SynthError(message: "\(directory.path) is not empty and is not a synthetic dataset; choose an empty or new directory.")
+    if try dataset.prepare(directory: directory, overwrite: overwrite) == .alreadyWritten {
+      print("\(directory.path) already holds this synthetic dataset (synth.json matches); nothing to do.")
+      printNext(directory)
+      return
     }
 
     let start = Date()
@@ -91,10 +80,4 @@ struct Synth: ParsableCommand {
   private func printNext(_ directory: URL) {
     print("Next: aepsl dataset stats \(directory.path)")
   }
-}
-
-/// A refusal that is not a usage mistake (ArgumentParser prints it without the usage line).
-struct SynthError: Error, CustomStringConvertible {
-  var message: String
-  var description: String { message }
 }

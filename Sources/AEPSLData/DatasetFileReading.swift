@@ -1,37 +1,6 @@
+import AEPSLFiles
 import AEPSLImaging
 import Foundation
-
-/// Why a dataset could not be read: the file involved, the problem, and what to do about it.
-public struct DatasetError: Error, CustomStringConvertible, Sendable, Equatable {
-  public enum Kind: Sendable, Equatable {
-    /// A file the layout requires is not there (an image, an annotation, a list).
-    case missingFile
-    /// A file exists but cannot be parsed (XML, list, classes.txt, image data).
-    case invalidFile
-    /// An annotation names a class that is not in the class list.
-    case unknownClass
-    /// The caller asked for something the data cannot give (mixed sizes in one batch).
-    case badArgument
-  }
-
-  public var kind: Kind
-  public var file: String?
-  public var problem: String
-  public var fix: String?
-
-  public init(kind: Kind, file: String? = nil, problem: String, fix: String? = nil) {
-    self.kind = kind
-    self.file = file
-    self.problem = problem
-    self.fix = fix
-  }
-
-  public var description: String {
-    var text = file.map { "\($0): \(problem)" } ?? problem
-    if let fix { text += ". \(fix)" }
-    return text
-  }
-}
 
 /// Every file the dataset code reads goes through here, so tests can prove which files a
 /// code path opens (see `FileReadLog`).
@@ -41,10 +10,10 @@ func readDatasetFile(_ url: URL, what: String) throws -> Data {
     return try Data(contentsOf: url)
   } catch {
     let exists = FileManager.default.fileExists(atPath: url.path)
-    throw DatasetError(
-      kind: exists ? .invalidFile : .missingFile, file: url.path,
+    throw AEPSLError(
+      kind: exists ? .invalidData : .missingFile, file: url.path,
       problem: exists ? "\(what) cannot be read (\(error.localizedDescription))" : "missing \(what)",
-      fix: exists ? "Check its permissions" : "Check the path and the dataset layout (DESIGN.md section 4)")
+      fix: exists ? "Check its permissions" : "Check the path and the dataset layout (docs/METHOD.md section 4)")
   }
 }
 
@@ -63,7 +32,7 @@ func decodeRGBImage(_ data: Data, file url: URL) throws -> Image {
     try ImageLimits.check(width: header.width, height: header.height, file: url.path)
     if data.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return try Image(pngData: data, colorMode: .rgb) }
     return try Image(jpegData: data, colorMode: .rgb)
-  } catch var error as ImagingError {
+  } catch var error as AEPSLError {
     if error.file == nil { error.file = url.path }
     throw error
   }
@@ -80,12 +49,12 @@ func decodeLabelMap(_ data: Data, file url: URL) throws -> LabelMap {
     let header = try ImageHeader(data: data)
     if header.width.multipliedReportingOverflow(by: header.height).overflow
         || header.width * header.height > ImageLimits.maximumPixels {
-      throw DatasetError(kind: .invalidFile, file: url.path,
+      throw AEPSLError(kind: .invalidData, file: url.path,
                          problem: "the mask is \(header.width)x\(header.height) pixels, more than the limit of \(ImageLimits.maximumPixels) pixels",
                          fix: "Masks must have their image's size; check the file")
     }
     return try LabelMap(pngData: data)
-  } catch var error as ImagingError {
+  } catch var error as AEPSLError {
     if error.file == nil { error.file = url.path }
     throw error
   }

@@ -7,27 +7,13 @@ import AEPSLPipeline
 import ArgumentParser
 import Foundation
 
-/// on / off for options that read better as words.
-enum Switch: String, ExpressibleByArgument, CaseIterable {
-  case on, off
-  var isOn: Bool { self == .on }
-}
 
 extension Supervision: ExpressibleByArgument {}
 extension PlusInitialisation: ExpressibleByArgument {}
 extension PlusUncertainPixels: ExpressibleByArgument {}
 
-extension CRFOptions {
-  /// The dense CRF with these parameters as a refiner for test-time inference.
-  func refinement(threads: Int) -> Refinement { .denseCRF(parameters, threads: threads) }
 
-  /// The dense CRF that refines the first round's predictions into PSL+ masks: these
-  /// parameters over `CRFParameters.plusMasks` (spatial deviations scaled to the image
-  /// unless --crf-scale-with-image says otherwise).
-  func plusMasksRefinement(threads: Int) -> Refinement { .denseCRF(parameters(base: .plusMasks), threads: threads) }
-}
-
-/// `aepsl train-seg`: prohibitive segmentation learning (DESIGN.md 1.3).
+/// `aepsl train-seg`: prohibitive segmentation learning (docs/METHOD.md 1.3).
 struct TrainSegCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "train-seg",
@@ -74,12 +60,6 @@ struct TrainSegCommand: ParsableCommand {
   @Option(help: "Training split. Default: the erasing stage's, else train.")
   var split: String?
 
-  @Option(help: "Network: tiny or largefov.")
-  var net = "tiny"
-
-  @Option(name: .customLong("init"), help: "torchvision VGG-16 weights (.safetensors) for largefov.")
-  var initWeights: String?
-
   @Option(help: "Pseudo masks <id>.png. Default: RUN/masks.")
   var masks: String?
 
@@ -92,20 +72,8 @@ struct TrainSegCommand: ParsableCommand {
   @Option(help: "weak: pseudo masks; full: the training split's ground-truth masks (upper bound).")
   var supervision = Supervision.weak
 
-  @Option(help: "Epochs, exactly. Default: 12 for tiny, or more on a small dataset to make at least 600 updates; 20 for largefov.")
-  var epochs: Int?
-
-  @Option(help: "Images per batch. Default: 16 for tiny, 4 for largefov.")
-  var batchSize: Int?
-
-  @Option(help: "Base learning rate (poly decay, power 0.9). Default: 0.05 for tiny, 0.001 for largefov.")
-  var lr: Float?
-
   @Option(help: "Weight decay. Default: 1e-4 for tiny, 5e-4 for largefov.")
   var weightDecay: Float?
-
-  @Option(help: "Training crop size. Default: 128 for tiny, 321 for largefov.")
-  var cropSize: Int?
 
   @Option(help: "Smallest random scale. Default: 0.75 for tiny, 0.5 for largefov.")
   var minScale: Float?
@@ -116,14 +84,11 @@ struct TrainSegCommand: ParsableCommand {
   @Option(name: .customLong("head-lr-mult"), help: "Learning-rate multiplier of the new layers' weights (score layer, classification branch); biases get twice it. Default: 10 with --init, 1 from scratch.")
   var headLRMultiplier: Float?
 
-  @Option(help: "Classification loss of the confidences: mse (the paper's) or bce.")
-  var clsLoss = ClassificationLoss.mse
-
   @Option(help: """
     PSL+: start the second round from the same initialisation as the first (same) or from the \
     first round's network (first-round). Default: same with --init, first-round from scratch \
-    (tiny on the synthetic set, val mIoU with the CRF, masks from the unscaled CRF: 48.6 from \
-    scratch again, 74.3 from round 1).
+    (a second round from a new random initialisation barely learns some classes from the \
+    masks; RESULTS.md has the figures).
     """)
   var plusInit: PlusInitialisation?
 
@@ -134,32 +99,19 @@ struct TrainSegCommand: ParsableCommand {
   var confidence: Float = 0.1
 
   @Option(help: """
-    Working resolution: resize every image so that its longer side is this many pixels before \
-    training crops and prediction (the checkpoint records it for aepsl predict; outputs come \
-    back at the image's own size). Default: each image's own size. Use it when images are \
-    much larger than the crop size.
-    """)
-  var imageSide: Int?
-
-  @Option(help: """
     PSL+: keep every refined label, or leave at 255 (ignore) the pixels where the dense CRF \
     changed the network's label (crf-changed).
     """)
   var plusUncertain = SegmentationConfiguration(net: "tiny").plusUncertain
 
+  @OptionGroup var training: TrainingOptions<SegmentationDefaults>
   @OptionGroup var crf: CRFOptions
   @OptionGroup var badImages: BadImageOptions
   @OptionGroup var compute: ComputeOptions
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
-    guard BackboneSpec.named(net) != nil else { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
-    if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
-    if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
-    if let lr, !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr).") }
     if let plusLR, !(plusLR > 0) { throw ValidationError("--plus-lr must be positive, got \(plusLR).") }
-    if let cropSize, cropSize < 16 { throw ValidationError("--crop-size must be at least 16, got \(cropSize).") }
-    if let imageSide, imageSide < 16 { throw ValidationError("--image-side must be at least 16, got \(imageSide).") }
     if let weightDecay, weightDecay < 0 { throw ValidationError("--weight-decay must not be negative.") }
     let c = configuration
     guard c.minScale > 0 && c.minScale <= c.maxScale else {
@@ -175,22 +127,15 @@ struct TrainSegCommand: ParsableCommand {
   }
 
   var configuration: SegmentationConfiguration {
-    var c = SegmentationConfiguration(net: net, supervision: supervision, psl: psl?.isOn)
+    var c = SegmentationConfiguration(net: training.net, supervision: supervision, psl: psl?.isOn)
     c.dataset = dataset
     c.split = split
-    c.initWeights = initWeights
+    c.initWeights = training.initWeights
     c.masks = masks
     c.pslPlus = pslPlus
-    c.classificationLoss = clsLoss
-    if let epochs {
-      // Epochs given: exactly that many, whatever the dataset's size.
-      c.schedule.epochs = epochs
-      c.schedule.minIterations = nil
-    }
-    if let lr { c.schedule.learningRate = lr }
+    c.classificationLoss = training.clsLoss
+    training.apply(schedule: &c.schedule, batchSize: &c.batchSize, cropSize: &c.cropSize)
     if let weightDecay { c.schedule.weightDecay = weightDecay }
-    if let batchSize { c.batchSize = batchSize }
-    if let cropSize { c.cropSize = cropSize }
     if let minScale { c.minScale = minScale }
     if let maxScale { c.maxScale = maxScale }
     c.headLRMultiplier = headLRMultiplier
@@ -200,18 +145,16 @@ struct TrainSegCommand: ParsableCommand {
     c.plusLearningRate = plusLR
     c.seed = compute.seed
     c.onBadImage = badImages.onBadImage
-    c.imageSide = imageSide
+    c.imageSide = training.imageSide
     return c
   }
 
   func run() throws {
     compute.apply()
-    let (rounds, root) = try asJob { communicator in
-      (try interruptible(communicator) {
-        try SegmentationStage.run(configuration, run: URL(fileURLWithPath: runDirectory),
-                                  refinement: crf.plusMasksRefinement(threads: compute.threads), progress: progress.options,
-                                  communicator: communicator)
-      }, communicator.isRoot)
+    let (rounds, root) = try runStage { communicator in
+      try SegmentationStage.run(configuration, run: URL(fileURLWithPath: runDirectory),
+                                refinement: crf.plusMasksRefinement(threads: compute.threads), progress: progress.options,
+                                communicator: communicator)
     }
     // Only rank 0 of an mpirun job prints.
     guard root else { return }
@@ -223,4 +166,13 @@ struct TrainSegCommand: ParsableCommand {
     let model = rounds.last?.variant ?? .psl
     print("Next: aepsl predict --run \(runDirectory) --model \(model) --dataset DATASET --split val --out \(runDirectory)/pred/\(model)")
   }
+}
+
+/// The training defaults `aepsl train-seg --help` states (SegmentationConfiguration's).
+enum SegmentationDefaults: TrainingDefaults {
+  static let help = TrainingHelp(
+    epochs: "Epochs, exactly. Default: 12 for tiny, or more on a small dataset to make at least 600 updates; 20 for largefov.",
+    batchSize: "16 for tiny, 4 for largefov",
+    learningRate: "Base learning rate (poly decay, power 0.9). Default: 0.05 for tiny, 0.001 for largefov.",
+    imageSideUse: "training crops and prediction (the checkpoint records it for aepsl predict)")
 }

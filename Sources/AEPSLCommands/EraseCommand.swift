@@ -1,0 +1,107 @@
+import AEPSLData
+import AEPSLDistributed
+import AEPSLEngine
+import AEPSLMethod
+import ArgumentParser
+import Foundation
+
+extension ErasingRule: ExpressibleByArgument {}
+extension ClassificationLoss: ExpressibleByArgument {}
+
+
+struct EraseCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "erase",
+    abstract: "Adversarial erasing: train classifiers in turn on ever more erased images and mine object regions.",
+    discussion: """
+      Each step trains a fresh classifier (same initialisation as step 1) on the current images, \
+      computes the class activation map of every labelled class of every training image, erases the \
+      discriminative region (sets it to the training set's mean pixel) and records the loss curve. \
+      A step whose final loss exceeds --stop-ratio times step 1's did not converge: erasing stops \
+      and the steps before it are merged. Writes RUN/erase/step-N/{classifier.safetensors, loss.csv, \
+      cams/<id>.npy, erased/<id>.png, manifest.json} and RUN/erase/manifest.json. Finished steps are \
+      never redone. Next: aepsl masks --run RUN
+      """)
+
+  @Option(help: "Dataset in the PASCAL VOC layout.")
+  var dataset: String
+
+  @Option(name: .customLong("run"), help: "Run directory (created if missing).")
+  var runDirectory: String
+
+  @Option(help: "Split (ImageSets/Segmentation/<split>.txt) to mine.")
+  var split = "train"
+
+  @Option(help: "Most erasing steps.")
+  var maxSteps = 4
+
+  @Option(help: "How a CAM becomes the region to erase: max-ratio (CAM >= (1 - delta) x max) or top-fraction.")
+  var eraseRule = ErasingRule.maxRatio
+
+  @Option(help: "delta of the erasing rule.")
+  var delta: Float = 0.2
+
+  @Option(help: "A step whose final-epoch loss exceeds this times step 1's stops erasing (RESULTS.md: how the default was chosen).")
+  var stopRatio: Float = EraseConfiguration(dataset: "").stopRatio
+
+  @Option(help: "Comma-separated scales whose CAMs are averaged, e.g. 0.75,1,1.25.")
+  var camScales = "1"
+
+  @Flag(help: "Also average the CAMs of horizontally flipped images.")
+  var camFlip = false
+
+  @OptionGroup var training: TrainingOptions<EraseDefaults>
+  @OptionGroup var badImages: BadImageOptions
+  @OptionGroup var compute: ComputeOptions
+  @OptionGroup var progress: ProgressOptions
+
+  func validate() throws {
+    guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1.") }
+    guard delta > 0 && delta < 1 else { throw ValidationError("--delta must be in (0, 1), got \(delta).") }
+    guard stopRatio > 1 else { throw ValidationError("--stop-ratio must be above 1, got \(stopRatio).") }
+    guard parsedScales != nil else { throw ValidationError("--cam-scales must be positive numbers separated by commas, got '\(camScales)'.") }
+  }
+
+  var parsedScales: [Float]? {
+    let v = camScales.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+    guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+    return v.map { $0! }
+  }
+
+  var configuration: EraseConfiguration {
+    var c = EraseConfiguration(dataset: dataset, net: training.net)
+    c.split = split
+    c.initWeights = training.initWeights
+    c.maxSteps = maxSteps
+    c.rule = eraseRule
+    c.delta = delta
+    c.stopRatio = stopRatio
+    c.loss = training.clsLoss
+    training.apply(schedule: &c.schedule, batchSize: &c.batchSize, cropSize: &c.cropSize)
+    c.camScales = parsedScales ?? [1]
+    c.camFlip = camFlip
+    c.imageSide = training.imageSide
+    c.seed = compute.seed
+    c.onBadImage = badImages.onBadImage
+    return c
+  }
+
+  func run() throws {
+    compute.apply()
+    let (summary, root) = try runStage { communicator in
+      try EraseStage.run(configuration, run: URL(fileURLWithPath: runDirectory), progress: progress.options,
+                         communicator: communicator)
+    }
+    guard root else { return }
+    print("Merged steps: \(summary.mergedSteps.map(String.init).joined(separator: ", ")) (\(summary.reason))")
+    print("Next: aepsl masks --run \(runDirectory)")
+  }
+}
+
+/// The training defaults `aepsl erase --help` states (EraseConfiguration's).
+enum EraseDefaults: TrainingDefaults {
+  static let help = TrainingHelp(
+    epochs: "Epochs per step, exactly. Default: 8 for tiny, or more on a small dataset to make at least 200 updates; 5 for largefov.",
+    batchSize: "32 for tiny, 4 for largefov", learningRate: "Base learning rate (poly decay). Default: 0.1 for tiny, 0.001 for largefov.",
+    imageSideUse: "training crops, CAMs and predictions")
+}

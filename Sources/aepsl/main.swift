@@ -1,0 +1,4 @@
+import AEPSLCommands
+import ArgumentParser
+
+AEPSL.main()
