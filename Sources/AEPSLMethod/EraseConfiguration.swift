@@ -54,11 +54,18 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
 
   var spec: BackboneSpec? { BackboneSpec.named(net) }
 
-  /// A rendering of every field for the manifest.
+  /// A rendering of every field for the manifest and for comparing settings. Nested values
+  /// are JSON with sorted keys: a dictionary's own order changes from process to process.
   var parameterTable: [String: String] {
     guard let data = try? JSONEncoder().encode(self),
           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-    return object.mapValues { "\($0)" }
+    return object.mapValues { value in
+      guard value is [String: Any] || value is [Any],
+            let text = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) else {
+        return "\(value)"
+      }
+      return String(decoding: text, as: UTF8.self)
+    }
   }
 }
 

@@ -177,6 +177,8 @@ struct RunFixture {
                         finishedAt: started.addingTimeInterval(61), notes: ["final_loss": "\(losses.last!)", "converged": "true"])
         .write(to: layout.step(step))
     }
+    // What aepsl erase records of its settings: the dataset (absolute), split, rule, delta.
+    try writeFileAtomically(JSONEncoder().encode(EraseConfiguration(dataset: dataset.path)), to: layout.configurationFile)
     try StageManifest(stage: "erase", parameters: ["dataset": dataset.path, "split": "train", "net": "tiny", "rule": "max-ratio", "delta": "0.2"],
                       inputs: [dataset.path], startedAt: started, finishedAt: started.addingTimeInterval(200),
                       notes: ["merged_steps": "1,2", "reason": "step 3 did not converge: merged steps 1-2",
