@@ -31,6 +31,7 @@ struct ComputeOptions: ParsableArguments {
   func apply() {
     ComputeThreads.set(threads)
     lineBufferedOutput()
+    if let note = ComputeThreads.busyMachineNote(threads: threads) { FileHandle.standardError.write(Data((note + "\n").utf8)) }
   }
 }
 
