@@ -25,7 +25,7 @@ public enum ComputeThreads {
     guard let busy, busy + Double(threads) > Double(cores) + 0.5 else { return nil }
     let free = max(1, cores - Int(busy.rounded()))
     guard free < threads else { return nil }
-    return String(format: "aepsl: note: %.1f of the %d cores are busy with other work and this job starts %d threads; "
+    return String(format: "aepsl: note: the load is %.1f on %d cores and this job starts %d threads; "
                     + "jobs that share cores each run far below their share (BENCHMARKS.md, Contention). "
                     + "Give this job --threads %d, or run the jobs one after the other.", busy, cores, threads, free)
   }
