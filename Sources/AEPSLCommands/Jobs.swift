@@ -18,7 +18,7 @@ func asJob<T>(_ body: (Communicator) throws -> T) throws -> T {
     fflush(stdout)
     _exit(exit.rawValue)
   } catch {
-    FileHandle.standardError.write(Data("aepsl: rank \(communicator.rank) of \(communicator.size): \(error)\n".utf8))
+    FileHandle.standardError.write(Data("aepsl: \(communicator.identity): \(error)\n".utf8))
     fflush(stdout)
     communicator.abort(code: 1)
   }

@@ -24,6 +24,7 @@ struct ComputeOptions: ParsableArguments {
   func apply() {
     ComputeThreads.set(threads)
     lineBufferedOutput()
+    if let note = ComputeThreads.busyMachineNote(threads: threads) { FileHandle.standardError.write(Data((note + "\n").utf8)) }
   }
 }
 

@@ -65,6 +65,7 @@ struct RunCommand: ParsableCommand {
   func run() throws {
     ComputeThreads.set(threads)
     lineBufferedOutput()
+    if let note = ComputeThreads.busyMachineNote(threads: threads) { FileHandle.standardError.write(Data((note + "\n").utf8)) }
     let overrides: Data?
     if let config {
       do { overrides = try Data(contentsOf: URL(fileURLWithPath: config)) } catch {

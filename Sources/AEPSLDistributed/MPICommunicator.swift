@@ -13,10 +13,12 @@ import Foundation
 public final class MPICommunicator: Communicator {
   public let rank: Int
   public let size: Int
+  public let hosts: [String]
 
-  private init(rank: Int, size: Int) {
+  private init(rank: Int, size: Int, hosts: [String]) {
     self.rank = rank
     self.size = size
+    self.hosts = hosts
   }
 
   nonisolated(unsafe) private static var shared: MPICommunicator?
@@ -34,10 +36,11 @@ public final class MPICommunicator: Communicator {
     var r: Int32 = 0, s: Int32 = 0
     MPI_Comm_rank(aepsl_mpi_comm_world(), &r)
     MPI_Comm_size(aepsl_mpi_comm_world(), &s)
-    let c = MPICommunicator(rank: Int(r), size: Int(s))
+    let c = MPICommunicator(rank: Int(r), size: Int(s), hosts: gatherHostNames(size: Int(s)))
     shared = c
     // MPI_Finalize at a normal exit: Open MPI reports a rank that exits without it as failed.
     atexit { MPICommunicator.finalize() }
+    if c.isRoot && c.isDistributed { c.announceHosts() }
     return c
   }
 
@@ -54,7 +57,7 @@ public final class MPICommunicator: Communicator {
     MPI_Error_string(code, &text, &length)
     let reason = String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     FileHandle.standardError.write(Data((
-      "aepsl: rank \(rank) of \(size): \(operation) failed (\(reason)); another rank has probably died. "
+      "aepsl: \(identity): \(operation) failed (\(reason)); another rank has probably died (mpirun names it). "
         + "Stopping the job. Run the same command again to resume from the last saved training state.\n").utf8))
     abort(code: 1)
   }

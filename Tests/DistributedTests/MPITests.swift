@@ -26,22 +26,12 @@ struct MPITests {
     ? "mpirun not found: install openmpi-bin (scripts/install-deps.sh --with-mpi)"
     : "built without the MPI trait: swift test ... --traits MPI (make test does)"
 
-  /// Runs `aepsl arguments`, alone or under `mpirun -np ranks`; returns the status and the
-  /// output (stdout and stderr).
-  static func aepsl(_ arguments: [String], ranks: Int? = nil) throws -> (status: Int32, output: String) {
-    let exe = try #require(binary, "the aepsl binary is not beside the test bundle; build it (swift build)")
-    let p = Process()
-    if let ranks {
-      p.executableURL = try #require(mpirun)
-      // Two ranks on however few cores, over TCP on the loopback interface only.
-      var launch = ["--oversubscribe", "-np", "\(ranks)", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
-                    "--mca", "oob_tcp_if_include", "lo"]
-      if getuid() == 0 { launch.append("--allow-run-as-root") }
-      p.arguments = launch + [exe.path] + arguments
-    } else {
-      p.executableURL = exe
-      p.arguments = arguments
-    }
+  /// Runs `aepsl arguments`, alone or under `mpirun -np ranks` (on this machine over
+  /// loopback, or one rank a host across `hosts`); returns the status and the output
+  /// (stdout and stderr).
+  static func aepsl(_ arguments: [String], ranks: Int? = nil, hosts: NetnsHosts? = nil,
+                    mca: [(String, String)] = []) throws -> (status: Int32, output: String) {
+    let p = try launch(arguments, ranks: ranks, hosts: hosts, mca: mca)
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
@@ -49,6 +39,27 @@ struct MPITests {
     let data = pipe.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+  }
+
+  /// The process that runs `aepsl arguments` as `aepsl` does, not yet started.
+  static func launch(_ arguments: [String], ranks: Int? = nil, hosts: NetnsHosts? = nil,
+                     mca: [(String, String)] = []) throws -> Process {
+    let exe = try #require(binary, "the aepsl binary is not beside the test bundle; build it (swift build)")
+    if let hosts { return hosts.mpirun(ranks: ranks ?? hosts.hosts.count, command: [exe.path] + arguments, mca: mca) }
+    let p = Process()
+    if let ranks {
+      p.executableURL = try #require(mpirun)
+      // Several ranks on however few cores, over TCP on the loopback interface only.
+      var launch = ["--oversubscribe", "-np", "\(ranks)", "--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
+                    "--mca", "oob_tcp_if_include", "lo"]
+      for (k, v) in mca { launch += ["--mca", k, v] }
+      if getuid() == 0 { launch.append("--allow-run-as-root") }
+      p.arguments = launch + [exe.path] + arguments
+    } else {
+      p.executableURL = exe
+      p.arguments = arguments
+    }
+    return p
   }
 
   static func makeDataset(train: Int) throws -> URL {
@@ -94,6 +105,12 @@ struct MPITests {
 
   @Test(.enabled(if: mpiReady, mpiSkipReason))
   func twoRanksTrainAsOneProcessAndShardedCAMsAreTheSameFiles() throws {
+    try Self.ranksTrainAsOneProcessAndShardedCAMsAreTheSameFiles(ranks: 2, hosts: nil)
+  }
+
+  /// K ranks (on this machine, or one a host across `hosts`) against one process: erase and
+  /// train-seg end with the same weights, and CAMs split across the ranks are the same files.
+  static func ranksTrainAsOneProcessAndShardedCAMsAreTheSameFiles(ranks: Int, hosts: NetnsHosts?) throws {
     let dataset = try Self.makeDataset(train: 8)
     defer { try? FileManager.default.removeItem(at: dataset) }
     let layout = { (name: String) in EraseLayout(run: dataset.appendingPathComponent(name)) }
@@ -101,8 +118,8 @@ struct MPITests {
     // One process, global batch 4: 2 iterations an epoch, 4 updates (tiny: batch norm).
     let single = try Self.aepsl(Self.eraseArguments(dataset: dataset, run: dataset.appendingPathComponent("single")))
     #expect(single.status == 0, "\(single.output)")
-    // Two ranks, the same global batch of 4: 2 images each, sync batch norm, summed gradients.
-    let two = try Self.aepsl(Self.eraseArguments(dataset: dataset, run: dataset.appendingPathComponent("two")), ranks: 2)
+    // K ranks, the same global batch of 4: its shares, sync batch norm, summed gradients.
+    let two = try Self.aepsl(Self.eraseArguments(dataset: dataset, run: dataset.appendingPathComponent("two")), ranks: ranks, hosts: hosts)
     #expect(two.status == 0, "\(two.output)")
     // What two ranks training alone on halves would resemble: batch 2.
     let half = try Self.aepsl(Self.eraseArguments(dataset: dataset, run: dataset.appendingPathComponent("half"), batch: 2))
@@ -113,7 +130,7 @@ struct MPITests {
     // Weights, biases and batch-norm running statistics, after 4 updates at lr 0.1: equal up
     // to float summation order; a different batch split is far outside that.
     #expect(same.tensors > 30)
-    #expect(same.maxDiff <= 1e-4 * max(1, same.maxValue), "two ranks vs one process: max |diff| \(same.maxDiff)")
+    #expect(same.maxDiff <= 1e-4 * max(1, same.maxValue), "\(ranks) ranks vs one process: max |diff| \(same.maxDiff)")
     #expect(other.maxDiff > 100 * 1e-4, "batch 2 vs batch 4 differ by only \(other.maxDiff): the comparison cannot tell")
     // Rank 0 alone logs: each line once.
     #expect(two.output.components(separatedBy: "erase: 8 images").count == 2, "\(two.output)")
@@ -129,20 +146,20 @@ struct MPITests {
       ["train-seg", "--run", dataset.appendingPathComponent(name).path, "--dataset", dataset.path, "--masks", masks.path,
        "--epochs", "1", "--batch-size", "4", "--crop-size", "48", "--threads", "1", "--seed", "5", "--quiet"]
     }
-    let segSingle = try Self.aepsl(seg("seg-single")), segTwo = try Self.aepsl(seg("seg-two"), ranks: 2)
+    let segSingle = try Self.aepsl(seg("seg-single")), segTwo = try Self.aepsl(seg("seg-two"), ranks: ranks, hosts: hosts)
     #expect(segSingle.status == 0 && segTwo.status == 0, "\(segSingle.output)\n\(segTwo.output)")
     let segmenters = try Self.difference(SegmentationLayout(run: dataset.appendingPathComponent("seg-single")).checkpoint(.psl),
                                          SegmentationLayout(run: dataset.appendingPathComponent("seg-two")).checkpoint(.psl))
-    #expect(segmenters.maxDiff <= 1e-4 * max(1, segmenters.maxValue), "segmenter, two ranks vs one: max |diff| \(segmenters.maxDiff)")
+    #expect(segmenters.maxDiff <= 1e-4 * max(1, segmenters.maxValue), "segmenter, \(ranks) ranks vs one: max |diff| \(segmenters.maxDiff)")
 
-    // Sharded CAMs: the single run's trained classifier, its CAMs and regions redone by two
-    // ranks (images 0, 2, ... on rank 0, 1, 3, ... on rank 1), byte for byte the same files.
+    // Sharded CAMs: the single run's trained classifier, its CAMs and regions redone by K
+    // ranks (image j on rank j % K), byte for byte the same files.
     let resharded = dataset.appendingPathComponent("resharded")
     try FileManager.default.copyItem(at: dataset.appendingPathComponent("single"), to: resharded)
     let step = layout("resharded").step(1)
     for gone in ["cams", "erased", "manifest.json"] { try FileManager.default.removeItem(at: step.appendingPathComponent(gone)) }
     try FileManager.default.removeItem(at: layout("resharded").root.appendingPathComponent("manifest.json"))
-    let cams = try Self.aepsl(Self.eraseArguments(dataset: dataset, run: resharded), ranks: 2)
+    let cams = try Self.aepsl(Self.eraseArguments(dataset: dataset, run: resharded), ranks: ranks, hosts: hosts)
     #expect(cams.status == 0, "\(cams.output)")
     #expect(cams.output.contains("classifier already trained"), "\(cams.output)")
     for sub in ["cams", "erased"] {
@@ -162,7 +179,7 @@ struct MPITests {
     // A global batch of 2 cannot give each of 3 ranks an image.
     let r = try Self.aepsl(Self.eraseArguments(dataset: dataset, run: dataset.appendingPathComponent("run"), batch: 2), ranks: 3)
     #expect(r.status != 0)
-    #expect(r.output.contains("of 3: a batch of 2 images cannot be split across 3 ranks"), "\(r.output)")
+    #expect(r.output.contains("of 3 on host \(Distributed.hostName): a batch of 2 images cannot be split across 3 ranks"), "\(r.output)")
     #expect(r.output.contains("MPI_ABORT"), "\(r.output)")
   }
 
