@@ -60,7 +60,8 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
   /// Training split; nil: the erasing stage's (or "train").
   public var split: String?
   public var net: String
-  /// torchvision VGG-16 weights (.safetensors) for `largefov`'s convolutions.
+  /// ImageNet weights for `largefov`: "imagenet" (downloaded once, `PretrainedWeights`) or a
+  /// VGG-16 .safetensors file; convolutions and fc6/fc7 as DeepLab built them (`VGG16Import`).
   public var initWeights: String?
   /// Pseudo masks <id>.png; nil: RUN/masks.
   public var masks: String?
@@ -371,7 +372,7 @@ public enum SegmentationStage {
     let source = try trainingSource(set: set, dataset: dataset, masks: masks)
 
     let model = Segmenter(spec: spec, classes: classes, seed: config.seed, headLRMultiplier: config.effectiveHeadLRMultiplier)
-    if let path = config.initWeights { try VGG16Import.load(from: URL(fileURLWithPath: path), into: model.parameters) }
+    if let path = config.initWeights { try VGG16Import.load(from: PretrainedWeights.resolve(path), into: model.parameters) }
     if let start {
       try Checkpoint.load(from: start, into: model.parameters, buffers: model.buffers)
       log("train-seg: \(variant) starts from \(start.path)")
