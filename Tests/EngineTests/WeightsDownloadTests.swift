@@ -32,8 +32,17 @@ import Testing
       process.arguments = ["python3", script.path, file.path, log.path] + options
       let out = Pipe()
       process.standardOutput = out
+      // Not the test's own stderr: a server left behind must not keep `swift test` waiting.
+      process.standardError = FileHandle.nullDevice
       try process.run()
-      let line = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+      // The first line is the port; the server keeps its stdout open, so read up to the newline.
+      var bytes = Data()
+      while !bytes.contains(0x0A) {
+        let chunk = out.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        bytes.append(chunk)
+      }
+      let line = String(decoding: bytes.prefix { $0 != 0x0A }, as: UTF8.self)
       guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
         process.terminate()
         throw CheckpointError(file: script.path, problem: "printed '\(line)' instead of a port", fix: "Check that python3 is installed.")

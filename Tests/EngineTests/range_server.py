@@ -7,12 +7,14 @@ Binds 127.0.0.1 on a free port and prints the port on its first line of stdout. 
 request appends its Range header (or "-") to LOG. With --cut-after N the first GET sends the
 full Content-Length but closes the connection after N bytes (a cut download); later GETs are
 whole. --etag sends an ETag header; --ignore-range answers every GET with 200 and the whole
-file. Standard library only.
+file. The server exits by itself after --lifetime seconds (default 300), so a test that
+dies cannot leave it running. Standard library only.
 """
 import argparse
 import http.server
+import os
 import re
-import sys
+import threading
 
 
 def main():
@@ -22,6 +24,7 @@ def main():
     parser.add_argument("--cut-after", type=int, default=None)
     parser.add_argument("--etag", default=None)
     parser.add_argument("--ignore-range", action="store_true")
+    parser.add_argument("--lifetime", type=float, default=300)
     args = parser.parse_args()
     with open(args.file, "rb") as fh:
         body = fh.read()
@@ -67,7 +70,7 @@ def main():
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     print(server.server_address[1], flush=True)
-    sys.stdout.close()
+    threading.Timer(args.lifetime, lambda: os._exit(0)).start()
     server.serve_forever()
 
 
