@@ -1,5 +1,8 @@
 import AEPSLEngine
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Testing
 
 /// `aepsl weights fetch` against range_server.py on 127.0.0.1 (no test reaches the internet).
@@ -52,8 +55,9 @@ import Testing
 
     var requests: [String] { ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
 
+    /// SIGKILL: the test process may block SIGTERM, and a child inherits blocked signals.
     func stop() {
-      process.terminate()
+      kill(process.processIdentifier, SIGKILL)
       process.waitUntilExit()
     }
   }
