@@ -24,7 +24,7 @@ demo: build
 # test (Tests/ReportTests) drives headless Chromium, which --with-chromium installs; the
 # data-parallel tests (Tests/DistributedTests) run mpirun, which --with-mpi installs.
 test:
-	@bash scripts/install-deps.sh --with-chromium --with-mpi
+	@bash scripts/install-deps.sh --with-chromium --with-mpi --with-python3
 	$(RELEASE_TEST)
 
 bench: build

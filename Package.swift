@@ -122,7 +122,7 @@ let package = Package(
     .target(name: "AEPSLTestSupport", dependencies: ["AEPSLEngine"], path: "Sources/AEPSLTestSupport"),
     .testTarget(
       name: "EngineTests", dependencies: ["AEPSLEngine", "AEPSLFiles", "AEPSLTestSupport"],
-      exclude: ["make_safetensors_fixture.py", "make_torch_reference.py", "Fixtures"]
+      exclude: ["make_safetensors_fixture.py", "make_torch_reference.py", "make_largefov_reference.py", "range_server.py", "Fixtures"]
     ),
     .testTarget(name: "ImagingTests", dependencies: ["AEPSLFiles", "AEPSLImaging", "AEPSLTestSupport"]),
     .testTarget(name: "DatasetTests", dependencies: ["AEPSLData", "AEPSLFiles", "AEPSLTestSupport"]),

@@ -2,8 +2,9 @@
 # Installs the Debian packages aepsl builds and links against, when any is missing.
 # --with-chromium also installs headless Chromium, which the report's browser test
 # (Tests/ReportTests) drives; --with-mpi installs Open MPI (libopenmpi-dev, openmpi-bin) for
-# builds with the MPI trait and the mpirun tests (Tests/DistributedTests). `make test`
-# passes both.
+# builds with the MPI trait and the mpirun tests (Tests/DistributedTests); --with-python3
+# installs python3 for the loopback HTTP server of the weights-download tests
+# (Tests/EngineTests/range_server.py, standard library only). `make test` passes all three.
 # Runs as root or through sudo. Safe to run again: it does nothing when all are present.
 set -euo pipefail
 packages=(libdnnl-dev libopenblas-openmp-dev libpng-dev libjpeg-dev pkg-config)
@@ -11,7 +12,8 @@ for arg in "$@"; do
   case "$arg" in
     --with-chromium) packages+=(chromium) ;;
     --with-mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
-    *) echo "aepsl: unknown option $arg (known: --with-chromium, --with-mpi)" >&2; exit 2 ;;
+    --with-python3) packages+=(python3) ;;
+    *) echo "aepsl: unknown option $arg (known: --with-chromium, --with-mpi, --with-python3)" >&2; exit 2 ;;
   esac
 done
 missing=()

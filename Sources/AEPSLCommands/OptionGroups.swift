@@ -194,7 +194,7 @@ struct TrainingOptions<Defaults: TrainingDefaults>: ParsableArguments {
   @Option(help: "Network: tiny or largefov.")
   var net = "tiny"
 
-  @Option(name: .customLong("init"), help: "torchvision VGG-16 weights (.safetensors) for largefov.")
+  @Option(name: .customLong("init"), help: "ImageNet weights for largefov: imagenet (VGG-16, downloaded once into the cache: see aepsl weights) or a VGG-16 .safetensors file (torchvision or timm keys).")
   var initWeights: String?
 
   @Option(help: ArgumentHelp("\(Defaults.help.epochs)"))

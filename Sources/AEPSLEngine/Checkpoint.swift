@@ -53,73 +53,8 @@ public enum Checkpoint {
   }
 }
 
-/// Initialises the convolutions of a VGG-16 network from a torchvision state dict saved as
-/// `.safetensors` (`safetensors.torch.save_file(torchvision.models.vgg16(weights=...).state_dict(), path)`).
-///
-/// torchvision numbers the layers of its `features` Sequential, ReLUs and poolings included;
-/// the convolutions are at `featureIndices`. Keys the network does not use (the
-/// `classifier.*` layers, or convolutions a smaller network lacks) are ignored and counted.
-public enum VGG16Import {
-  public static let convolutionNames: [String] = [
-    "conv1_1", "conv1_2", "conv2_1", "conv2_2", "conv3_1", "conv3_2", "conv3_3",
-    "conv4_1", "conv4_2", "conv4_3", "conv5_1", "conv5_2", "conv5_3",
-  ]
-  public static let featureIndices = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
-
-  /// Copies `features.N.weight`/`.bias` into the `<convname>.weight`/`.bias` parameters
-  /// present in `parameters`; returns how many tensors of the file were ignored.
-  @discardableResult
-  public static func load(from url: URL, into parameters: [Parameter]) throws -> Int {
-    let file = try SafetensorsFile(contentsOf: url)
-    var byName: [String: Parameter] = [:]
-    for p in parameters where byName[p.name] == nil { byName[p.name] = p }
-
-    var problems: [String] = []
-    var matched: [(Tensor, Parameter)] = []
-    var used = Set<String>()
-    var wanted = 0
-    for (index, convolution) in zip(featureIndices, convolutionNames) {
-      for suffix in ["weight", "bias"] {
-        guard let parameter = byName["\(convolution).\(suffix)"] else { continue }
-        wanted += 1
-        let key = "features.\(index).\(suffix)"
-        guard let source = file.tensors[key] else {
-          problems.append("\(key) (for \(parameter.name)) is missing")
-          continue
-        }
-        used.insert(key)
-        if source.shape != parameter.value.shape {
-          problems.append("\(key) -> \(parameter.name): file has \(source.shape), network expects \(parameter.value.shape)")
-        } else {
-          matched.append((source, parameter))
-        }
-      }
-    }
-    guard wanted > 0 else {
-      throw AEPSLError(
-        file: url.path, problem: "cannot initialise this network: it has none of the parameters conv1_1.weight ... conv5_3.bias",
-        fix: "Use --init only with the VGG-16 (largefov) network.")
-    }
-    guard problems.isEmpty else {
-      // vgg16_bn interleaves BatchNorm layers, so its feature indices differ.
-      let looksBatchNorm = file.order.contains { $0.hasSuffix("running_mean") }
-      throw AEPSLError(
-        file: url.path,
-        problem: "is not a torchvision VGG-16 state dict this network can use (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n  "
-          + problems.joined(separator: "\n  "),
-        fix: (looksBatchNorm ? "It looks like vgg16_bn, whose layers are numbered differently. " : "")
-          + "Export plain VGG-16: safetensors.torch.save_file(torchvision.models.vgg16(weights='IMAGENET1K_V1').state_dict(), path).")
-    }
-    for (source, parameter) in matched {
-      copyValues(source, into: parameter.value)
-      parameter.version += 1
-    }
-    return file.order.count - used.count
-  }
-}
-
 /// Copies a row-major tensor's values into `destination`, keeping the destination's layout.
-private func copyValues(_ source: Tensor, into destination: Tensor) {
+func copyValues(_ source: Tensor, into destination: Tensor) {
   let ordered = destination.layout == .nchw ? source.nchw() : source.to(destination.layout)
   // Keep `ordered` alive while its storage is read: it may be a fresh copy.
   withExtendedLifetime(ordered) { destination.data.update(from: ordered.data, count: destination.count) }

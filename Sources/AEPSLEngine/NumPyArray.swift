@@ -3,12 +3,20 @@ import Foundation
 
 /// NumPy `.npy` files, for class activation maps and other arrays meant for Python.
 ///
-/// Writes format 1.0 with dtype `<f4` (2.0 only if the header would not fit in 1.0), which
-/// `np.load(f, allow_pickle=False)` reads. Reads formats 1.0 and 2.0 with dtypes `<f4`,
-/// `<f8` and `|u1` in C order, converting to Float32. The header is a Python dict literal;
+/// Writes format 1.0 with dtype `<f4`, or `<f2` when asked (2.0 only if the header would not
+/// fit in 1.0), which `np.load(f, allow_pickle=False)` reads. Reads formats 1.0 and 2.0 with
+/// dtypes `<f4`, `<f2`, `<f8` and `|u1` in C order, converting to Float32. The header is a Python dict literal;
 /// it is parsed by a small strict grammar (strings, True/False, tuples of integers), never
 /// evaluated.
 public enum NumPyArray {
+  /// The element type written: float32, or float16 for maps in [0, 1] that are stored by
+  /// the thousand (class activation maps: half the disk, 2^-11 resolution near 1).
+  public enum Precision: Sendable {
+    case float32, float16
+    var descr: String { self == .float32 ? "<f4" : "<f2" }
+    var size: Int { self == .float32 ? 4 : 2 }
+  }
+
   /// Writes `tensor` (any layout) as `<f4` in C order, atomically.
   public static func write(_ tensor: Tensor, to url: URL) throws {
     // `plain` may be a fresh copy: keep it alive while its storage is read.
@@ -17,20 +25,21 @@ public enum NumPyArray {
     try writeFileAtomically(bytes, to: url)
   }
 
-  /// Writes `values` with `shape` as `<f4` in C order, atomically.
-  public static func write(_ values: [Float], shape: [Int], to url: URL) throws {
-    try writeFileAtomically(encode(values, shape: shape, name: url.path), to: url)
+  /// Writes `values` with `shape` as `<f4` (or `<f2`) in C order, atomically.
+  public static func write(_ values: [Float], shape: [Int], precision: Precision = .float32, to url: URL) throws {
+    try writeFileAtomically(encode(values, shape: shape, precision: precision, name: url.path), to: url)
   }
 
   /// The bytes of an `.npy` file holding `values` with `shape`.
-  public static func encode(_ values: [Float], shape: [Int], name: String = "npy data") throws -> Data {
+  public static func encode(_ values: [Float], shape: [Int], precision: Precision = .float32,
+                            name: String = "npy data") throws -> Data {
     guard shape.allSatisfy({ $0 >= 0 }), let count = checkedProduct(shape), count == values.count else {
       throw AEPSLError(file: name, problem: "cannot store \(values.count) values with shape \(shape)",
                             fix: "Pass a shape whose product is the number of values.")
     }
     // Through a Tensor, whose storage is never nil even for an empty array.
     let tensor = Tensor(shape: shape, values: values)
-    return withExtendedLifetime(tensor) { encode(tensor.data, count: count, shape: shape) }
+    return withExtendedLifetime(tensor) { encode(tensor.data, count: count, shape: shape, precision: precision) }
   }
 
   public static func read(contentsOf url: URL) throws -> Tensor {
@@ -46,7 +55,7 @@ public enum NumPyArray {
 
   /// Parses an `.npy` file's bytes; `name` is only used in error messages.
   public static func decode(_ data: Data, name: String) throws -> Tensor {
-    let resave = "Save the array again with np.save (C order, float32, float64 or uint8)."
+    let resave = "Save the array again with np.save (C order, float32, float16, float64 or uint8)."
     func fail(_ problem: String, _ fix: String = resave) -> AEPSLError {
       AEPSLError(file: name, problem: problem, fix: fix)
     }
@@ -89,9 +98,10 @@ public enum NumPyArray {
     switch fields.descr {
     case "<f4": elementSize = 4
     case "<f8": elementSize = 8
+    case "<f2": elementSize = 2
     case "|u1": elementSize = 1
     default:
-      throw fail("has dtype '\(fields.descr)', which is not supported ('<f4', '<f8', '|u1' are)",
+      throw fail("has dtype '\(fields.descr)', which is not supported ('<f4', '<f2', '<f8', '|u1' are)",
                  "Convert it with array.astype(np.float32) before saving.")
     }
     if let bad = fields.shape.first(where: { $0 < 0 }) {
@@ -123,6 +133,10 @@ public enum NumPyArray {
         for i in 0..<count {
           out[i] = Float(Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
         }
+      case 2:
+        for i in 0..<count {
+          out[i] = Float(Float16(bitPattern: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+        }
       default:
         for i in 0..<count { out[i] = Float(source.load(fromByteOffset: i, as: UInt8.self)) }
       }
@@ -132,27 +146,32 @@ public enum NumPyArray {
 
   // MARK: Implementation
 
-  private static func encode(_ values: UnsafePointer<Float>, count: Int, shape: [Int]) -> Data {
+  private static func encode(_ values: UnsafePointer<Float>, count: Int, shape: [Int], precision: Precision = .float32) -> Data {
     let shapeText: String
     switch shape.count {
     case 0: shapeText = "()"
     case 1: shapeText = "(\(shape[0]),)"
     default: shapeText = "(" + shape.map(String.init).joined(separator: ", ") + ")"
     }
-    var header = Array("{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }".utf8)
+    var header = Array("{'descr': '\(precision.descr)', 'fortran_order': False, 'shape': \(shapeText), }".utf8)
     // numpy pads with spaces and ends with a newline so the data is 64-byte aligned.
     let version: UInt8 = header.count + 1 + 10 <= 65535 ? 1 : 2
     let prefixLength = version == 1 ? 10 : 12
     while (prefixLength + header.count + 1) % 64 != 0 { header.append(0x20) }
     header.append(0x0A)
 
-    var out = Data(count: prefixLength + header.count + count * 4)
+    var out = Data(count: prefixLength + header.count + count * precision.size)
     out.withUnsafeMutableBytes { raw in
       let magic: [UInt8] = [0x93] + Array("NUMPY".utf8) + [version, 0]
       for (i, b) in magic.enumerated() { raw[i] = b }
       for i in 0..<(prefixLength - 8) { raw[8 + i] = UInt8(truncatingIfNeeded: header.count >> (8 * i)) }
       for (i, b) in header.enumerated() { raw[prefixLength + i] = b }
-      storeFloat32LittleEndian(values, count: count, to: raw.baseAddress! + prefixLength + header.count)
+      let start = raw.baseAddress! + prefixLength + header.count
+      switch precision {
+      case .float32: storeFloat32LittleEndian(values, count: count, to: start)
+      case .float16:
+        for i in 0..<count { start.storeBytes(of: Float16(values[i]).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+      }
     }
     return out
   }

@@ -32,6 +32,13 @@ public struct SafetensorsFile {
     try self.init(data: data, name: url.path)
   }
 
+  /// Tensors held in memory, in the given order (e.g. a state dict made by a formula).
+  public init(tensors: [(String, Tensor)], metadata: [String: String] = [:]) {
+    self.tensors = Dictionary(tensors, uniquingKeysWith: { _, last in last })
+    order = tensors.map(\.0)
+    self.metadata = metadata
+  }
+
   /// Parses a file's bytes; `name` is only used in error messages.
   public init(data: Data, name: String) throws {
     func fail(_ problem: String, _ fix: String = SafetensorsFile.rewriteFix) -> AEPSLError {

@@ -19,6 +19,8 @@ public final class Sequential: Layer {
         let conv = Conv2d(name: name, inputChannels: channels, outputChannels: out, kernelSize: k,
                           padding: pad, dilation: dil, bias: !spec.batchNorm, fusedReLU: !spec.batchNorm)
         conv.initializeHe(&rng)
+        // DeepLab's prototxt trains every convolution's bias at twice the weights' rate.
+        conv.bias?.lrMultiplier = 2
         conv.computesInputGradient = !layers.isEmpty
         layers.append(conv)
         if spec.batchNorm { layers.append(BatchNorm2d(name: "\(name)_bn", channels: out, fusedReLU: true)) }

@@ -8,7 +8,8 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   public var dataset: String
   public var split = "train"
   public var net = "tiny"
-  /// torchvision VGG-16 weights (.safetensors) for `largefov`'s convolutions.
+  /// ImageNet weights for `largefov`: "imagenet" (downloaded once, `PretrainedWeights`) or a
+  /// VGG-16 .safetensors file; convolutions and fc6/fc7 as DeepLab built them (`VGG16Import`).
   public var initWeights: String?
   public var maxSteps = 4
   public var rule = ErasingRule.maxRatio

@@ -67,7 +67,7 @@ public enum EraseStage {
     var notes = ["merged_steps": merged.map(String.init).joined(separator: ","), "reason": why,
                  "final_losses": finalLosses.map { "\($0)" }.joined(separator: ","),
                  "skipped_unlabeled": "\(set.skippedUnlabeled.count)",
-                 "cam_layout": "cams/<id>.npy is [labels, H, W], one map per label of the image in ascending class order"]
+                 "cam_layout": "cams/<id>.npy is float16 [labels, H, W], one map per label of the image in ascending class order"]
     notes["classes"] = dataset.classes.names.joined(separator: ",")
     notes.merge(SkippedImage.manifestNotes(set.skipped)) { $1 }
     if communicator.isDistributed { notes["ranks"] = "\(communicator.size)" }
@@ -231,7 +231,7 @@ public enum EraseStage {
     let pretrained = config.initWeights != nil
     let model = Classifier(spec: spec, classes: classes, seed: config.seed, headLRMultiplier: pretrained ? 10 : 1)
     if let path = config.initWeights {
-      try VGG16Import.load(from: URL(fileURLWithPath: path), into: model.parameters)
+      try VGG16Import.load(from: PretrainedWeights.resolve(path), into: model.parameters)
     }
     model.backbone.reseedDropout(config.seed)
     return model
@@ -335,9 +335,13 @@ public enum EraseStage {
       let sample = try source.load(i)
       let image = sample.image.converted(toChannels: 3)
       let labels = set.samples[i].labels
+      // Stored as float16 (maps in [0, 1] at image size, per label and step, add up to tens
+      // of GB on VOC train_aug in float32: BENCHMARKS.md, VOC-scale cost); rounded first so
+      // that the erased region and the masks stage see the same values.
       let cams = extractor.maps(classifier: model, image: PixelNormalization.imageNet.tensor(image), classes: labels)
+        .map { $0.map { Float(Float16($0)) } }
       let (w, h) = (image.width, image.height)
-      try NumPyArray.write(cams.flatMap { $0 }, shape: [labels.count, h, w], to: layout.cam(t, id))
+      try NumPyArray.write(cams.flatMap { $0 }, shape: [labels.count, h, w], precision: .float16, to: layout.cam(t, id))
       let previous = t > 1 ? try LabelMap(contentsOf: layout.erased(t - 1, id)).labels : nil
       let erased = cumulativeErasure(previous: previous, cams: cams, rule: config.rule, delta: config.delta, pixels: w * h)
       // The CAM file first, the erased region last: its presence marks the image done.

@@ -54,7 +54,8 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
   /// Training split; nil: the erasing stage's (or "train").
   public var split: String?
   public var net: String
-  /// torchvision VGG-16 weights (.safetensors) for `largefov`'s convolutions.
+  /// ImageNet weights for `largefov`: "imagenet" (downloaded once, `PretrainedWeights`) or a
+  /// VGG-16 .safetensors file; convolutions and fc6/fc7 as DeepLab built them (`VGG16Import`).
   public var initWeights: String?
   /// Pseudo masks <id>.png; nil: RUN/masks.
   public var masks: String?

@@ -130,7 +130,7 @@ public enum SegmentationStage {
     let source = try trainingSource(set: set, dataset: dataset, masks: masks)
 
     let model = Segmenter(spec: spec, classes: classes, seed: config.seed, headLRMultiplier: config.effectiveHeadLRMultiplier)
-    if let path = config.initWeights { try VGG16Import.load(from: URL(fileURLWithPath: path), into: model.parameters) }
+    if let path = config.initWeights { try VGG16Import.load(from: PretrainedWeights.resolve(path), into: model.parameters) }
     if let start {
       try Checkpoint.load(from: start, into: model.parameters, buffers: model.buffers)
       log("train-seg: \(variant) starts from \(start.path)")

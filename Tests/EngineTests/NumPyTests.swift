@@ -31,6 +31,19 @@ private func floatBytes(_ values: [Float]) -> [UInt8] {
     #expect(tensor.values == values)
   }
 
+  /// Class activation maps are stored as float16: values in [0, 1] come back within half a
+  /// float16 step (2^-12 near 1), exactly for those float16 holds, and the file is half size.
+  @Test func float16RoundTripKeepsMapsInUnitRange() throws {
+    let values: [Float] = [0, 1, 0.5, 0.8, 0.79999, 0.123456, 1e-6, 0.999]
+    let half = try NumPyArray.encode(values, shape: [2, 4], precision: .float16)
+    let full = try NumPyArray.encode(values, shape: [2, 4])
+    #expect(String(decoding: half.prefix(40), as: UTF8.self).contains("'descr': '<f2'"))
+    #expect(full.count - half.count == 2 * values.count, "two bytes a value instead of four, same header")
+    let back = try NumPyArray.decode(half, name: "cam.npy").values
+    for (v, b) in zip(values, back) { #expect(abs(v - b) <= Float(1) / 4096, "\(v) -> \(b)") }
+    #expect(Array(back.prefix(4)) == [0, 1, 0.5, Float(Float16(0.8))])
+  }
+
   @Test func writesBlockedTensorsInCOrderAndReadsThemBack() throws {
     let directory = try makeSerializationTemporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
