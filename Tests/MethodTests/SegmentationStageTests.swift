@@ -86,7 +86,7 @@ struct SegmentationStageTests {
     #expect(rounds.map(\.variant) == [.psl, .pslPlus])
     let layout = SegmentationLayout(run: f.run)
 
-    for variant in ["psl", "psl-plus"] {
+    for variant: ModelVariant in [.psl, .pslPlus] {
       #expect(FileManager.default.fileExists(atPath: layout.checkpoint(variant).path))
       #expect(!FileManager.default.fileExists(atPath: layout.trainingState(variant).path), "the resume state is removed when done")
       let manifest = try #require(try StageManifest.read(from: layout.directory(variant)))
@@ -132,14 +132,14 @@ struct SegmentationStageTests {
     }
 
     // A rerun finds everything done: nothing is trained, predicted or rewritten.
-    let stamps = try ["psl", "psl-plus"].map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) }
+    let stamps = try ([.psl, .pslPlus] as [ModelVariant]).map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) }
     let second = Recorder()
     let again = try SegmentationStage.run(config, run: f.run, refinement: Self.countingRefinement(second),
                                           progress: .init(quiet: true), log: second.log)
     #expect(second.calls == 0)
     #expect(again.map { $0.curve.count } == [8, 8])
     #expect(second.lines.filter { $0.contains("already") }.count == 3, "\(second.lines)")
-    #expect(try ["psl", "psl-plus"].map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) } == stamps)
+    #expect(try ([.psl, .pslPlus] as [ModelVariant]).map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) } == stamps)
 
     // Asking for round 1 alone afterwards reuses it too (PSL+ settings are not round 1's).
     config.pslPlus = false
