@@ -17,6 +17,9 @@ public struct TrainingSchedule: Sendable, Codable, Equatable {
   /// Train for at least this many iterations, adding epochs when the dataset is small: a
   /// network needs a number of updates, not of passes (nil: `epochs` alone).
   public var minIterations: Int?
+  /// The erasing classifiers' optimizer (nil: SGD; `momentum` is Adam's beta1). The
+  /// segmenters' training reads only the fields above.
+  public var optimizer: OptimizerKind?
 
   public init(epochs: Int, learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 5e-4, polyPower: Float = 0.9,
               minIterations: Int? = nil) {
@@ -77,8 +80,8 @@ public func trainClassifier(_ model: Classifier, loader: BatchLoader, schedule: 
                             afterEpoch: (Int, Float) throws -> Void = { _, _ in }) throws -> [Float] {
   precondition(loader.options.replicas == communicator.size && loader.options.replica == communicator.rank,
                "trainClassifier: the loader must serve this rank's share")
-  let sgd = SGD(parameters: model.parameters, learningRate: schedule.learningRate, momentum: schedule.momentum,
-                weightDecay: schedule.weightDecay)
+  let sgd = (schedule.optimizer ?? .sgd).make(parameters: model.parameters, learningRate: schedule.learningRate,
+                                               momentum: schedule.momentum, weightDecay: schedule.weightDecay)
   // Summed with the gradients: this rank's part of the loss, and whether it was asked to stop.
   let parallel = DataParallel(communicator: communicator, parameters: sgd.parameters, extras: 2)
   try parallel.checkBatch(size: loader.options.batchSize, images: loader.source.count)
@@ -181,7 +184,7 @@ struct TrainingPosition: Equatable {
 
   /// Loads a saved state into `model` and `sgd` when it belongs to these settings; nil when
   /// there is none or it belongs to others (logged).
-  static func load(_ state: TrainingStateFile, model: Classifier, sgd: SGD, stage: String,
+  static func load(_ state: TrainingStateFile, model: Classifier, sgd: Optimizer, stage: String,
                    log: (String) -> Void) throws -> TrainingPosition? {
     guard FileManager.default.fileExists(atPath: state.url.path) else { return nil }
     let file = try SafetensorsFile(contentsOf: state.url)

@@ -21,6 +21,11 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   /// RESULTS.md (steps ended at 1.02, 1.26 and 1.31 times step 1's loss and added 7.6, 3.5 and
   /// 0.6 mIoU points); the paper gives no number.
   public var stopRatio: Float = 1.3
+  /// When set, the stopping rule compares each step's final loss with the loss of answering
+  /// every class's training frequency regardless of the image (`RunDiagnostics
+  /// .constantPredictorLoss`) rather than with step 1's: a step whose final loss exceeds
+  /// this share of it found no evidence left, and erasing stops (nil: `stopRatio`).
+  public var stopChanceFraction: Float?
   public var loss = ClassificationLoss.mse
   public var schedule: TrainingSchedule
   public var batchSize: Int
@@ -207,9 +212,9 @@ public enum EraseStage {
       finalLosses.append(final)
 
       // 2. The stopping rule: a step that no longer converges is not merged.
-      if t > 1, !StoppingRule(ratio: config.stopRatio).converged(finalLoss: final, firstStepLoss: finalLosses[0]) {
-        reason = String(format: "step %d did not converge: final loss %.4f > %.2f x step 1's %.4f; merged steps 1-%d",
-                        t, final, config.stopRatio, finalLosses[0], t - 1)
+      if t > 1, let stop = stoppingReason(config, step: t, finalLoss: final, firstStepLoss: finalLosses[0],
+                                          labels: set.samples.map(\.labels), classes: dataset.classes.count) {
+        reason = stop
         if communicator.isRoot {
           try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
                             notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)

@@ -12,7 +12,7 @@ struct AEPSL: ParsableCommand {
       From images tagged only with the classes they contain to a network that labels every pixel \
       (Wei et al., CVPR 2017). Runs on the CPU through oneDNN and OpenBLAS.
       """,
-    subcommands: [RunCommand.self, Synth.self, DatasetCommand.self, EraseCommand.self, MasksCommand.self, TrainSegCommand.self, PredictCommand.self, EvalCommand.self, ReportCommand.self, CRFCommand.self, Bench.self]
+    subcommands: [RunCommand.self, Synth.self, DatasetCommand.self, EraseCommand.self, MasksCommand.self, TrainSegCommand.self, PredictCommand.self, EvalCommand.self, ClassifierScoreCommand.self, ReportCommand.self, CRFCommand.self, Bench.self]
   )
 }
 

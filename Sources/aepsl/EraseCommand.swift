@@ -7,6 +7,7 @@ import Foundation
 
 extension ErasingRule: ExpressibleByArgument {}
 extension ClassificationLoss: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
 
 /// --quiet and --log-json, for every command with long loops.
 struct ProgressOptions: ParsableArguments {
@@ -75,6 +76,9 @@ struct EraseCommand: ParsableCommand {
   @Option(help: "Classification loss: mse (the paper's) or bce.")
   var clsLoss = ClassificationLoss.mse
 
+  @Option(help: "Optimizer of the classifiers: sgd or adam (with --lr, e.g. 0.001).")
+  var optimizer = OptimizerKind.sgd
+
   @Option(help: "Comma-separated scales whose CAMs are averaged, e.g. 0.75,1,1.25.")
   var camScales = "1"
 
@@ -116,6 +120,7 @@ struct EraseCommand: ParsableCommand {
     c.delta = delta
     c.stopRatio = stopRatio
     c.loss = clsLoss
+    if optimizer != .sgd { c.schedule.optimizer = optimizer }
     if let epochs {
       // Epochs given: exactly that many, whatever the dataset's size.
       c.schedule.epochs = epochs
