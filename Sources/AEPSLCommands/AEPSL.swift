@@ -12,7 +12,7 @@ public struct AEPSL: ParsableCommand {
       (Wei et al., CVPR 2017). Runs on the CPU through oneDNN and OpenBLAS.
       """,
     subcommands: [RunCommand.self, SynthCommand.self, DatasetCommand.self, EraseCommand.self, MasksCommand.self,
-                  TrainSegCommand.self, PredictCommand.self, EvalCommand.self, ReportCommand.self, CRFCommand.self,
+                  TrainSegCommand.self, PredictCommand.self, EvalCommand.self, ClassifierScoreCommand.self, ReportCommand.self, CRFCommand.self,
                   WeightsCommand.self, BenchCommand.self]
   )
 

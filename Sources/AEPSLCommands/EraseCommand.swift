@@ -9,6 +9,8 @@ extension ErasingRule: ExpressibleByArgument {}
 extension ClassificationLoss: ExpressibleByArgument {}
 
 
+extension OptimizerKind: ExpressibleByArgument {}
+
 struct EraseCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "erase",
@@ -50,6 +52,9 @@ struct EraseCommand: ParsableCommand {
   @Flag(help: "Also average the CAMs of horizontally flipped images.")
   var camFlip = false
 
+  @Option(help: "Optimizer of the classifiers: sgd or adam (with --lr, e.g. 0.001).")
+  var optimizer = OptimizerKind.sgd
+
   @OptionGroup var training: TrainingOptions<EraseDefaults>
   @OptionGroup var badImages: BadImageOptions
   @OptionGroup var compute: ComputeOptions
@@ -78,6 +83,7 @@ struct EraseCommand: ParsableCommand {
     c.stopRatio = stopRatio
     c.loss = training.clsLoss
     training.apply(schedule: &c.schedule, batchSize: &c.batchSize, cropSize: &c.cropSize)
+    if optimizer != .sgd { c.schedule.optimizer = optimizer }
     c.camScales = parsedScales ?? [1]
     c.camFlip = camFlip
     c.imageSide = training.imageSide

@@ -19,6 +19,11 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   /// RESULTS.md (steps ended at 1.02, 1.26 and 1.31 times step 1's loss and added 7.6, 3.5 and
   /// 0.6 mIoU points); the paper gives no number.
   public var stopRatio: Float = 1.3
+  /// When set, the stopping rule compares each step's final loss with the loss of answering
+  /// every class's training frequency regardless of the image (`RunDiagnostics
+  /// .constantPredictorLoss`) rather than with step 1's: a step whose final loss exceeds
+  /// this share of it found no evidence left, and erasing stops (nil: `stopRatio`).
+  public var stopChanceFraction: Float?
   public var loss = ClassificationLoss.mse
   public var schedule: TrainingSchedule
   public var batchSize: Int

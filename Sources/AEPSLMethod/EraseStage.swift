@@ -162,7 +162,7 @@ public enum EraseStage {
     let final = curve.last ?? .nan
     finalLosses.append(final)
     // The stopping rule: a step that no longer converges is not merged.
-    if let reason = StoppingRule(ratio: config.stopRatio).failure(finalLosses: finalLosses) {
+    if let reason = stoppingReason(config, finalLosses: finalLosses, labels: set.samples.map(\.labels), classes: dataset.classes.count) {
       if communicator.isRoot {
         try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
                           notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)

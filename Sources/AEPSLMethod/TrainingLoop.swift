@@ -188,8 +188,8 @@ public struct TrainingLoop {
   public func run<Record>(step: (Batch, _ iteration: Int) throws -> TrainingStep,
                           record: (EpochTotals) -> (Record, note: String),
                           afterEpoch: (Int, Record) throws -> Void = { _, _ in }) throws -> [Record] {
-    let sgd = SGD(parameters: trainable, learningRate: schedule.learningRate, momentum: schedule.momentum,
-                  weightDecay: schedule.weightDecay)
+    let sgd = (schedule.optimizer ?? .sgd).make(parameters: trainable, learningRate: schedule.learningRate,
+                                                 momentum: schedule.momentum, weightDecay: schedule.weightDecay)
     // Summed with the gradients: the terms, the counts, and whether this rank was asked to stop.
     let parallel = DataParallel(communicator: communicator, parameters: sgd.parameters, extras: terms + counts + 1)
     try parallel.checkBatch(size: loader.options.batchSize, images: loader.source.count)
@@ -255,7 +255,7 @@ public struct TrainingLoop {
   }
 
   /// The saved position of these settings, loaded into the network and SGD, or the start.
-  func resume(sgd: SGD, perEpoch: Int) throws -> TrainingPosition {
+  func resume(sgd: Optimizer, perEpoch: Int) throws -> TrainingPosition {
     let start = TrainingPosition(terms: terms, counts: counts)
     guard let state, FileManager.default.fileExists(atPath: state.url.path) else { return start }
     // The settings are compared before anything is loaded.
@@ -269,7 +269,7 @@ public struct TrainingLoop {
     return saved
   }
 
-  func save(_ position: TrainingPosition, sgd: SGD) throws {
+  func save(_ position: TrainingPosition, sgd: Optimizer) throws {
     guard let state, communicator.isRoot else { return }
     try Checkpoint.save(parameters: parameters, buffers: buffers + sgd.state, metadata: try position.metadata(settings: state.settings),
                         to: state.url)

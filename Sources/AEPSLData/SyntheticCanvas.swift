@@ -1,9 +1,9 @@
 import AEPSLEngine
-import AEPSLFiles
 import AEPSLImaging
 import Foundation
 
-// The drawing primitives of the synthetic scenes: colours, shapes, textures, the canvas.
+// The drawing primitives of the synthetic dataset: colours, shapes, textures and a
+// supersampled canvas that also records which object covers each pixel.
 
 /// HSV in [0, 1] to RGB in [0, 255].
 func hsv(_ h: Float, _ s: Float, _ v: Float) -> (Float, Float, Float) {
@@ -96,25 +96,29 @@ struct Texture {
 
 /// A 2x supersampled colour buffer plus per-pixel instance ids (pixel-centre tests).
 final class Canvas {
-  let side: Int
-  let fine: Int
+  let width: Int
+  let height: Int
+  let fineWidth: Int
+  let fineHeight: Int
   var color: [Float]
   var instances: [UInt8]
   var partPixels: [Bool]
 
-  init(side: Int) {
-    self.side = side
-    fine = 2 * side
-    color = [Float](repeating: 0, count: fine * fine * 3)
-    instances = [UInt8](repeating: 0, count: side * side)
-    partPixels = [Bool](repeating: false, count: side * side)
+  init(width: Int, height: Int) {
+    self.width = width
+    self.height = height
+    fineWidth = 2 * width
+    fineHeight = 2 * height
+    color = [Float](repeating: 0, count: fineWidth * fineHeight * 3)
+    instances = [UInt8](repeating: 0, count: width * height)
+    partPixels = [Bool](repeating: false, count: width * height)
   }
 
   func paintBackground(_ f: (Float, Float) -> (Float, Float, Float)) {
-    for fy in 0..<fine {
-      for fx in 0..<fine {
+    for fy in 0..<fineHeight {
+      for fx in 0..<fineWidth {
         let c = f((Float(fx) + 0.5) / 2, (Float(fy) + 0.5) / 2)
-        let i = (fy * fine + fx) * 3
+        let i = (fy * fineWidth + fx) * 3
         color[i] = c.0; color[i + 1] = c.1; color[i + 2] = c.2
       }
     }
@@ -122,9 +126,9 @@ final class Canvas {
 
   private func bounds(_ shape: Shape) -> (Int, Int, Int, Int)? {
     let x0 = max(0, Int(((shape.center.0 - shape.extent) * 2).rounded(.down)) - 1)
-    let x1 = min(fine - 1, Int(((shape.center.0 + shape.extent) * 2).rounded(.up)) + 1)
+    let x1 = min(fineWidth - 1, Int(((shape.center.0 + shape.extent) * 2).rounded(.up)) + 1)
     let y0 = max(0, Int(((shape.center.1 - shape.extent) * 2).rounded(.down)) - 1)
-    let y1 = min(fine - 1, Int(((shape.center.1 + shape.extent) * 2).rounded(.up)) + 1)
+    let y1 = min(fineHeight - 1, Int(((shape.center.1 + shape.extent) * 2).rounded(.up)) + 1)
     return x0 <= x1 && y0 <= y1 ? (x0, x1, y0, y1) : nil
   }
 
@@ -135,25 +139,36 @@ final class Canvas {
         let x = (Float(fx) + 0.5) / 2, y = (Float(fy) + 0.5) / 2
         guard shape.contains(x, y) else { continue }
         let o = texture.offset(x, y, center: shape.center)
-        let i = (fy * fine + fx) * 3
+        let i = (fy * fineWidth + fx) * 3
         color[i] = base.0 + o; color[i + 1] = base.1 + o; color[i + 2] = base.2 + o
       }
     }
     if let instance { label(shape, instance: instance, isPart: isPart) }
   }
 
-  func paintPart(_ part: (center: (Float, Float), radius: Float), style: SyntheticDataset.ClassStyle, instance: Int) {
+  /// A part: a disc in the style's two colours laid out by its pattern; `axis` is the
+  /// direction (radians) from the body's centre to the part's.
+  func paintPart(_ part: (center: (Float, Float), radius: Float), style: SyntheticDataset.ClassStyle, axis: Float,
+                 instance: Int) {
     let r = part.radius
     let shape = Shape(center: part.center, rotation: 0, extent: r + 1) { x, y in x * x + y * y <= r * r }
     guard let (x0, x1, y0, y1) = bounds(shape) else { return }
+    let ax = cos(axis), ay = sin(axis)
     for fy in y0...y1 {
       for fx in x0...x1 {
         let x = (Float(fx) + 0.5) / 2, y = (Float(fy) + 0.5) / 2
         let dx = x - part.center.0, dy = y - part.center.1
         let d2 = dx * dx + dy * dy
         guard d2 <= r * r else { continue }
-        let c = d2 <= 0.25 * r * r ? style.inner : style.outer
-        let i = (fy * fine + fx) * 3
+        let useInner: Bool
+        switch style.pattern {
+        case .dot: useInner = d2 <= 0.25 * r * r
+        case .halves: useInner = dx * ax + dy * ay > 0
+        case .ring: useInner = d2 >= 0.3 * r * r && d2 <= 0.6 * r * r
+        case .bar: useInner = abs(-dx * ay + dy * ax) <= 0.22 * r
+        }
+        let c = useInner ? style.inner : style.outer
+        let i = (fy * fineWidth + fx) * 3
         color[i] = Float(c.0); color[i + 1] = Float(c.1); color[i + 2] = Float(c.2)
       }
     }
@@ -161,13 +176,13 @@ final class Canvas {
   }
 
   private func label(_ shape: Shape, instance: Int, isPart: Bool) {
-    let x0 = max(0, Int(shape.center.0 - shape.extent) - 1), x1 = min(side - 1, Int(shape.center.0 + shape.extent) + 1)
-    let y0 = max(0, Int(shape.center.1 - shape.extent) - 1), y1 = min(side - 1, Int(shape.center.1 + shape.extent) + 1)
+    let x0 = max(0, Int(shape.center.0 - shape.extent) - 1), x1 = min(width - 1, Int(shape.center.0 + shape.extent) + 1)
+    let y0 = max(0, Int(shape.center.1 - shape.extent) - 1), y1 = min(height - 1, Int(shape.center.1 + shape.extent) + 1)
     guard x0 <= x1 && y0 <= y1 else { return }
     for y in y0...y1 {
       for x in x0...x1 where shape.contains(Float(x) + 0.5, Float(y) + 0.5) {
-        instances[y * side + x] = UInt8(instance)
-        partPixels[y * side + x] = isPart
+        instances[y * width + x] = UInt8(instance)
+        partPixels[y * width + x] = isPart
       }
     }
   }
@@ -175,17 +190,18 @@ final class Canvas {
   /// Averages the 2x2 subsamples, adds Gaussian sensor noise, rounds to bytes.
   func image(noise: Float, seed: UInt64) -> Image {
     var rng = SeededGenerator(seed: seed)
-    var pixels = [UInt8](repeating: 0, count: side * side * 3)
-    for y in 0..<side {
-      for x in 0..<side {
+    var pixels = [UInt8](repeating: 0, count: width * height * 3)
+    for y in 0..<height {
+      for x in 0..<width {
         for c in 0..<3 {
-          let a = color[((2 * y) * fine + 2 * x) * 3 + c], b = color[((2 * y) * fine + 2 * x + 1) * 3 + c]
-          let d = color[((2 * y + 1) * fine + 2 * x) * 3 + c], e = color[((2 * y + 1) * fine + 2 * x + 1) * 3 + c]
+          let row = 2 * y * fineWidth, next = (2 * y + 1) * fineWidth
+          let a = color[(row + 2 * x) * 3 + c], b = color[(row + 2 * x + 1) * 3 + c]
+          let d = color[(next + 2 * x) * 3 + c], e = color[(next + 2 * x + 1) * 3 + c]
           let v = (a + b + d + e) / 4 + noise * rng.nextNormal()
-          pixels[(y * side + x) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
+          pixels[(y * width + x) * 3 + c] = UInt8(max(0, min(255, v.rounded())))
         }
       }
     }
-    return Image(width: side, height: side, channels: 3, pixels: pixels)
+    return Image(width: width, height: height, channels: 3, pixels: pixels)
   }
 }

@@ -1,0 +1,61 @@
+import AEPSLData
+import AEPSLMethod
+import ArgumentParser
+import Foundation
+
+/// `aepsl classifier-score`: how well an erasing step's classifier names the classes of a
+/// split's images (accuracy and mean average precision), beside what answering "absent"
+/// everywhere reaches.
+struct ClassifierScoreCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "classifier-score",
+    abstract: "Score an erasing step's classifier on a split: mean average precision and label accuracy.",
+    discussion: """
+      A loss curve that falls says little on its own: a classifier that answers each class's \
+      frequency and ignores the image reaches a loss well below its first epoch's. This scores \
+      RUN/erase/step-N/classifier.safetensors on whole images of --split (resized to the \
+      working resolution --image-side, as its CAMs saw them) and prints the mean average \
+      precision, the share of right class decisions at 0.5 against the share reached by \
+      answering "absent" everywhere, and the share of images with every decision right.
+      """)
+
+  @Option(name: .customLong("run"), help: "Run directory.")
+  var runDirectory: String
+
+  @Option(help: "Dataset in the PASCAL VOC layout.")
+  var dataset: String
+
+  @Option(help: "Split to score on (ImageSets/Segmentation/<split>.txt).")
+  var split = "val"
+
+  @Option(help: "Erasing step whose classifier is scored.")
+  var step = 1
+
+  @Option(help: "Network of the classifier: tiny or largefov.")
+  var net = "tiny"
+
+  @Option(help: "Working resolution: resize each image so that its longer side is this (default: its own size).")
+  var imageSide: Int?
+
+  @Flag(help: "Print one JSON object instead of text.")
+  var json = false
+
+  @OptionGroup var compute: ComputeOptions
+
+  func run() throws {
+    compute.apply()
+    let checkpoint = URL(fileURLWithPath: runDirectory).appendingPathComponent("erase/step-\(step)/classifier.safetensors")
+    let score = try ClassifierScore.evaluate(checkpoint: checkpoint, net: net,
+                                             dataset: try VOCDataset(root: URL(fileURLWithPath: dataset)), split: split,
+                                             longerSide: imageSide)
+    if json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.sortedKeys]
+      print(String(decoding: try encoder.encode(score), as: UTF8.self))
+    } else {
+      print(String(format: "step %d on %@ (%d images): mAP %.2f, label accuracy %.2f%% (all absent: %.2f%%), exact match %.2f%%",
+                   step, split, score.images, 100 * score.meanAveragePrecision, 100 * score.labelAccuracy,
+                   100 * score.absentAccuracy, 100 * score.exactMatch))
+    }
+  }
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The generalization suite (issue 13): datasets that differ from the demo in image size and
+# aspect, object scale, classes, images and objects per image. For each member, one at a
+# time: `aepsl synth` with the member's options, `aepsl run` with the DEFAULTS (or --config),
+# then the run's PSL, PSL+ and fully supervised segmenters predicted and scored on the TEST
+# split, and one markdown table of every member.
+#
+#   scripts/suite.sh [--quick | --full | --members a,b,...] [--out DIR] [--bin AEPSL]
+#                    [--config FILE] [--list]
+#
+# --quick (default) runs the members marked quick (about an hour on two idle cores), --full
+# every member. Each heavy command is prefixed with $SUITE_WRAP when it is set (e.g. a
+# wrapper that takes a shared lock; `aepsl run` resumes where an interrupted one stopped).
+# Columns: CAM-only and AE masks are train mIoU (the pseudo masks, scored on the training
+# split); PSL, PSL+ and the fully supervised bound are test mIoU (with the dense CRF), and
+# PSL+ also on val (the split defaults were chosen on); weak/full is PSL+ over the bound on test.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="${AEPSL:-$root/.build/release/aepsl}"
+out="$root/suite-runs"
+tier=quick
+members=""
+config=""
+list=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) tier=quick ;;
+    --full) tier=full ;;
+    --members) members="$2"; shift ;;
+    --out) out="$2"; shift ;;
+    --bin) bin="$2"; shift ;;
+    --config) config="$2"; shift ;;
+    --list) list=1 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) echo "suite.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+# name | tier | axis | synth options (train/val/test counts included)
+suite=(
+  "demo|quick|the demo: 128x128, 6 classes, 800 images, 1-3 objects|--train 800 --val 200 --test 200"
+  "few200|quick|images: 200 training images|--train 200 --val 100 --test 100 --seed 1"
+  "side256|quick|size: 256x256|--train 400 --val 100 --test 100 --size 256 --seed 2"
+  "wide320|quick|aspect: 320x240, 12 classes|--train 600 --val 150 --test 150 --width 320 --height 240 --classes 12 --seed 3"
+  "tiny-objects|quick|scale: objects of 3-10% of 256x256|--train 400 --val 100 --test 100 --size 256 --object-scale 0.03-0.1 --seed 4"
+  "large-objects|quick|scale: objects of 20-60%, 1-2 per image|--train 400 --val 100 --test 100 --object-scale 0.2-0.6 --objects 1-2 --seed 5"
+  "crowd20|quick|classes 20, 1-5 objects of 3-25%, 160x160|--train 800 --val 150 --test 150 --size 160 --classes 20 --objects 1-5 --object-scale 0.03-0.25 --seed 6"
+  "many3000|full|images: 3000 training images, 12 classes|--train 3000 --val 300 --test 300 --classes 12 --seed 7"
+  "voc500|full|size 500x375, 20 classes, 1-4 objects of 5-60%|--train 800 --val 150 --test 150 --width 500 --height 375 --classes 20 --objects 1-4 --object-scale 0.05-0.6 --seed 8"
+)
+
+if [ "$list" = 1 ]; then
+  for m in "${suite[@]}"; do IFS='|' read -r name t axis opts <<<"$m"; echo "$name ($t): $axis: $opts"; done
+  exit 0
+fi
+[ -x "$bin" ] || { echo "suite.sh: no aepsl binary at $bin; build it (swift build -c release) or pass --bin" >&2; exit 1; }
+mkdir -p "$out"
+wrap=(${SUITE_WRAP:-})
+
+# mIoU (percent) from a metrics JSON, or a dash.
+miou() { python3 -c 'import json,sys; print("%.2f" % (100*json.load(open(sys.argv[1]))["meanIoU"]))' "$1" 2>/dev/null || echo "-"; }
+
+table="$out/suite.md"
+{
+  echo "| member | axis | CAM-only (train) | AE masks (train) | PSL (test) | PSL+ (val) | PSL+ (test) | full (test) | weak/full (test) | AE-CAM | time |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+} > "$table.tmp"
+for m in "${suite[@]}"; do
+  IFS='|' read -r name t axis opts <<<"$m"
+  if [ -n "$members" ]; then
+    case ",$members," in *",$name,"*) ;; *) continue ;; esac
+  elif [ "$tier" = quick ] && [ "$t" != quick ]; then
+    continue
+  fi
+  dir="$out/$name"
+  mkdir -p "$dir"
+  echo "== $name: $axis"
+  start=$(date +%s)
+  # shellcheck disable=SC2086
+  "${wrap[@]}" "$bin" synth "$dir/data" $opts --threads 2 > "$dir/synth.log"
+  runargs=(run --dataset "$dir/data" --run "$dir/run" --quiet)
+  [ -n "$config" ] && runargs+=(--config "$config")
+  "${wrap[@]}" "$bin" "${runargs[@]}" > "$dir/run.log" 2>&1 || { echo "   run failed: see $dir/run.log"; tail -3 "$dir/run.log"; continue; }
+  for model in psl psl-plus full; do
+    [ -d "$dir/run/seg/$model" ] || continue
+    if [ ! -f "$dir/test-$model.json" ]; then
+      "${wrap[@]}" "$bin" predict --run "$dir/run" --model "$model" --dataset "$dir/data" --split test \
+        --out "$dir/test-pred-$model" --quiet > "$dir/predict-$model.log" 2>&1
+      "$bin" eval --pred "$dir/test-pred-$model" --dataset "$dir/data" --split test --json "$dir/test-$model.json" --quiet \
+        > "$dir/eval-$model.log" 2>&1
+    fi
+  done
+  seconds=$(( $(date +%s) - start ))
+  [ -f "$dir/seconds" ] && seconds=$(cat "$dir/seconds") || echo "$seconds" > "$dir/seconds"
+  cam=$(miou "$dir/run/metrics/cam.json"); ae=$(miou "$dir/run/metrics/ae-masks.json")
+  psl=$(miou "$dir/test-psl.json"); plusval=$(miou "$dir/run/metrics/psl-plus.json")
+  plus=$(miou "$dir/test-psl-plus.json"); full=$(miou "$dir/test-full.json")
+  ratio=$(python3 -c 'import sys
+try: print("%.2f" % (float(sys.argv[1]) / float(sys.argv[2])))
+except Exception: print("-")' "$plus" "$full")
+  gain=$(python3 -c 'import sys
+try: print("%+.1f" % (float(sys.argv[1]) - float(sys.argv[2])))
+except Exception: print("-")' "$ae" "$cam")
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d min |\n' "$name" "$axis" "$cam" "$ae" "$psl" "$plusval" \
+    "$plus" "$full" "$ratio" "$gain" $(( (seconds + 30) / 60 )) >> "$table.tmp"
+  tail -1 "$table.tmp"
+done
+mv "$table.tmp" "$table"
+echo "Table: $table"
+cat "$table"
