@@ -112,6 +112,15 @@ cmd_link() {
   local name=$1 index=$2 state=$3
   [[ $state == up || $state == down ]] || die "link NAME I up|down"
   ip -n "$name-sw" link set "port$index" "$state"
+  if [[ $state == up ]]; then
+    # Addresses that went unanswered while the cable was out are marked failed in every
+    # host's neighbour table: forget them, and give the port a moment, so that the next
+    # connection (a rerun's daemons) does not fail on a stale entry.
+    for ns in $(namespaces); do
+      [[ $ns == "$name"-h* ]] && ip -n "$ns" neigh flush all 2>/dev/null || true
+    done
+    sleep 1
+  fi
 }
 
 case "${1:-}" in
