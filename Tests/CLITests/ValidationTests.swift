@@ -57,7 +57,7 @@ struct ValidationTests {
     Rejection("\(crf) --threads 0", "--threads must be at least 1"),
     Rejection("synth out --size 16", "--size must be 32 to 2048"),
     Rejection("synth out --jpeg-quality 0", "--jpeg-quality must be 1 to 100"),
-    Rejection("synth out --train 0 --val 0", "--train and --val must not be negative, and together at least 1"),
+    Rejection("synth out --train 0 --val 0 --test 0", "--train, --val and --test must not be negative, and together at least 1"),
     Rejection("run --run r --image-side 8", "--image-side must be at least 16"),
     Rejection("run --run r --net resnet", "Unknown --net 'resnet'"),
     Rejection("report --run r --samples=-1", "--samples must be 0 or more"),
