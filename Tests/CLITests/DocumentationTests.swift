@@ -22,7 +22,7 @@ struct DocumentationTests {
 
   @Test func everyCitedDocumentExists() throws {
     var cited: [String: String] = [:]
-    for file in [root.appendingPathComponent("README.md")] + Self.sourceFiles() {
+    for file in [Self.root.appendingPathComponent("README.md")] + Self.sourceFiles() {
       let text = try String(contentsOf: file, encoding: .utf8)
       for name in Self.citations(in: text) { cited[name] = file.lastPathComponent }
     }
