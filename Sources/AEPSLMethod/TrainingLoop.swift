@@ -163,7 +163,7 @@ public struct TrainingLoop {
   public init(stage: String, loader: BatchLoader, schedule: TrainingSchedule, network: Sequential, parameters: [Parameter],
               buffers: [Buffer], trainable: [Parameter], dropoutStream: String, terms: Int, counts: Int = 0,
               state: TrainingStateFile?, progress: ProgressReporter.Options, log: @escaping (String) -> Void,
-              communicator: Communicator) {
+              communicator: Communicator = SingleProcess()) {
     precondition(loader.options.replicas == communicator.size && loader.options.replica == communicator.rank,
                  "\(stage): the loader must serve this rank's share")
     self.stage = stage

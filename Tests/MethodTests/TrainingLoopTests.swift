@@ -27,8 +27,7 @@ struct TrainingLoopTests {
     var loop = TrainingLoop(stage: "test", loader: loader, schedule: TrainingSchedule(epochs: epochs, learningRate: 0.01),
                             network: model.backbone, parameters: model.parameters, buffers: model.buffers,
                             trainable: model.parameters, dropoutStream: "dropout by iteration", terms: 1,
-                            state: TrainingStateFile(url: state, settings: "s"), progress: .init(quiet: true), log: log,
-                            communicator: SingleProcess())
+                            state: TrainingStateFile(url: state, settings: "s"), progress: .init(quiet: true), log: log)
     loop.stopRequested = { stop.value }
     let curve = try loop.run(step: { batch, _ in
       let loss: ClassificationLoss = .mse
