@@ -4,7 +4,8 @@
 # (Tests/ReportTests) drives; --with-mpi installs Open MPI (libopenmpi-dev, openmpi-bin) for
 # builds with the MPI trait and the mpirun tests (Tests/DistributedTests); --with-python3
 # installs python3 for the loopback HTTP server of the weights-download tests
-# (Tests/EngineTests/range_server.py, standard library only). `make test` passes all three.
+# (Tests/EngineTests/range_server.py, standard library only) and numpy, with which the
+# interop tests check that np.load reads the .npy files aepsl writes. `make test` passes all three.
 # Runs as root or through sudo. Safe to run again: it does nothing when all are present.
 set -euo pipefail
 packages=(libdnnl-dev libopenblas-openmp-dev libpng-dev libjpeg-dev pkg-config)
@@ -12,7 +13,7 @@ for arg in "$@"; do
   case "$arg" in
     --with-chromium) packages+=(chromium) ;;
     --with-mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
-    --with-python3) packages+=(python3) ;;
+    --with-python3) packages+=(python3 python3-numpy) ;;
     *) echo "aepsl: unknown option $arg (known: --with-chromium, --with-mpi, --with-python3)" >&2; exit 2 ;;
   esac
 done
