@@ -65,12 +65,12 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   var parameterTable: [String: String] {
     guard let data = try? JSONEncoder().encode(self),
           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
+    // Nested values (the schedule, the CAM scales) as sorted JSON: the same settings give
+    // the same text in every process.
     return object.mapValues { value in
       guard value is [String: Any] || value is [Any],
-            let text = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) else {
-        return "\(value)"
-      }
-      return String(decoding: text, as: UTF8.self)
+            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]) else { return "\(value)" }
+      return String(decoding: data, as: UTF8.self)
     }
   }
 }

@@ -97,7 +97,9 @@ public enum EraseStage {
   /// Refuses to go on with a run whose erasing began with other settings (the bad-image
   /// policy aside: the image check redoes itself under a new one).
   static func checkSettings(_ config: EraseConfiguration, layout: EraseLayout) throws {
-    guard let old = try configuration(run: layout.root.deletingLastPathComponent()) else { return }
+    guard var old = try configuration(run: layout.root.deletingLastPathComponent()) else { return }
+    old.onBadImage = config.onBadImage
+    guard old != config else { return }
     var was = old.parameterTable, now = config.parameterTable
     was["onBadImage"] = nil
     now["onBadImage"] = nil

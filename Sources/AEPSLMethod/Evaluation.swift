@@ -94,10 +94,14 @@ public enum Evaluation {
   public static func cams(run: URL, step: Int = 1, thresholds: [Float] = stride(from: 0.05, through: 0.6, by: 0.05).map { Float($0) },
                           progress: ProgressReporter.Options = .init()) throws -> EvaluationReport {
     let layout = EraseLayout(run: run)
-    guard try StageManifest.read(from: layout.root) != nil, let erase = try EraseStage.configuration(run: run) else {
+    // The dataset and split from the erasing configuration, or (runs made before it was
+    // recorded) the manifest's parameters.
+    guard let manifest = try StageManifest.read(from: layout.root),
+          let path = try EraseStage.configuration(run: run)?.dataset ?? manifest.parameters["dataset"] else {
       throw AEPSLError(file: layout.root.path, problem: "has no finished erasing stage", fix: "Run `aepsl erase` first.")
     }
-    let (dataset, split) = (try VOCDataset(root: URL(fileURLWithPath: erase.dataset)), erase.split)
+    let split = try EraseStage.configuration(run: run)?.split ?? manifest.parameters["split"] ?? "train"
+    let dataset = try VOCDataset(root: URL(fileURLWithPath: path))
     let set = try dataset.classificationSet(split: split)
     var matrices = thresholds.map { _ in ConfusionMatrix(classes: dataset.classes.count + 1) }
     let bar = ProgressReporter("eval CAMs", total: set.count, unit: "images", options: progress)
