@@ -16,7 +16,7 @@ public struct TrainingSchedule: Sendable, Codable, Equatable {
   /// network needs a number of updates, not of passes (nil: `epochs` alone).
   public var minIterations: Int?
   /// The optimizer `TrainingLoop` makes (nil: SGD; `momentum` is then Adam's beta1). Only
-  /// `aepsl erase --optimizer` sets it; the segmenters always train with SGD.
+  /// `aepsl erase --optimizer` (or a config file's schedule) sets it; nil everywhere by default.
   public var optimizer: OptimizerKind?
 
   public init(epochs: Int, learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 5e-4, polyPower: Float = 0.9,
