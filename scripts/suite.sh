@@ -6,7 +6,7 @@
 # split, and one markdown table of every member.
 #
 #   scripts/suite.sh [--quick | --full | --members a,b,...] [--out DIR] [--bin AEPSL]
-#                    [--config FILE] [--list]
+#                    [--config FILE] [--threads N] [--list]
 #
 # --quick (default) runs the members marked quick (about an hour on two idle cores), --full
 # every member. Each heavy command is prefixed with $SUITE_WRAP when it is set (e.g. a
@@ -22,6 +22,7 @@ out="$root/suite-runs"
 tier=quick
 members=""
 config=""
+threads=2
 list=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,8 +32,9 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift ;;
     --bin) bin="$2"; shift ;;
     --config) config="$2"; shift ;;
+    --threads) threads="$2"; shift ;;
     --list) list=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "suite.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -79,15 +81,15 @@ for m in "${suite[@]}"; do
   echo "== $name: $axis"
   start=$(date +%s)
   # shellcheck disable=SC2086
-  "${wrap[@]}" "$bin" synth "$dir/data" $opts --threads 2 > "$dir/synth.log"
-  runargs=(run --dataset "$dir/data" --run "$dir/run" --quiet)
+  "${wrap[@]}" "$bin" synth "$dir/data" $opts --threads "$threads" > "$dir/synth.log"
+  runargs=(run --dataset "$dir/data" --run "$dir/run" --threads "$threads" --quiet)
   [ -n "$config" ] && runargs+=(--config "$config")
   "${wrap[@]}" "$bin" "${runargs[@]}" > "$dir/run.log" 2>&1 || { echo "   run failed: see $dir/run.log"; tail -3 "$dir/run.log"; continue; }
   for model in psl psl-plus full; do
     [ -d "$dir/run/seg/$model" ] || continue
     if [ ! -f "$dir/test-$model.json" ]; then
       "${wrap[@]}" "$bin" predict --run "$dir/run" --model "$model" --dataset "$dir/data" --split test \
-        --out "$dir/test-pred-$model" --quiet > "$dir/predict-$model.log" 2>&1
+        --out "$dir/test-pred-$model" --threads "$threads" --quiet > "$dir/predict-$model.log" 2>&1
       "$bin" eval --pred "$dir/test-pred-$model" --dataset "$dir/data" --split test --json "$dir/test-$model.json" --quiet \
         > "$dir/eval-$model.log" 2>&1
     fi

@@ -34,8 +34,8 @@ struct ClassifierScoreCommand: ParsableCommand {
   @Option(help: "Network of the classifier: tiny or largefov.")
   var net = "tiny"
 
-  @Option(help: "Working resolution: resize each image so that its longer side is this (default: its own size).")
-  var imageSide: Int?
+  @Option(help: "Working resolution: crop, own or pixels of the longer side (default: the run's erase setting).")
+  var imageSide: WorkingResolution?
 
   @Flag(help: "Print one JSON object instead of text.")
   var json = false
@@ -47,7 +47,7 @@ struct ClassifierScoreCommand: ParsableCommand {
     let checkpoint = URL(fileURLWithPath: runDirectory).appendingPathComponent("erase/step-\(step)/classifier.safetensors")
     let score = try ClassifierScore.evaluate(checkpoint: checkpoint, net: net,
                                              dataset: try VOCDataset(root: URL(fileURLWithPath: dataset)), split: split,
-                                             longerSide: imageSide)
+                                             longerSide: try workingSide())
     if json {
       let encoder = JSONEncoder()
       encoder.outputFormatting = [.sortedKeys]
@@ -57,5 +57,12 @@ struct ClassifierScoreCommand: ParsableCommand {
                    step, split, score.images, 100 * score.meanAveragePrecision, 100 * score.labelAccuracy,
                    100 * score.absentAccuracy, 100 * score.exactMatch))
     }
+  }
+
+  /// The longer side the classifier saw: --image-side over the run's erasing configuration
+  /// (crop sizes from it, or the network's default when the run has none).
+  func workingSide() throws -> Int? {
+    let erase = try EraseStage.configuration(run: URL(fileURLWithPath: runDirectory)) ?? EraseConfiguration(dataset: dataset, net: net)
+    return (imageSide ?? erase.imageSide).longerSide(crop: erase.cropSize)
   }
 }

@@ -19,8 +19,9 @@ struct EraseCommand: ParsableCommand {
       Each step trains a fresh classifier (same initialisation as step 1) on the current images, \
       computes the class activation map of every labelled class of every training image, erases the \
       discriminative region (sets it to the training set's mean pixel) and records the loss curve. \
-      A step whose final loss exceeds --stop-ratio times step 1's did not converge: erasing stops \
-      and the steps before it are merged. Writes RUN/erase/step-N/{classifier.safetensors, loss.csv, \
+      A step whose final loss exceeds --stop-chance-fraction of the loss of a classifier that ignores \
+      the images (answering each class's training frequency) found nothing left to learn: erasing stops \
+      and the steps before it are merged (--stop-ratio: the paper's rule, against step 1's loss). Writes RUN/erase/step-N/{classifier.safetensors, loss.csv, \
       cams/<id>.npy, erased/<id>.png, manifest.json} and RUN/erase/manifest.json. Finished steps are \
       never redone. Next: aepsl masks --run RUN
       """)
@@ -43,8 +44,11 @@ struct EraseCommand: ParsableCommand {
   @Option(help: "delta of the erasing rule.")
   var delta: Float = 0.2
 
-  @Option(help: "A step whose final-epoch loss exceeds this times step 1's stops erasing (RESULTS.md: how the default was chosen).")
-  var stopRatio: Float = EraseConfiguration(dataset: "").stopRatio
+  @Option(help: "A step whose final-epoch loss exceeds this share of a constant predictor's loss stops erasing (RESULTS.md: how the default was chosen).")
+  var stopChanceFraction: Float = EraseConfiguration(dataset: "").stopChanceFraction ?? 0.88
+
+  @Option(help: "Stop by the paper's rule instead: a step whose final-epoch loss exceeds this times step 1's stops erasing (off when absent; 1.3 measured on the demo).")
+  var stopRatio: Float?
 
   @Option(help: "Comma-separated scales whose CAMs are averaged, e.g. 0.75,1,1.25.")
   var camScales = "1"
@@ -63,7 +67,10 @@ struct EraseCommand: ParsableCommand {
   func validate() throws {
     guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1.") }
     guard delta > 0 && delta < 1 else { throw ValidationError("--delta must be in (0, 1), got \(delta).") }
-    guard stopRatio > 1 else { throw ValidationError("--stop-ratio must be above 1, got \(stopRatio).") }
+    if let stopRatio, !(stopRatio > 1) { throw ValidationError("--stop-ratio must be above 1, got \(stopRatio).") }
+    guard stopChanceFraction > 0 && stopChanceFraction < 1 else {
+      throw ValidationError("--stop-chance-fraction must be in (0, 1), got \(stopChanceFraction).")
+    }
     guard parsedScales != nil else { throw ValidationError("--cam-scales must be positive numbers separated by commas, got '\(camScales)'.") }
   }
 
@@ -80,13 +87,14 @@ struct EraseCommand: ParsableCommand {
     c.maxSteps = maxSteps
     c.rule = eraseRule
     c.delta = delta
-    c.stopRatio = stopRatio
+    c.stopChanceFraction = stopChanceFraction
+    if let stopRatio { (c.stopRatio, c.stopChanceFraction) = (stopRatio, nil) }
     c.loss = training.clsLoss
     training.apply(schedule: &c.schedule, batchSize: &c.batchSize, cropSize: &c.cropSize)
     if optimizer != .sgd { c.schedule.optimizer = optimizer }
     c.camScales = parsedScales ?? [1]
     c.camFlip = camFlip
-    c.imageSide = training.imageSide
+    if let side = training.imageSide { c.imageSide = side }
     c.seed = compute.seed
     c.onBadImage = badImages.onBadImage
     return c

@@ -213,11 +213,11 @@ struct TrainingOptions<Defaults: TrainingDefaults>: ParsableArguments {
   var clsLoss = ClassificationLoss.mse
 
   @Option(help: ArgumentHelp("""
-    Working resolution: resize every image so that its longer side is this many pixels before \
-    \(Defaults.help.imageSideUse) (outputs come back at the image's own size). Default: each image's \
-    own size. Use it when images are much larger than the crop size.
+    Working resolution before \(Defaults.help.imageSideUse) (outputs come back at the image's own size): \
+    crop (the longer side becomes the crop size, so a crop shows the whole image its tags describe), \
+    own (each image's own size), or a number of pixels for the longer side. Default: crop.
     """))
-  var imageSide: Int?
+  var imageSide: WorkingResolution?
 
   func validate() throws {
     guard BackboneSpec.named(net) != nil else { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
@@ -225,7 +225,6 @@ struct TrainingOptions<Defaults: TrainingDefaults>: ParsableArguments {
     if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
     if let lr, !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr).") }
     if let cropSize, cropSize < 16 { throw ValidationError("--crop-size must be at least 16, got \(cropSize).") }
-    if let imageSide, imageSide < 16 { throw ValidationError("--image-side must be at least 16, got \(imageSide).") }
   }
 
   /// Lays the given options over a stage's defaults. Epochs given means exactly that many,
@@ -239,4 +238,9 @@ struct TrainingOptions<Defaults: TrainingDefaults>: ParsableArguments {
     if let b = self.batchSize { batchSize = b }
     if let c = self.cropSize { cropSize = c }
   }
+}
+
+extension WorkingResolution: ExpressibleByArgument {
+  public init?(argument: String) { self.init(text: argument) }
+  public static var defaultCompletionKind: CompletionKind { .list(["crop", "own"]) }
 }

@@ -1,3 +1,4 @@
+import AEPSLData
 import AEPSLDistributed
 import AEPSLEngine
 import AEPSLPipeline
@@ -47,11 +48,12 @@ struct RunCommand: ParsableCommand {
   var seed: UInt64?
 
   @Option(help: """
-    Working resolution: resize every image so that its longer side is this many pixels before \
-    training crops, CAMs and predictions (outputs come back at the image's own size). Overrides the config file's \"imageSide\"; default: \
-    each image's own size. Use it when images are much larger than the crop size.
+    Working resolution of training crops, CAMs and predictions (outputs come back at the image's own size): \
+    crop (the longer side becomes the crop size, so a crop shows the whole image its tags describe), \
+    own (each image's own size), or a number of pixels for the longer side. Overrides the config file's \
+    \"imageSide\"; default: crop.
     """)
-  var imageSide: Int?
+  var imageSide: WorkingResolution?
 
   @OptionGroup var badImages: BadImageOptions
   @OptionGroup var progress: ProgressOptions
@@ -59,7 +61,6 @@ struct RunCommand: ParsableCommand {
   func validate() throws {
     guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
     if let net, BackboneSpec.named(net) == nil { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
-    if let imageSide, imageSide < 16 { throw ValidationError("--image-side must be at least 16, got \(imageSide).") }
   }
 
   func run() throws {

@@ -145,7 +145,7 @@ struct TrainSegCommand: ParsableCommand {
     c.plusLearningRate = plusLR
     c.seed = compute.seed
     c.onBadImage = badImages.onBadImage
-    c.imageSide = training.imageSide
+    if let side = training.imageSide { c.imageSide = side }
     return c
   }
 

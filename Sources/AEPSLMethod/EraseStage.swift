@@ -198,7 +198,7 @@ public enum EraseStage {
     var options = BatchLoader.Options(
       batchSize: config.batchSize,
       augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true,
-                                 longerSide: config.imageSide),
+                                 longerSide: config.workingSide),
       shuffle: true, dropLast: source.count > config.batchSize, seed: config.seed)
     (options.replica, options.replicas) = (communicator.rank, communicator.size)
     let loader = BatchLoader(source: source, classes: classes, options: options)
@@ -324,7 +324,7 @@ public enum EraseStage {
   /// CAMs and erased regions of the images of `shard` (the whole set by default).
   static func mineRegions(_ config: EraseConfiguration, model: Classifier, set: ClassificationSet, source: SampleSource,
                           step t: Int, layout: EraseLayout, progress: ProgressReporter.Options, shard: Shard = .whole) throws {
-    let extractor = CAMExtractor(scales: config.camScales, flip: config.camFlip, longerSide: config.imageSide)
+    let extractor = CAMExtractor(scales: config.camScales, flip: config.camFlip, longerSide: config.workingSide)
     let mine = (0..<source.count).filter(shard.contains)
     let bar = ProgressReporter("erase step \(t) CAMs", total: mine.count, unit: "images", options: progress)
     for i in mine {

@@ -100,10 +100,12 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
   /// A training image or pseudo mask that cannot be used (missing, corrupt, of another
   /// size, holding labels that are no class): stop (`fail`) or leave the image out (`skip`).
   public var onBadImage = BadImagePolicy.fail
-  /// The working resolution (`EraseConfiguration.imageSide`): images are resized so that
-  /// their longer side is this before training crops are taken; the checkpoint records it,
-  /// and prediction resizes to it and back. nil: each image's own size.
-  public var imageSide: Int?
+  /// The working resolution (`EraseConfiguration.imageSide`): images are resized to it before
+  /// training crops are taken; the checkpoint records it in pixels, and prediction resizes
+  /// to it and back.
+  public var imageSide = WorkingResolution.crop
+  /// The working resolution's longer side in pixels (nil: each image's own size).
+  public var workingSide: Int? { imageSide.longerSide(crop: cropSize) }
 
   public init(net: String = "tiny", supervision: Supervision = .weak, psl: Bool? = nil) {
     self.net = net

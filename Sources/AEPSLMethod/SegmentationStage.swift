@@ -103,7 +103,7 @@ public enum SegmentationStage {
       "poly_power": "\(c.schedule.polyPower)", "batch_size": "\(c.batchSize)", "crop_size": "\(c.cropSize)",
       "scales": "\(c.minScale)-\(c.maxScale)", "seed": "\(c.seed)",
       "head_lr_multiplier": "\(c.effectiveHeadLRMultiplier)",
-      "image_side": c.imageSide.map { "\($0)" } ?? "own size",
+      "image_side": c.workingSide.map { "\($0)" } ?? "own size",
       "min_iterations": c.schedule.minIterations.map { "\($0)" } ?? "none",
       // Which images trained: a bad image skipped, or one repaired, changes the round.
       "images": fingerprint(of: set.ids),
@@ -141,7 +141,7 @@ public enum SegmentationStage {
     var options = BatchLoader.Options(
       batchSize: config.batchSize,
       augmentation: Augmentation(scales: config.minScale...config.maxScale, crop: config.cropSize, randomCrop: true, flip: true,
-                                 longerSide: config.imageSide),
+                                 longerSide: config.workingSide),
       shuffle: true, dropLast: source.count > config.batchSize, labelMaps: true, seed: config.seed)
     (options.replica, options.replicas) = (communicator.rank, communicator.size)
     let loader = BatchLoader(source: source, classes: classes, options: options)
@@ -149,7 +149,7 @@ public enum SegmentationStage {
         + (config.psl ? ", PSL (online mask + classification branch)" : ", plain DeepLab (classification branch not trained)"))
 
     var info = SegmenterInfo(net: config.net, classNames: dataset.classes.names, variant: variant.rawValue, classificationTrained: config.psl)
-    info.imageSide = config.imageSide
+    info.imageSide = config.workingSide
     let schedule = config.schedule.resolved(batchesPerEpoch: loader.batchesPerEpoch)
     if schedule.epochs > config.schedule.epochs {
       log("train-seg: \(variant): \(schedule.epochs) epochs rather than \(config.schedule.epochs), for at least \(config.schedule.minIterations ?? 0) iterations")

@@ -55,10 +55,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   /// into the erase, masks and segmentation sections unless they set their own; prediction
   /// on `predict.split` follows it, and evaluation leaves skipped images out.
   public var onBadImage: BadImagePolicy
-  /// The working resolution of both networks: images are resized so that their longer side
-  /// is this (nil: their own size). Copied into the erase and segmentation sections unless
-  /// they set their own.
-  public var imageSide: Int?
+  /// The working resolution of both networks (`WorkingResolution`: "crop", "own" or pixels).
+  /// Copied into the erase and segmentation sections unless they set their own.
+  public var imageSide = WorkingResolution.crop
 
   public init(net: String = "tiny", dataset: String? = nil) {
     self.dataset = dataset
@@ -84,10 +83,10 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     public var net: String?
     public var dataset: String?
     public var seed: UInt64?
-    public var imageSide: Int?
+    public var imageSide: WorkingResolution?
     public var onBadImage: BadImagePolicy?
 
-    public init(net: String? = nil, dataset: String? = nil, seed: UInt64? = nil, imageSide: Int? = nil,
+    public init(net: String? = nil, dataset: String? = nil, seed: UInt64? = nil, imageSide: WorkingResolution? = nil,
                 onBadImage: BadImagePolicy? = nil) {
       (self.net, self.dataset, self.seed, self.imageSide, self.onBadImage) = (net, dataset, seed, imageSide, onBadImage)
     }

@@ -36,7 +36,7 @@ struct HelpTests {
   /// leaves a choice to the configuration (a file to write, a shard, an override).
   static let offWhenAbsent: Set<String> = [
     "run --config", "run --from", "run --net", "run --seed", "run --log-json",
-    "erase --init", "erase --log-json",
+    "erase --init", "erase --stop-ratio", "erase --log-json",
     "masks --saliency-dir", "masks --shard", "masks --log-json",
     "train-seg --init", "train-seg --log-json",
     "predict --run", "predict --dataset", "predict --images", "predict --checkpoint", "predict --shard", "predict --log-json",

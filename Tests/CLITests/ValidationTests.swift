@@ -31,7 +31,7 @@ struct ValidationTests {
     Rejection("\(erase) --max-steps 0", "--max-steps must be at least 1"),
     Rejection("\(erase) --epochs 0", "--epochs must be at least 1"),
     Rejection("\(erase) --threads 0", "--threads must be at least 1"),
-    Rejection("\(erase) --image-side 8", "--image-side must be at least 16"),
+    Rejection("\(erase) --image-side 8", "The value '8' is invalid for '--image-side"),
     Rejection("\(trainSeg) --crop-size 8", "--crop-size must be at least 16"),
     Rejection("\(trainSeg) --batch-size 0", "--batch-size must be at least 1"),
     Rejection("\(trainSeg) --lr 0", "--lr must be positive"),
@@ -58,7 +58,7 @@ struct ValidationTests {
     Rejection("synth out --size 16", "--size must be 32 to 2048"),
     Rejection("synth out --jpeg-quality 0", "--jpeg-quality must be 1 to 100"),
     Rejection("synth out --train 0 --val 0 --test 0", "--train, --val and --test must not be negative, and together at least 1"),
-    Rejection("run --run r --image-side 8", "--image-side must be at least 16"),
+    Rejection("run --run r --image-side big", "The value 'big' is invalid for '--image-side"),
     Rejection("run --run r --net resnet", "Unknown --net 'resnet'"),
     Rejection("report --run r --samples=-1", "--samples must be 0 or more"),
     Rejection("report --run r --image-size 8", "--image-size must be at least 16"),
@@ -101,12 +101,12 @@ struct ValidationTests {
         .split(separator: " ").map(String.init)) as? EraseCommand)
     let e = erase.configuration
     #expect(e.net == "largefov" && e.schedule.epochs == 3 && e.schedule.minIterations == nil && e.batchSize == 5)
-    #expect(e.schedule.learningRate == 0.01 && e.cropSize == 64 && e.loss == .bce && e.imageSide == 200)
+    #expect(e.schedule.learningRate == 0.01 && e.cropSize == 64 && e.loss == .bce && e.imageSide == .side(200))
     let seg = try #require(try AEPSL.parseAsRoot(
       "\(Self.trainSeg) --epochs 4 --batch-size 6 --lr 0.02 --crop-size 96 --weight-decay 0.001 --image-side 300"
         .split(separator: " ").map(String.init)) as? TrainSegCommand)
     let s = seg.configuration
     #expect(s.schedule.epochs == 4 && s.batchSize == 6 && s.schedule.learningRate == 0.02 && s.cropSize == 96)
-    #expect(s.schedule.weightDecay == 0.001 && s.imageSide == 300)
+    #expect(s.schedule.weightDecay == 0.001 && s.imageSide == .side(300))
   }
 }

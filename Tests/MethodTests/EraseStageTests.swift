@@ -90,7 +90,7 @@ struct EraseStageEndToEndTests {
     c.batchSize = 4
     c.cropSize = 48
     c.maxSteps = 2
-    c.stopRatio = 100  // both steps merge: the test is about the artefacts
+    (c.stopRatio, c.stopChanceFraction) = (100, nil)  // both steps merge: the test is about the artefacts
     return c
   }
 
@@ -198,7 +198,7 @@ struct EraseStageEndToEndTests {
     config.batchSize = 4
     config.cropSize = 48
     config.maxSteps = 2
-    config.stopRatio = 100
+    (config.stopRatio, config.stopChanceFraction) = (100, nil)
     let run = dataset.appendingPathComponent("run-largefov")
     let summary = try EraseStage.run(config, run: run, progress: .init(quiet: true), log: { _ in })
     #expect(summary.finalLosses.count == 2 && summary.finalLosses.allSatisfy(\.isFinite))

@@ -88,7 +88,9 @@ struct RunDiagnosticsTests {
     let labels = (0..<10).map { i in [i % 6, (i + 2) % 6, (i + 4) % 6].prefix(i % 10 < 8 ? 2 : 1).map { $0 } }
     let frequencies = RunDiagnostics.labelFrequencies(labels: labels, classes: 6)
     let constant = RunDiagnostics.constantPredictorLoss(labelFrequencies: frequencies, loss: .mse)
-    // The old rule by default: step 1's 0.424 times 1.3.
+    #expect(config.stopChanceFraction == 0.88, "the chance rule is the default")
+    // The paper's rule when the chance rule is off: step 1's 0.424 times 1.3.
+    config.stopChanceFraction = nil
     #expect(EraseStage.stoppingReason(config, finalLosses: [0.424, 0.424, 0.538], labels: labels, classes: 6) == nil)
     #expect(EraseStage.stoppingReason(config, finalLosses: [0.424, 0.424, 0.424, 0.60], labels: labels, classes: 6)?
       .contains("1.30 x step 1's") == true)

@@ -362,7 +362,7 @@ struct SegmentationStageTests {
     let f = try Self.fixture()
     defer { try? FileManager.default.removeItem(at: f.root) }
     var config = Self.configuration(f, epochs: 1)
-    config.imageSide = 32
+    config.imageSide = .side(32)
     config.cropSize = 32
     try SegmentationStage.run(config, run: f.run, progress: .init(quiet: true), log: { _ in })
     let checkpoint = SegmentationLayout(run: f.run).checkpoint(.psl)

@@ -41,9 +41,9 @@ struct RunConfigurationTests {
   @Test func theCommandLinesSeedAndSideReachEverySectionAndTheDatasetIsAbsolute() throws {
     let json = #"{"seed": 3, "erase": {"seed": 4}, "imageSide": 100}"#
     let c = try RunConfiguration.resolve(overrides: Data(json.utf8), file: "c.json",
-                                         commandLine: .init(dataset: "data/../voc", seed: 9, imageSide: 64))
+                                         commandLine: .init(dataset: "data/../voc", seed: 9, imageSide: .side(64)))
     #expect([c.seed, c.erase.seed, c.segmentation.seed] == [9, 9, 9])
-    #expect([c.imageSide, c.erase.imageSide, c.segmentation.imageSide] == [64, 64, 64])
+    #expect([c.imageSide, c.erase.imageSide, c.segmentation.imageSide] == [.side(64), .side(64), .side(64)])
     #expect(c.dataset == FileManager.default.currentDirectoryPath + "/voc")
   }
 
@@ -131,7 +131,7 @@ struct RunConfigurationTests {
 struct PipelineEndToEndTests {
   static let config = #"""
     {"synth": {"trainCount": 16, "valCount": 6, "size": 48},
-     "erase": {"maxSteps": 2, "stopRatio": 100, "batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
+     "erase": {"maxSteps": 2, "stopRatio": 100, "stopChanceFraction": null, "batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
      "segmentation": {"batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
      "reportSamples": 2}
     """#

@@ -12,7 +12,7 @@ import Testing
 @Suite("Generalization suite member", .serialized)
 struct SuiteMemberTests {
   static let config = #"""
-    {"erase": {"maxSteps": 2, "stopRatio": 100, "batchSize": 16, "cropSize": 64, "schedule": {"epochs": 20}},
+    {"erase": {"maxSteps": 2, "stopRatio": 100, "stopChanceFraction": null, "batchSize": 16, "cropSize": 64, "schedule": {"epochs": 20}},
      "segmentation": {"batchSize": 16, "cropSize": 64, "schedule": {"epochs": 40}, "pslPlus": false},
      "finalModel": "psl", "upperBound": false, "evalSplit": "test", "reportSamples": 1}
     """#
