@@ -85,6 +85,7 @@ enum Markup {
     table.numbers td { text-align: right; font-variant-numeric: tabular-nums; }
     table.numbers td:first-child { text-align: left; }
     table.numbers tr.bound td { border-top: 3px double #999; font-style: italic; }
+    table.numbers td.unscorable { text-align: left; color: #555; font-style: italic; }
     table.config td:first-child { font-weight: 600; }
     table.config td .mono { overflow-wrap: anywhere; }
     table.numbers th:first-child, table.numbers td:first-child { position: sticky; left: 0; z-index: 1; background: #fff;

@@ -72,7 +72,8 @@ final class ReportPage {
     if let dataset = contents.dataset {
       var text = "<span class=\"mono\">\(Markup.esc(dataset.root.path))</span>"
       let split = contents.eraseSplit
-      let counts = [split, "val"].compactMap { s in (try? dataset.imageIDs(split: s)).map { "\($0.count) \(s)" } }
+      let counts = [split, contents.predictSplit, contents.heldOutSplit].compactMap { $0 }
+        .compactMap { s in (try? dataset.imageIDs(split: s)).map { "\($0.count) \(s)" } }
       if !counts.isEmpty { text += " (" + Markup.esc(counts.joined(separator: ", ")) + " images)" }
       facts.append(("Dataset", text))
     } else {
@@ -86,6 +87,7 @@ final class ReportPage {
       if let reason = erase.notes["reason"], !reason.isEmpty { text += " (\(reason))" }
       facts.append(("Erasing", Markup.esc(text)))
     }
+    if let results = resultsFact() { facts.append(("Results", Markup.esc(results))) }
     var versions = Set(contents.manifests.compactMap(\.version))
     versions.remove(aepslVersion)
     let versionText = "report by aepsl \(aepslVersion)" + (versions.isEmpty ? "" : "; stages written by aepsl \(versions.sorted().joined(separator: ", "))")
@@ -99,6 +101,29 @@ final class ReportPage {
     out += configuration()
     out += "\n</header>\n"
     return out
+  }
+
+  /// The final model's mIoU on the held-out split (where results are reported) and on val
+  /// (where defaults are chosen), the bound's, and weak over full, when they are scored.
+  func resultsFact() -> String? {
+    let final = contents.predictVariant ?? contents.finalMetricsName.flatMap { $0 == MetricsName.predict.rawValue ? nil : $0 }
+    guard let final, let variant = ModelVariant(rawValue: final) else { return nil }
+    func score(_ name: MetricsName) -> EvaluationReport? { contents.metrics[name.rawValue]?.report }
+    var parts: [String] = []
+    let test = score(.test(variant)), val = score(.model(variant))
+    let fullTest = score(.test(.full)), fullVal = score(.model(.full))
+    var figures: [String] = []
+    if let test { figures.append("\(Format.percent(test.meanIoU)) on \(test.split) (held out)") }
+    if let val { figures.append("\(Format.percent(val.meanIoU)) on \(val.split)") }
+    guard !figures.isEmpty else { return nil }
+    parts.append("final model (\(final)): mIoU " + figures.joined(separator: ", "))
+    if let bound = fullTest ?? fullVal {
+      parts.append("fully supervised upper bound: \(Format.percent(bound.meanIoU)) on \(bound.split)")
+      if let weak = fullTest != nil ? test : val, bound.meanIoU > 0 {
+        parts.append(String(format: "weak / full %.1f%% on %@", 100 * weak.meanIoU / bound.meanIoU, bound.split))
+      }
+    }
+    return parts.joined(separator: "; ")
   }
 
   /// config.json when the run has one, else the parameters the stages recorded.
