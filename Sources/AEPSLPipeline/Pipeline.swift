@@ -239,7 +239,8 @@ public struct Pipeline {
     switch stage {
     case .synth:
       guard config.dataset == nil else { return }
-      log("run: writing the synthetic dataset (\(config.synth.trainCount) + \(config.synth.valCount) images) to \(datasetDirectory.path)")
+      let c = config.synth
+      log("run: writing the synthetic dataset (\(c.trainCount) train, \(c.valCount) val, \(c.testTotal) test images) to \(datasetDirectory.path)")
       try SyntheticDataset(configuration: config.synth).write(to: datasetDirectory)
     case .erase:
       var erase = config.erase

@@ -36,7 +36,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   /// The network of both the erasing classifiers and the segmenter: tiny or largefov.
   public var net: String
   public var seed: UInt64
-  /// The synthetic dataset's generator, when `dataset` is nil.
+  /// The synthetic dataset's generator, when `dataset` is nil: the demo's train and val
+  /// images, and 200 test images numbered after them (they change no train or val file), so
+  /// that the run reports on images no default was chosen on.
   public var synth: SyntheticDataset.Configuration
   public var erase: EraseConfiguration
   public var masks: MaskConfiguration
@@ -69,7 +71,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     self.dataset = dataset
     self.net = net
     seed = 0
-    synth = .init()
+    synth = .init(testCount: 200)
     erase = EraseConfiguration(dataset: dataset ?? "", net: net)
     masks = MaskConfiguration()
     segmentation = SegmentationConfiguration(net: net)
