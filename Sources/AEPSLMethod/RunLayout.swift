@@ -41,6 +41,7 @@ public enum ModelVariant: String, CaseIterable, Sendable, Codable, CustomStringC
 ///     RUN/predictions/<variant>/   every scored model's predictions on the evaluation split
 ///     RUN/predictions-test/<variant>/  the same on the held-out test split, when the dataset lists one
 ///     RUN/metrics/<name>.json      scores (cam, ae-masks, predict, per variant, test-<variant>)
+///     RUN/warnings.json            what went wrong in a way the scores alone do not say
 ///     RUN/report/index.html        the HTML report
 public struct RunLayout: Sendable {
   public let root: URL
@@ -64,6 +65,8 @@ public struct RunLayout: Sendable {
   public var metrics: URL { root.appendingPathComponent("metrics", isDirectory: true) }
   /// RUN/metrics/<name>.json: a `MetricsName`'s scores.
   public func metricsFile(_ name: MetricsName) -> URL { metrics.appendingPathComponent("\(name.rawValue).json") }
+  /// The run's warnings (`RunWarnings`): a JSON list the console, the summary and the report show.
+  public var warningsFile: URL { root.appendingPathComponent("warnings.json") }
   public var report: URL { root.appendingPathComponent("report", isDirectory: true) }
   public var reportPage: URL { report.appendingPathComponent("index.html") }
 }

@@ -57,7 +57,7 @@ extension Pipeline {
     if hasTest {
       lines.append("(\(config.predict.split): where defaults are chosen; \(splits[2]): held out, where results are reported)")
     }
-    return lines.joined(separator: "\n")
+    return (lines + warningLines).joined(separator: "\n")
   }
 
   /// "weak / full supervision: X% on test (Y% on val)", from the final model and the bound.

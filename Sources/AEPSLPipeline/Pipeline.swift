@@ -102,7 +102,7 @@ public struct Pipeline {
   func outputs(of stage: PipelineStage) -> [URL] {
     switch stage {
     case .synth: return config.dataset == nil ? [datasetDirectory] : []
-    case .erase: return [layout.erase.root]
+    case .erase: return [layout.erase.root, layout.warningsFile]
     case .masks: return [layout.masks, layout.camOnlyMasks]
     case .trainSeg: return [layout.segmentation.root]
     case .predict: return [layout.predict, layout.predictionsRoot, layout.testPredictionsRoot]
@@ -188,7 +188,10 @@ public struct Pipeline {
       log("run: \(stage.rawValue) ...")
       try perform(stage)
       log(String(format: "run: %@ done in %.0f s", stage.rawValue, Date().timeIntervalSince(started)))
+      if stage != .report { try updateWarnings() }
     }
+    // A run finished before warnings were written gets them too.
+    if !FileManager.default.fileExists(atPath: layout.warningsFile.path) { try updateWarnings() }
     return layout.reportPage
   }
 

@@ -95,12 +95,26 @@ final class ReportPage {
 
     var out = "<header>\n<h1>aepsl run report: \(Markup.esc(contents.run.lastPathComponent))</h1>\n"
     out += "<p class=\"note\">Adversarial Erasing with Prohibitive Segmentation Learning (Wei et al., CVPR 2017).</p>\n"
+    out += warningsBox()
     out += "<nav>" + Self.sections.map { "<a href=\"#\(Markup.esc($0.id))\">\(Markup.esc($0.title))</a>" }.joined() + "</nav>\n"
     out += Markup.definitions(facts)
     out += "\n<h2 id=\"config\">Configuration</h2>\n"
     out += configuration()
     out += "\n</header>\n"
     return out
+  }
+
+  /// RUN/warnings.json in a box at the top of the page: what went wrong, the likely cause and
+  /// the option to change.
+  func warningsBox() -> String {
+    if let problem = contents.warningsProblem { return self.problem(problem) }
+    guard !contents.warnings.isEmpty else { return "" }
+    let n = contents.warnings.count
+    return "<div class=\"warnings\" id=\"warnings\"><h2>\(n) warning\(n == 1 ? "" : "s")</h2><ul>"
+      + contents.warnings.map { w in
+        "<li><strong>\(Markup.esc(w.what))</strong><br>Likely cause: \(Markup.esc(w.likelyCause))<br>Try: <code>\(Markup.esc(w.option))</code></li>"
+      }.joined()
+      + "</ul><p class=\"note\">From RUN/warnings.json.</p></div>\n"
   }
 
   /// The final model's mIoU on the held-out split (where results are reported) and on val

@@ -160,6 +160,9 @@ struct RunContents {
   /// Such a row is not "not run yet": no command would fill it.
   let unscorable: [String: String]
   let manifests: [ManifestInfo]
+  /// RUN/warnings.json: what went wrong in a way the scores alone do not say.
+  let warnings: [RunWarning]
+  let warningsProblem: String?
 
   var eraseLayout: EraseLayout { EraseLayout(run: run) }
 
@@ -276,6 +279,11 @@ struct RunContents {
       meanPixel = [128, 128, 128]
     }
     manifests = Self.allManifests(in: run)
+    do {
+      (warnings, warningsProblem) = (try RunWarnings.read(from: layout.warningsFile) ?? [], nil)
+    } catch {
+      (warnings, warningsProblem) = ([], "\(error)")
+    }
   }
 
   /// The dataset at `named` (an absolute path, or relative to the working directory), its
