@@ -44,8 +44,9 @@ extension Pipeline {
     for row in rows {
       let values = [meanIoU(row.train), meanIoU(row.val)] + (hasTest ? [meanIoU(row.test)] : [])
       guard values.contains(where: { $0 != nil }) else { continue }
-      lines.append(row.label.padding(toLength: 40, withPad: " ", startingAt: 0)
-                   + values.map { cell($0.map { String(format: "%.2f", $0) } ?? "") }.joined())
+      let line = row.label.padding(toLength: 40, withPad: " ", startingAt: 0)
+        + values.map { cell($0.map { String(format: "%.2f", $0) } ?? "") }.joined()
+      lines.append(String(line.reversed().drop { $0 == " " }.reversed()))
     }
     if lines.count == 1 { lines.append("(nothing scored: the dataset has no ground-truth masks for these splits)") }
     if config.upperBound && !trainingHasGroundTruth {

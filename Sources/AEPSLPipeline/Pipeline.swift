@@ -143,7 +143,8 @@ public struct Pipeline {
   /// Which sections of the configuration each stage depends on: a change in one redoes it.
   static func sections(of stage: PipelineStage) -> [Section] {
     switch stage {
-    case .synth: return [.field("dataset", \.dataset), .field("synth", \.synth)]
+    // The generator's settings matter only to a run on the embedded dataset.
+    case .synth: return [.field("dataset", \.dataset), Section(name: "synth") { $0.dataset != nil || $0.synth == $1.synth }]
     case .erase: return [.field("net", \.net), .field("seed", \.seed), .field("erase", \.erase)]
     case .masks: return [.field("masks", \.masks)]
     case .trainSeg:

@@ -118,6 +118,23 @@ struct RunConfigurationTests {
     #expect(off.plusCRF == CRFParameters())
   }
 
+  /// A run made before the test split: its config.json has no predict.testSplit and the
+  /// generator without test images. On a given dataset that redoes predict (and what
+  /// follows) only; on the embedded one, whose files gain test images, everything.
+  @Test(arguments: [("/data/voc", PipelineStage.predict), (nil, PipelineStage.synth)])
+  func aRunMadeBeforeTheTestSplitRedoesWhatItMust(dataset: String?, redo: PipelineStage) throws {
+    let run = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-old-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: run) }
+    try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+    let now = try RunConfiguration.resolve(overrides: nil, file: "-", commandLine: .init(dataset: dataset))
+    var old = now
+    old.synth.testCount = nil
+    old.predict.testSplit = nil
+    try old.encoded().write(to: run.appendingPathComponent("config.json"))
+    #expect(!(String(data: try old.encoded(), encoding: .utf8) ?? "").contains("testSplit"), "as older versions wrote it")
+    #expect(try Pipeline(run: run, config: now, log: { _ in }).changedStage() == redo)
+  }
+
   @Test func resolvedConfigurationRoundTrips() throws {
     let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: nil, dataset: nil)
     let again = try RunConfiguration.resolve(overrides: c.encoded(), file: "config.json", net: nil, dataset: nil)
