@@ -245,7 +245,7 @@ public struct Pipeline {
       guard config.dataset == nil else { return }
       let c = config.synth
       log("run: writing the synthetic dataset (\(c.trainCount) train, \(c.valCount) val, \(c.testTotal) test images) to \(datasetDirectory.path)")
-      try SyntheticDataset(configuration: config.synth).write(to: datasetDirectory)
+      _ = try SyntheticDataset(configuration: config.synth).write(to: datasetDirectory)
     case .erase:
       var erase = config.erase
       erase.dataset = datasetDirectory.path
