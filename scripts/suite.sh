@@ -2,15 +2,17 @@
 # The generalization suite (issue 13): datasets that differ from the demo in image size and
 # aspect, object scale, classes, images and objects per image. For each member, one at a
 # time: `aepsl synth` with the member's options, `aepsl run` with the DEFAULTS (or --config),
-# then the run's PSL, PSL+ and fully supervised segmenters predicted and scored on the TEST
-# split, and one markdown table of every member.
+# which predicts and scores every segmenter on the TEST split too (RUN/metrics/test-*.json),
+# and one markdown table of every member.
 #
 #   scripts/suite.sh [--quick | --full | --members a,b,...] [--out DIR] [--bin AEPSL]
 #                    [--config FILE] [--threads N] [--list]
 #
 # --quick (default) runs the members marked quick (about an hour on two idle cores), --full
-# every member. Each heavy command is prefixed with $SUITE_WRAP when it is set (e.g. a
-# wrapper that takes a shared lock; `aepsl run` resumes where an interrupted one stopped).
+# every member. --threads goes to aepsl synth and aepsl run (default: theirs). Each heavy
+# command is prefixed with $SUITE_WRAP when it is set (e.g. a wrapper that takes a shared
+# lock; `aepsl run` resumes where an interrupted one stopped). $SUITE_EXTRA adds a member,
+# "name|tier|axis|synth options" (e.g. a tiny one to try the script).
 # Columns: CAM-only and AE masks are train mIoU (the pseudo masks, scored on the training
 # split); PSL, PSL+ and the fully supervised bound are test mIoU (with the dense CRF), and
 # PSL+ also on val (the split defaults were chosen on); weak/full is PSL+ over the bound on test.
@@ -22,8 +24,8 @@ out="$root/suite-runs"
 tier=quick
 members=""
 config=""
-threads=2
 list=0
+threads=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) tier=quick ;;
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
     --config) config="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --list) list=1 ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "suite.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -52,6 +54,7 @@ suite=(
   "many3000|full|images: 3000 training images, 12 classes|--train 3000 --val 300 --test 300 --classes 12 --seed 7"
   "voc500|full|size 500x375, 20 classes, 1-4 objects of 5-60%|--train 800 --val 150 --test 150 --width 500 --height 375 --classes 20 --objects 1-4 --object-scale 0.05-0.6 --seed 8"
 )
+[ -n "${SUITE_EXTRA:-}" ] && suite+=("$SUITE_EXTRA")
 
 if [ "$list" = 1 ]; then
   for m in "${suite[@]}"; do IFS='|' read -r name t axis opts <<<"$m"; echo "$name ($t): $axis: $opts"; done
@@ -80,25 +83,20 @@ for m in "${suite[@]}"; do
   mkdir -p "$dir"
   echo "== $name: $axis"
   start=$(date +%s)
-  # shellcheck disable=SC2086
-  "${wrap[@]}" "$bin" synth "$dir/data" $opts --threads "$threads" > "$dir/synth.log"
-  runargs=(run --dataset "$dir/data" --run "$dir/run" --threads "$threads" --quiet)
+  synthargs=(synth "$dir/data" --threads "${threads:-2}")
+  # shellcheck disable=SC2206
+  synthargs+=($opts)
+  "${wrap[@]}" "$bin" "${synthargs[@]}" > "$dir/synth.log"
+  runargs=(run --dataset "$dir/data" --run "$dir/run" --quiet)
   [ -n "$config" ] && runargs+=(--config "$config")
+  [ -n "$threads" ] && runargs+=(--threads "$threads")
   "${wrap[@]}" "$bin" "${runargs[@]}" > "$dir/run.log" 2>&1 || { echo "   run failed: see $dir/run.log"; tail -3 "$dir/run.log"; continue; }
-  for model in psl psl-plus full; do
-    [ -d "$dir/run/seg/$model" ] || continue
-    if [ ! -f "$dir/test-$model.json" ]; then
-      "${wrap[@]}" "$bin" predict --run "$dir/run" --model "$model" --dataset "$dir/data" --split test \
-        --out "$dir/test-pred-$model" --threads "$threads" --quiet > "$dir/predict-$model.log" 2>&1
-      "$bin" eval --pred "$dir/test-pred-$model" --dataset "$dir/data" --split test --json "$dir/test-$model.json" --quiet \
-        > "$dir/eval-$model.log" 2>&1
-    fi
-  done
   seconds=$(( $(date +%s) - start ))
   [ -f "$dir/seconds" ] && seconds=$(cat "$dir/seconds") || echo "$seconds" > "$dir/seconds"
-  cam=$(miou "$dir/run/metrics/cam.json"); ae=$(miou "$dir/run/metrics/ae-masks.json")
-  psl=$(miou "$dir/test-psl.json"); plusval=$(miou "$dir/run/metrics/psl-plus.json")
-  plus=$(miou "$dir/test-psl-plus.json"); full=$(miou "$dir/test-full.json")
+  metrics="$dir/run/metrics"
+  cam=$(miou "$metrics/cam.json"); ae=$(miou "$metrics/ae-masks.json")
+  psl=$(miou "$metrics/test-psl.json"); plusval=$(miou "$metrics/psl-plus.json")
+  plus=$(miou "$metrics/test-psl-plus.json"); full=$(miou "$metrics/test-full.json")
   ratio=$(python3 -c 'import sys
 try: print("%.2f" % (float(sys.argv[1]) / float(sys.argv[2])))
 except Exception: print("-")' "$plus" "$full")

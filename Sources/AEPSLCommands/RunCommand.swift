@@ -16,8 +16,11 @@ struct RunCommand: ParsableCommand {
       erase -> masks (AE masks in RUN/masks, the CAM-only baseline in RUN/masks-cam-only) -> train-seg \
       (PSL and PSL+, plus the FULLY SUPERVISED upper bound when the training split has ground truth, \
       see "upperBound") -> predict (the final model on the evaluation split, with the dense CRF, in \
-      RUN/predict; each model's in RUN/predictions) -> eval (RUN/metrics/*.json) -> report \
-      (RUN/report/index.html).
+      RUN/predict; each model's in RUN/predictions, and in RUN/predictions-test on the held-out \
+      split when the dataset lists ImageSets/Segmentation/test.txt) -> eval (RUN/metrics/*.json, \
+      test-*.json on the held-out split) -> report (RUN/report/index.html). Problems the scores \
+      alone do not show (a classifier that did not learn, ...) are printed as WARNING lines and \
+      kept in RUN/warnings.json.
 
       A rerun resumes after the last finished stage; deleting a stage's output, or changing its \
       options, redoes that stage and the ones after it. Every option of every stage can be set in \

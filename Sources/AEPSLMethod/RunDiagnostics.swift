@@ -14,7 +14,8 @@ public struct RunWarning: Sendable, Equatable, Codable, CustomStringConvertible 
   public var likelyCause: String
   public var option: String
 
-  public var description: String { "warning: \(what) Likely cause: \(likelyCause) Try: \(option)" }
+  /// One line for the console and the run summary.
+  public var description: String { "WARNING: \(what) Likely cause: \(likelyCause) Try: \(option)" }
 }
 
 /// Pure checks over a run's numbers that say when a stage went wrong (issue 13). They read
@@ -105,7 +106,7 @@ public enum RunDiagnostics {
       what: "the stopping rule could not judge which erasing steps to merge: " + reasons.joined(separator: "; ") + ".",
       likelyCause: "the classifiers did not train to convergence, so the loss ratio says nothing about what erasing removed.",
       option: "train step 1 to convergence first (erase.loss \"bce\", more erase.schedule.minIterations), or set "
-        + "--max-steps to the steps to merge.")
+        + "erase.maxSteps (--max-steps) to the steps to merge.")
   }
 
   /// The final model is worse on val than an earlier one (`scores`: model name to val
@@ -113,13 +114,13 @@ public enum RunDiagnostics {
   public static func finalModel(_ final: String, scores: [(model: String, valMIoU: Double)],
                                 margin: Double = 0.5) -> RunWarning? {
     guard let finalScore = scores.first(where: { $0.model == final })?.valMIoU,
-          let best = scores.filter({ $0.model != final && $0.model != "full" }).max(by: { $0.valMIoU < $1.valMIoU }),
+          let best = scores.filter({ $0.model != final && !(ModelVariant(rawValue: $0.model)?.isUpperBound ?? false) }).max(by: { $0.valMIoU < $1.valMIoU }),
           best.valMIoU > finalScore + margin else { return nil }
     return RunWarning(
       kind: .finalModelBelowEarlier,
       what: String(format: "the final model (%@) scores %.2f val mIoU, below %@'s %.2f.", final, finalScore, best.model, best.valMIoU),
       likelyCause: "the later round trained on masks worse than the ones it replaced (PSL+ retrains on the first round's "
         + "CRF-refined predictions; when those are poor, it learns their errors).",
-      option: "finalModel \"\(best.model)\" (the model that goes to RUN/predict), or segmentation.pslPlus false.")
+      option: "predict.finalModel \"\(best.model)\" (the model that goes to RUN/predict), or segmentation.pslPlus false.")
   }
 }

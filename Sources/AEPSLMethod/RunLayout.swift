@@ -38,8 +38,10 @@ public enum ModelVariant: String, CaseIterable, Sendable, Codable, CustomStringC
 ///     RUN/masks/, masks-cam-only/  AE pseudo masks; the CAM-only baseline's
 ///     RUN/seg/<variant>/           SegmentationLayout: a trained segmenter per ModelVariant
 ///     RUN/predict/                 the final model's predictions on the evaluation split
-///     RUN/predictions/<variant>/   every trained model's predictions
-///     RUN/metrics/<name>.json      scores (cam, ae-masks, predict, and per variant)
+///     RUN/predictions/<variant>/   every scored model's predictions on the evaluation split
+///     RUN/predictions-test/<variant>/  the same on the held-out test split, when the dataset lists one
+///     RUN/metrics/<name>.json      scores (cam, ae-masks, predict, per variant, test-<variant>)
+///     RUN/warnings.json            what went wrong in a way the scores alone do not say
 ///     RUN/report/index.html        the HTML report
 public struct RunLayout: Sendable {
   public let root: URL
@@ -55,18 +57,27 @@ public struct RunLayout: Sendable {
   public var predict: URL { root.appendingPathComponent("predict", isDirectory: true) }
   public var predictionsRoot: URL { root.appendingPathComponent("predictions", isDirectory: true) }
   public func predictions(_ variant: ModelVariant) -> URL { predictionsRoot.appendingPathComponent(variant.rawValue, isDirectory: true) }
+  /// Every scored model's predictions on the held-out test split (`predict.testSplit`).
+  public var testPredictionsRoot: URL { root.appendingPathComponent("predictions-test", isDirectory: true) }
+  public func testPredictions(_ variant: ModelVariant) -> URL {
+    testPredictionsRoot.appendingPathComponent(variant.rawValue, isDirectory: true)
+  }
   public var metrics: URL { root.appendingPathComponent("metrics", isDirectory: true) }
   /// RUN/metrics/<name>.json: a `MetricsName`'s scores.
   public func metricsFile(_ name: MetricsName) -> URL { metrics.appendingPathComponent("\(name.rawValue).json") }
+  /// The run's warnings (`RunWarnings`): a JSON list the console, the summary and the report show.
+  public var warningsFile: URL { root.appendingPathComponent("warnings.json") }
   public var report: URL { root.appendingPathComponent("report", isDirectory: true) }
   public var reportPage: URL { report.appendingPathComponent("index.html") }
 }
 
 /// What a metrics file scores: the CAM-only masks, the AE masks, the final predictions, or
-/// one model variant's predictions.
+/// one model variant's predictions on the evaluation split (val, where defaults are chosen)
+/// or on the held-out test split (where results are reported).
 public enum MetricsName: Hashable, Sendable {
   case camOnly, aeMasks, predict
   case model(ModelVariant)
+  case test(ModelVariant)
 
   public var rawValue: String {
     switch self {
@@ -74,6 +85,7 @@ public enum MetricsName: Hashable, Sendable {
     case .aeMasks: return "ae-masks"
     case .predict: return "predict"
     case .model(let v): return v.rawValue
+    case .test(let v): return "test-\(v.rawValue)"
     }
   }
 }

@@ -63,7 +63,7 @@ public struct Pipeline {
     return list
   }
 
-  /// The variants predicted and scored on the evaluation split.
+  /// The variants predicted and scored on the evaluation split (and the held-out split).
   var scoredVariants: [ModelVariant] {
     var names: [ModelVariant] = [.psl]
     if config.segmentation.pslPlus { names.append(.pslPlus) }
@@ -85,6 +85,13 @@ public struct Pipeline {
     return FileManager.default.fileExists(atPath: dataset.listURL(split: split).path)
   }
 
+  /// The held-out split every scored model is predicted and scored on besides the evaluation
+  /// split: `predict.testSplit` when the dataset lists it and it is not the evaluation split.
+  var heldOutSplit: String? {
+    guard let split = config.predict.testSplit, !split.isEmpty, split != config.predict.split, lists(split) else { return nil }
+    return split
+  }
+
   var finalVariant: ModelVariant {
     config.predict.finalModel == .pslPlus && config.segmentation.pslPlus ? .pslPlus : .psl
   }
@@ -95,10 +102,10 @@ public struct Pipeline {
   func outputs(of stage: PipelineStage) -> [URL] {
     switch stage {
     case .synth: return config.dataset == nil ? [datasetDirectory] : []
-    case .erase: return [layout.erase.root]
+    case .erase: return [layout.erase.root, layout.warningsFile]
     case .masks: return [layout.masks, layout.camOnlyMasks]
     case .trainSeg: return [layout.segmentation.root]
-    case .predict: return [layout.predict, layout.predictionsRoot]
+    case .predict: return [layout.predict, layout.predictionsRoot, layout.testPredictionsRoot]
     case .eval: return [layout.metrics]
     case .report: return [layout.report]
     }
@@ -116,6 +123,7 @@ public struct Pipeline {
       return variants.allSatisfy { manifest(layout.segmentation.directory($0)) }
     case .predict:
       return manifest(layout.predict) && (!lists(config.predict.split) || scoredVariants.allSatisfy { manifest(layout.predictions($0)) })
+        && (heldOutSplit == nil || scoredVariants.allSatisfy { manifest(layout.testPredictions($0)) })
     case .eval:
       return manifest(layout.metrics)
     case .report: return fm.fileExists(atPath: layout.reportPage.path)
@@ -135,7 +143,8 @@ public struct Pipeline {
   /// Which sections of the configuration each stage depends on: a change in one redoes it.
   static func sections(of stage: PipelineStage) -> [Section] {
     switch stage {
-    case .synth: return [.field("dataset", \.dataset), .field("synth", \.synth)]
+    // The generator's settings matter only to a run on the embedded dataset.
+    case .synth: return [.field("dataset", \.dataset), Section(name: "synth") { $0.dataset != nil || $0.synth == $1.synth }]
     case .erase: return [.field("net", \.net), .field("seed", \.seed), .field("erase", \.erase)]
     case .masks: return [.field("masks", \.masks)]
     case .trainSeg:
@@ -180,7 +189,10 @@ public struct Pipeline {
       log("run: \(stage.rawValue) ...")
       try perform(stage)
       log(String(format: "run: %@ done in %.0f s", stage.rawValue, Date().timeIntervalSince(started)))
+      if stage != .report { try updateWarnings() }
     }
+    // A run finished before warnings were written gets them too.
+    if !FileManager.default.fileExists(atPath: layout.warningsFile.path) { try updateWarnings() }
     return layout.reportPage
   }
 
@@ -231,8 +243,9 @@ public struct Pipeline {
     switch stage {
     case .synth:
       guard config.dataset == nil else { return }
-      log("run: writing the synthetic dataset (\(config.synth.trainCount) + \(config.synth.valCount) images) to \(datasetDirectory.path)")
-      try SyntheticDataset(configuration: config.synth).write(to: datasetDirectory)
+      let c = config.synth
+      log("run: writing the synthetic dataset (\(c.trainCount) train, \(c.valCount) val, \(c.testTotal) test images) to \(datasetDirectory.path)")
+      _ = try SyntheticDataset(configuration: config.synth).write(to: datasetDirectory)
     case .erase:
       var erase = config.erase
       erase.dataset = datasetDirectory.path
@@ -250,13 +263,8 @@ public struct Pipeline {
     case .predict:
       try predict()
     case .eval:
-      let trainSplit = config.erase.split
-      let entries: [EvaluationConfiguration.Entry] = [
-        .init(name: .camOnly, predictions: layout.camOnlyMasks, split: trainSplit),
-        .init(name: .aeMasks, predictions: layout.masks, split: trainSplit),
-        .init(name: .predict, predictions: layout.predict, split: config.predict.split),
-      ] + scoredVariants.map { .init(name: .model($0), predictions: layout.predictions($0), split: config.predict.split) }
-      try EvaluationStage.run(EvaluationConfiguration(dataset: datasetDirectory, entries: entries), run: run, progress: progress, log: log)
+      try EvaluationStage.run(EvaluationConfiguration(dataset: datasetDirectory, entries: evaluationEntries), run: run,
+                              progress: progress, log: log)
     case .report:
       try RunReport.write(run: run, options: ReportOptions(dataset: datasetDirectory.path, samples: config.reportSamples), log: log)
     }
@@ -273,75 +281,5 @@ public struct Pipeline {
       log("run: training \(variant)\(seg.supervision == .full ? " (FULLY SUPERVISED upper bound)" : "")")
       try SegmentationStage.run(seg, run: run, refinement: plusRefinement, progress: progress, log: log)
     }
-  }
-
-  /// The final model into RUN/predict (with overlays), every scored one into RUN/predictions.
-  func predict() throws {
-    guard lists(config.predict.split) else {
-      // Nothing to predict or score on; the trained segmenters are the result.
-      log("run: the dataset has no split '\(config.predict.split)' (ImageSets/Segmentation/\(config.predict.split).txt): nothing to predict; "
-          + "use `aepsl predict --run \(run.path) --images DIR --out DIR` on your images")
-      try FileManager.default.createDirectory(at: layout.predict, withIntermediateDirectories: true)
-      try StageManifest(stage: "predict", parameters: ["split": config.predict.split], inputs: [], startedAt: Date(),
-                        notes: ["skipped": "the dataset has no split '\(config.predict.split)'"]).write(to: layout.predict)
-      return
-    }
-    var final = PredictConfiguration(checkpoint: layout.segmentation.checkpoint(finalVariant).path, output: layout.predict.path)
-    final.dataset = datasetDirectory.path
-    final.split = config.predict.split
-    final.confidenceThreshold = config.predict.confidence
-    final.overlay = true
-    final.onBadImage = config.onBadImage
-    try PredictStage.run(final, refinement: refinement, progress: progress, log: log)
-    for variant in scoredVariants {
-      var p = final
-      p.checkpoint = layout.segmentation.checkpoint(variant).path
-      p.output = layout.predictions(variant).path
-      p.overlay = false
-      try PredictStage.run(p, refinement: refinement, progress: progress, log: log)
-    }
-  }
-
-  /// The dense CRF of docs/METHOD.md 1.4 with the configured parameters, or plain argmax.
-  var refinement: Refinement {
-    guard config.useCRF else { return .argmax }
-    return .denseCRF(config.predict.crf, threads: threads)
-  }
-
-  /// The dense CRF that makes the PSL+ masks (`plusCRF`), or plain argmax.
-  var plusRefinement: Refinement {
-    guard config.useCRF else { return .argmax }
-    return .denseCRF(config.plusCRF, threads: threads)
-  }
-
-  /// The mIoU table printed at the end of a run: name, split, mIoU, from RUN/metrics.
-  public func summaryTable() -> String {
-    var lines = ["mIoU (%)                                   split   mIoU"]
-    let rows: [(MetricsName, String, String)] = [
-      (.camOnly, "CAM only (pseudo masks from step 1)", config.erase.split),
-      (.aeMasks, "AE pseudo masks (merged steps)", config.erase.split),
-      (.model(.psl), "AE-PSL" + (finalVariant == .psl ? " (final)" : ""), config.predict.split),
-      (.model(.pslPlus), "AE-PSL+" + (finalVariant == .psl ? "" : " (final)"), config.predict.split),
-      (.model(.deeplab), "DeepLab on AE masks (ablation)", config.predict.split),
-      (.model(.full), "FULLY SUPERVISED upper bound", config.predict.split),
-    ]
-    var weak: Double?, full: Double?
-    for (name, label, split) in rows {
-      guard let data = try? Data(contentsOf: layout.metricsFile(name)),
-            let report = try? JSONDecoder().decode(EvaluationReport.self, from: data) else { continue }
-      let value = report.meanIoU * 100
-      if name == .model(finalVariant) { weak = value }
-      if name == .model(.full) { full = value }
-      lines.append(label.padding(toLength: 43, withPad: " ", startingAt: 0) + split.padding(toLength: 8, withPad: " ", startingAt: 0)
-                   + String(format: "%5.2f", value))
-    }
-    if lines.count == 1 { lines.append("(nothing scored: the dataset has no ground-truth masks for these splits)") }
-    if config.upperBound && !trainingHasGroundTruth {
-      lines.append("(no fully supervised upper bound: the training split has no ground-truth mask for every image)")
-    }
-    if let weak, let full, full > 0 {
-      lines.append(String(format: "weak / full supervision: %.1f%%", 100 * weak / full))
-    }
-    return lines.joined(separator: "\n")
   }
 }

@@ -5,7 +5,9 @@ import AEPSLMethod
 import Foundation
 
 /// The predict section of `aepsl run`: which model predicts the evaluation split into
-/// RUN/predict, how (docs/METHOD.md 1.4), and on which split every model is scored.
+/// RUN/predict, how (docs/METHOD.md 1.4), and on which splits every model is scored: the
+/// evaluation split (val), where defaults are chosen, and the held-out test split, where
+/// results are reported.
 public struct PredictSettings: Codable, Sendable, Equatable {
   /// The segmenter whose predictions go to RUN/predict: psl-plus (psl when PSL+ is off) or
   /// psl; every trained one is scored anyway. psl-plus since its masks come from the CRF
@@ -16,8 +18,11 @@ public struct PredictSettings: Codable, Sendable, Equatable {
   public var confidence: Float = 0.1
   /// The dense CRF at test time (DeepLab's: spatial deviations in pixels).
   public var crf = CRFParameters()
-  /// The split predicted and scored.
+  /// The split predicted and scored, where defaults are chosen.
   public var split = "val"
+  /// The held-out split every scored model is also predicted and scored on, when the
+  /// dataset lists it (ImageSets/Segmentation/<testSplit>.txt); null: none.
+  public var testSplit: String? = "test"
 
   public init() {}
 }
@@ -31,7 +36,9 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
   /// The network of both the erasing classifiers and the segmenter: tiny or largefov.
   public var net: String
   public var seed: UInt64
-  /// The synthetic dataset's generator, when `dataset` is nil.
+  /// The synthetic dataset's generator, when `dataset` is nil: the demo's train and val
+  /// images, and 200 test images numbered after them (they change no train or val file), so
+  /// that the run reports on images no default was chosen on.
   public var synth: SyntheticDataset.Configuration
   public var erase: EraseConfiguration
   public var masks: MaskConfiguration
@@ -63,7 +70,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     self.dataset = dataset
     self.net = net
     seed = 0
-    synth = .init()
+    synth = .init(testCount: 200)
     erase = EraseConfiguration(dataset: dataset ?? "", net: net)
     masks = MaskConfiguration()
     segmentation = SegmentationConfiguration(net: net)

@@ -85,6 +85,10 @@ enum Markup {
     table.numbers td { text-align: right; font-variant-numeric: tabular-nums; }
     table.numbers td:first-child { text-align: left; }
     table.numbers tr.bound td { border-top: 3px double #999; font-style: italic; }
+    table.numbers td.unscorable { text-align: left; color: #555; font-style: italic; }
+    .warnings { background: #fff4e5; border: 2px solid #e08a00; border-radius: 4px; padding: 0.3em 1em; margin: 1em 0; }
+    .warnings h2 { border: none; margin: 0.4em 0; color: #8a4b00; }
+    .warnings li { margin-bottom: 0.5em; }
     table.config td:first-child { font-weight: 600; }
     table.config td .mono { overflow-wrap: anywhere; }
     table.numbers th:first-child, table.numbers td:first-child { position: sticky; left: 0; z-index: 1; background: #fff;

@@ -8,12 +8,20 @@ import Foundation
 extension ReportPage {
   // MARK: - IoU table
 
+  /// The rows of the IoU table: the masks on the training split, then each segmenter on the
+  /// evaluation split with its row on the held-out split (when the dataset has one) below it.
+  var iouRows: [MetricsEntry] {
+    let test = contents.heldOutSplit == nil ? [:] : Dictionary(uniqueKeysWithValues: MetricsEntry.testRows.map { ($0.label, $0) })
+    return MetricsEntry.rows.flatMap { entry in [entry] + (test[entry.label].map { [$0] } ?? []) }
+  }
+
   func iouSection() -> String {
     let id = "iou", title = Self.sections[3].title
-    let rows = MetricsEntry.rows
+    let rows = iouRows
     let reports = rows.compactMap { contents.metrics[$0.name]?.report }
     let classNames = reports.first?.classNames ?? (["background"] + contents.classNames)
-    var body = Markup.note("IoU in % per class, from RUN/metrics/<name>.json (written by `aepsl eval --json`). CAM and pseudo-mask rows score the training images (what the segmenter learns from); the others the validation split. \"—\": not run yet, or a class absent from both truth and prediction.")
+    let heldOut = contents.heldOutSplit.map { ", and on the held-out \($0) split, where results are reported" } ?? ""
+    var body = Markup.note("IoU in % per class, from RUN/metrics/<name>.json (written by `aepsl eval --json`). The split column says which images a row scores: CAM and pseudo-mask rows the training images (what the segmenter learns from); each segmenter the validation split, where defaults are chosen\(heldOut). \"—\": not run yet, or a class absent from both truth and prediction.")
     var tableRows: [String] = []
     for entry in rows {
       let row = contents.metrics[entry.name]
@@ -28,6 +36,8 @@ extension ReportPage {
           cells += classNames.map { _ in "<td>—</td>" }
           body += problem("metrics/\(entry.name).json has \(report.iou.count) classes, the table \(classNames.count).")
         }
+      } else if let why = contents.unscorable[entry.name] {
+        cells.append("<td class=\"unscorable\" colspan=\"\(4 + classNames.count)\">cannot be scored: \(Markup.esc(why))</td>")
       } else {
         if let p = row?.problem { body += problem(p) }
         cells += Array(repeating: "<td>—</td>", count: 4 + classNames.count)
@@ -37,16 +47,27 @@ extension ReportPage {
     let header = ["method", "split", "images", "mIoU", "pixel acc."] + classNames
     body += "<div class=\"scroll\"><table class=\"numbers\">\n<thead><tr>" + header.map { "<th>\(Markup.esc($0))</th>" }.joined()
       + "</tr></thead>\n<tbody>\n" + tableRows.joined(separator: "\n") + "\n</tbody></table></div>\n"
-    let missing = rows.filter { contents.metrics[$0.name]?.report == nil }
-    if missing.count == rows.count {
-      body += Markup.notRun("no metrics file in RUN/metrics", hint: "Evaluate with `aepsl eval ... --json RUN/metrics/<name>.json`.")
-    }
-    if !missing.isEmpty {
-      body += "<details><summary>How to fill the missing rows</summary><ul>"
-        + missing.map { "<li><code>\(Markup.esc($0.command))</code></li>" }.joined() + "</ul></details>\n"
-    }
+    body += missingRowsNote(rows)
     body += Markup.note("The fully supervised row trains the same segmenter on the ground-truth masks: an upper bound, not a result of the method.")
     return Markup.section(id: id, title: title, html: body)
+  }
+
+  /// What the rows without scores need: the commands that fill those a command can fill;
+  /// rows that cannot be scored (no ground truth) are no "not run yet" and get no command.
+  func missingRowsNote(_ rows: [MetricsEntry]) -> String {
+    let unscored = rows.filter { contents.metrics[$0.name]?.report == nil }
+    let missing = unscored.filter { contents.unscorable[$0.name] == nil }
+    var out = ""
+    if unscored.count == rows.count {
+      out += missing.isEmpty
+        ? Markup.note("No row can be scored: the dataset has no ground-truth masks for these splits.")
+        : Markup.notRun("no metrics file in RUN/metrics", hint: "Evaluate with `aepsl eval ... --json RUN/metrics/<name>.json`.")
+    }
+    if !missing.isEmpty {
+      out += "<details><summary>How to fill the missing rows</summary><ul>"
+        + missing.map { "<li><code>\(Markup.esc($0.command))</code></li>" }.joined() + "</ul></details>\n"
+    }
+    return out
   }
 
   /// A cell background growing greener with the IoU.

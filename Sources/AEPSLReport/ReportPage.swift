@@ -72,7 +72,8 @@ final class ReportPage {
     if let dataset = contents.dataset {
       var text = "<span class=\"mono\">\(Markup.esc(dataset.root.path))</span>"
       let split = contents.eraseSplit
-      let counts = [split, "val"].compactMap { s in (try? dataset.imageIDs(split: s)).map { "\($0.count) \(s)" } }
+      let counts = [split, contents.predictSplit, contents.heldOutSplit].compactMap { $0 }
+        .compactMap { s in (try? dataset.imageIDs(split: s)).map { "\($0.count) \(s)" } }
       if !counts.isEmpty { text += " (" + Markup.esc(counts.joined(separator: ", ")) + " images)" }
       facts.append(("Dataset", text))
     } else {
@@ -86,6 +87,7 @@ final class ReportPage {
       if let reason = erase.notes["reason"], !reason.isEmpty { text += " (\(reason))" }
       facts.append(("Erasing", Markup.esc(text)))
     }
+    if let results = resultsFact() { facts.append(("Results", Markup.esc(results))) }
     var versions = Set(contents.manifests.compactMap(\.version))
     versions.remove(aepslVersion)
     let versionText = "report by aepsl \(aepslVersion)" + (versions.isEmpty ? "" : "; stages written by aepsl \(versions.sorted().joined(separator: ", "))")
@@ -93,12 +95,49 @@ final class ReportPage {
 
     var out = "<header>\n<h1>aepsl run report: \(Markup.esc(contents.run.lastPathComponent))</h1>\n"
     out += "<p class=\"note\">Adversarial Erasing with Prohibitive Segmentation Learning (Wei et al., CVPR 2017).</p>\n"
+    out += warningsBox()
     out += "<nav>" + Self.sections.map { "<a href=\"#\(Markup.esc($0.id))\">\(Markup.esc($0.title))</a>" }.joined() + "</nav>\n"
     out += Markup.definitions(facts)
     out += "\n<h2 id=\"config\">Configuration</h2>\n"
     out += configuration()
     out += "\n</header>\n"
     return out
+  }
+
+  /// RUN/warnings.json in a box at the top of the page: what went wrong, the likely cause and
+  /// the option to change.
+  func warningsBox() -> String {
+    if let problem = contents.warningsProblem { return self.problem(problem) }
+    guard !contents.warnings.isEmpty else { return "" }
+    let n = contents.warnings.count
+    return "<div class=\"warnings\" id=\"warnings\"><h2>\(n) warning\(n == 1 ? "" : "s")</h2><ul>"
+      + contents.warnings.map { w in
+        "<li><strong>\(Markup.esc(w.what))</strong><br>Likely cause: \(Markup.esc(w.likelyCause))<br>Try: <code>\(Markup.esc(w.option))</code></li>"
+      }.joined()
+      + "</ul><p class=\"note\">From RUN/warnings.json.</p></div>\n"
+  }
+
+  /// The final model's mIoU on the held-out split (where results are reported) and on val
+  /// (where defaults are chosen), the bound's, and weak over full, when they are scored.
+  func resultsFact() -> String? {
+    let final = contents.predictVariant ?? contents.finalMetricsName.flatMap { $0 == MetricsName.predict.rawValue ? nil : $0 }
+    guard let final, let variant = ModelVariant(rawValue: final) else { return nil }
+    func score(_ name: MetricsName) -> EvaluationReport? { contents.metrics[name.rawValue]?.report }
+    var parts: [String] = []
+    let test = score(.test(variant)), val = score(.model(variant))
+    let fullTest = score(.test(.full)), fullVal = score(.model(.full))
+    var figures: [String] = []
+    if let test { figures.append("\(Format.percent(test.meanIoU)) on \(test.split) (held out)") }
+    if let val { figures.append("\(Format.percent(val.meanIoU)) on \(val.split)") }
+    guard !figures.isEmpty else { return nil }
+    parts.append("final model (\(final)): mIoU " + figures.joined(separator: ", "))
+    if let bound = fullTest ?? fullVal {
+      parts.append("fully supervised upper bound: \(Format.percent(bound.meanIoU)) on \(bound.split)")
+      if let weak = fullTest != nil ? test : val, bound.meanIoU > 0 {
+        parts.append(String(format: "weak / full %.1f%% on %@", 100 * weak.meanIoU / bound.meanIoU, bound.split))
+      }
+    }
+    return parts.joined(separator: "; ")
   }
 
   /// config.json when the run has one, else the parameters the stages recorded.

@@ -42,6 +42,17 @@ public struct MetricsEntry: Sendable, Equatable {
     name: MetricsName.predict.rawValue, label: "Final predictions (RUN/predict)",
     command: "aepsl eval --pred RUN/predict --dataset DATASET --split val --json RUN/metrics/predict.json", isUpperBound: false)
 
+  /// The rows of the held-out split (`aepsl run` scores every segmenter on it when the dataset
+  /// lists ImageSets/Segmentation/test.txt): metrics/test-<variant>.json.
+  public static let testRows: [MetricsEntry] = [ModelVariant.deeplab, .psl, .pslPlus, .full].map { variant in
+    let label = rows.first { $0.name == variant.rawValue }?.label ?? variant.rawValue
+    let name = MetricsName.test(variant).rawValue
+    return MetricsEntry(name: name, label: label,
+                        command: "aepsl predict --run RUN --model \(variant) --dataset DATASET --split test --out RUN/predictions-test/\(variant), "
+                          + "then aepsl eval --pred RUN/predictions-test/\(variant) --dataset DATASET --split test --json RUN/metrics/\(name).json",
+                        isUpperBound: variant.isUpperBound)
+  }
+
   /// Where the confusion matrix of the final predictions comes from: the first of these present.
   public static let finalPredictionSources: [String] = [MetricsName.predict.rawValue] + PredictStage.defaultModelOrder.map(\.rawValue)
 }
@@ -149,6 +160,9 @@ struct RunContents {
   /// Such a row is not "not run yet": no command would fill it.
   let unscorable: [String: String]
   let manifests: [ManifestInfo]
+  /// RUN/warnings.json: what went wrong in a way the scores alone do not say.
+  let warnings: [RunWarning]
+  let warningsProblem: String?
 
   var eraseLayout: EraseLayout { EraseLayout(run: run) }
 
@@ -159,6 +173,16 @@ struct RunContents {
 
   /// The split erasing mined (default train).
   var eraseSplit: String { erase?.parameters["split"] ?? "train" }
+
+  /// The held-out split: the one the test-<variant> metrics were scored on, else "test" when
+  /// the dataset lists it, else nil (the dataset has none).
+  let heldOutSplit: String?
+
+  static func heldOutSplit(metrics: [String: MetricsRow], dataset: VOCDataset?) -> String? {
+    if let split = MetricsEntry.testRows.lazy.compactMap({ metrics[$0.name]?.report?.split }).first { return split }
+    guard let dataset, FileManager.default.fileExists(atPath: dataset.listURL(split: "test").path) else { return nil }
+    return "test"
+  }
 
   /// The split RUN/predict holds (default val).
   var predictSplit: String { predict?.parameters["split"].flatMap { $0.isEmpty ? nil : $0 } ?? "val" }
@@ -219,7 +243,7 @@ struct RunContents {
     datasetProblem = problem
 
     var metrics: [String: MetricsRow] = [:]
-    for entry in MetricsEntry.rows + [MetricsEntry.predict] {
+    for entry in MetricsEntry.rows + MetricsEntry.testRows + [MetricsEntry.predict] {
       let url = layout.metrics.appendingPathComponent("\(entry.name).json")
       guard fm.fileExists(atPath: url.path) else { continue }
       do {
@@ -230,7 +254,11 @@ struct RunContents {
       }
     }
     self.metrics = metrics
-    unscorable = Self.unscorableRows(run: run, dataset: dataset, trainSplit: erase?.parameters["split"] ?? "train")
+    let predictSplit = predict?.parameters["split"].flatMap { $0.isEmpty ? nil : $0 } ?? "val"
+    let heldOut = Self.heldOutSplit(metrics: metrics, dataset: dataset)
+    heldOutSplit = heldOut
+    unscorable = Self.unscorableRows(run: run, dataset: dataset, trainSplit: erase?.parameters["split"] ?? "train",
+                                     evalSplit: predictSplit, heldOutSplit: heldOut)
       .filter { metrics[$0.key]?.report == nil }
 
     // Class names: the dataset's, else the erasing stage's record, else a metrics file's.
@@ -251,6 +279,11 @@ struct RunContents {
       meanPixel = [128, 128, 128]
     }
     manifests = Self.allManifests(in: run)
+    do {
+      (warnings, warningsProblem) = (try RunWarnings.read(from: layout.warningsFile) ?? [], nil)
+    } catch {
+      (warnings, warningsProblem) = ([], "\(error)")
+    }
   }
 
   /// The dataset at `named` (an absolute path, or relative to the working directory), its
@@ -287,8 +320,10 @@ struct RunContents {
     }
   }
 
-  /// See `unscorable`.
-  static func unscorableRows(run: URL, dataset: VOCDataset?, trainSplit: String) -> [String: String] {
+  /// See `unscorable`: the rows the evaluation stage listed as not scored, and every row on
+  /// a split of which no image has a ground-truth mask.
+  static func unscorableRows(run: URL, dataset: VOCDataset?, trainSplit: String, evalSplit: String = "val",
+                             heldOutSplit: String? = nil) -> [String: String] {
     var rows: [String: String] = [:]
     if let eval = ManifestInfo.read(directory: RunLayout(run: run).metrics, relativePath: "metrics"),
        let listed = eval.notes["not_scored"] {
@@ -297,10 +332,21 @@ struct RunContents {
         if parts.count == 2 { rows[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
       }
     }
-    if let dataset, let ids = try? dataset.imageIDs(split: trainSplit), !ids.isEmpty,
-       !ids.contains(where: { dataset.maskURL($0) != nil }) {
-      let why = "the training split '\(trainSplit)' has no ground-truth masks to score against"
-      for name in [MetricsName.camOnly, .aeMasks, .model(.full), .model(.fullPSL)] { rows[name.rawValue] = why }
+    guard let dataset else { return rows }
+    func hasNoTruth(_ split: String) -> Bool {
+      guard let ids = try? dataset.imageIDs(split: split), !ids.isEmpty else { return false }
+      return !ids.contains { dataset.maskURL($0) != nil }
+    }
+    let models = ModelVariant.allCases
+    var bySplit: [(split: String, names: [MetricsName], what: String)] = [
+      (trainSplit, [.camOnly, .aeMasks, .model(.full), .model(.fullPSL)], "the training split '\(trainSplit)' has no ground-truth masks to score against"),
+      (evalSplit, [.predict] + models.map { .model($0) }, "the split '\(evalSplit)' has no ground-truth masks to score against"),
+    ]
+    if let heldOutSplit {
+      bySplit.append((heldOutSplit, models.map { .test($0) }, "the split '\(heldOutSplit)' has no ground-truth masks to score against"))
+    }
+    for (split, names, why) in bySplit where hasNoTruth(split) {
+      for name in names { rows[name.rawValue] = why }
     }
     return rows
   }

@@ -29,7 +29,8 @@ public struct ReportOptions: Sendable {
 /// RUN/erase/mean_pixel.json and RUN/erase/step-N/{manifest.json, loss.csv, cams/<id>.npy,
 /// erased/<id>.png}; RUN/masks/<id>.png and manifest.json; RUN/seg/<variant>/{loss.csv,
 /// manifest.json}; RUN/predict/<id>.png; RUN/metrics/<name>.json for the names in
-/// `MetricsEntry.rows` and `MetricsEntry.predict`; every manifest.json one or two levels
+/// `MetricsEntry.rows`, `MetricsEntry.testRows` and `MetricsEntry.predict`; RUN/warnings.json;
+/// every manifest.json one or two levels
 /// below RUN for the timings.
 public enum RunReport {
   /// Writes the report and returns the URL of its index.html. Throws only when the run

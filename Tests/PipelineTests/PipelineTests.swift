@@ -118,6 +118,23 @@ struct RunConfigurationTests {
     #expect(off.plusCRF == CRFParameters())
   }
 
+  /// A run made before the test split: its config.json has no predict.testSplit and the
+  /// generator without test images. On a given dataset that redoes predict (and what
+  /// follows) only; on the embedded one, whose files gain test images, everything.
+  @Test(arguments: [("/data/voc", PipelineStage.predict), (nil, PipelineStage.synth)])
+  func aRunMadeBeforeTheTestSplitRedoesWhatItMust(dataset: String?, redo: PipelineStage) throws {
+    let run = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-old-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: run) }
+    try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+    let now = try RunConfiguration.resolve(overrides: nil, file: "-", commandLine: .init(dataset: dataset))
+    var old = now
+    old.synth.testCount = nil
+    old.predict.testSplit = nil
+    try old.encoded().write(to: run.appendingPathComponent("config.json"))
+    #expect(!(String(data: try old.encoded(), encoding: .utf8) ?? "").contains("testSplit"), "as older versions wrote it")
+    #expect(try Pipeline(run: run, config: now, log: { _ in }).changedStage() == redo)
+  }
+
   @Test func resolvedConfigurationRoundTrips() throws {
     let c = try RunConfiguration.resolve(overrides: nil, file: "-", net: nil, dataset: nil)
     let again = try RunConfiguration.resolve(overrides: c.encoded(), file: "config.json", net: nil, dataset: nil)
@@ -130,7 +147,7 @@ struct RunConfigurationTests {
 @Suite("aepsl run end to end", .serialized)
 struct PipelineEndToEndTests {
   static let config = #"""
-    {"synth": {"trainCount": 16, "valCount": 6, "size": 48},
+    {"synth": {"trainCount": 16, "valCount": 6, "testCount": 4, "size": 48},
      "erase": {"maxSteps": 2, "stopRatio": 100, "stopChanceFraction": null, "batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
      "segmentation": {"batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
      "reportSamples": 2}
@@ -172,10 +189,24 @@ struct PipelineEndToEndTests {
     }
     let metrics = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: run.appendingPathComponent("metrics/predict.json")))
     #expect(metrics.split == "val" && metrics.images == val.count)
+    // The held-out split: every scored model predicted and scored on it.
+    let test = try dataset.imageIDs(split: "test")
+    #expect(test.count == 4)
+    for variant in ["psl", "psl-plus", "full"] {
+      #expect(exists("predictions-test/\(variant)/manifest.json"), "\(variant) on test")
+      for id in test { #expect(exists("predictions-test/\(variant)/\(id).png")) }
+      let scored = try JSONDecoder().decode(EvaluationReport.self,
+                                            from: Data(contentsOf: run.appendingPathComponent("metrics/test-\(variant).json")))
+      #expect(scored.split == "test" && scored.images == test.count, "\(variant)")
+    }
+    let summary = Pipeline(run: run, config: config, log: { _ in }).summaryTable()
+    let header = try #require(summary.split(separator: "\n").first)
+    #expect(header.hasSuffix("train     val    test"), "\(summary)")
+    #expect(summary.contains("weak / full supervision: ") && summary.contains("% on test ("), "\(summary)")
 
     // The report: every section, and every image it references exists.
     let html = try String(contentsOf: report, encoding: .utf8)
-    for needle in ["<table", "<svg", "FULLY SUPERVISED".lowercased()] {
+    for needle in ["<table", "<svg", "FULLY SUPERVISED".lowercased(), "metrics/test-psl-plus.json", "on test (held out)"] {
       #expect(html.lowercased().contains(needle), "report lacks \(needle)")
     }
     let sources = html.components(separatedBy: "src=\"").dropFirst().compactMap { $0.split(separator: "\"").first.map(String.init) }
@@ -259,6 +290,11 @@ struct PipelineEndToEndTests {
     let notes = try #require(try StageManifest.read(from: run.appendingPathComponent("metrics"))).notes["not_scored"] ?? ""
     #expect(notes.contains("ae-masks: no image of split 'train' has a ground-truth mask"), "\(notes)")
     #expect(pipeline.summaryTable().contains("nothing scored"))
+    #expect(lines.contains { $0.contains("lists no held-out split 'test'") }, "\(lines)")
+    // The report says the rows cannot be scored, and offers no command that cannot work.
+    let html = try String(contentsOf: report, encoding: .utf8)
+    let iou = try #require(html.components(separatedBy: "<section id=\"iou\">").last?.components(separatedBy: "</section>").first)
+    #expect(iou.contains("cannot be scored") && !iou.contains("Not run yet") && !iou.contains("How to fill"), "\(iou)")
     // Done means done: a rerun does nothing.
     lines.removeAll()
     try pipeline.execute()

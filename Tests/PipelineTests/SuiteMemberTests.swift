@@ -14,7 +14,7 @@ struct SuiteMemberTests {
   static let config = #"""
     {"erase": {"maxSteps": 3, "batchSize": 32, "cropSize": 96, "schedule": {"epochs": 16}},
      "segmentation": {"batchSize": 16, "cropSize": 96, "schedule": {"epochs": 16}, "pslPlus": false},
-     "predict": {"finalModel": "psl", "split": "test"}, "upperBound": false, "reportSamples": 1}
+     "predict": {"finalModel": "psl"}, "upperBound": false, "reportSamples": 1}
     """#
 
   // 200 training images of 96x96 with 4 classes, 3 x 100 erasing and 200 segmenter updates:
@@ -33,7 +33,7 @@ struct SuiteMemberTests {
     func metrics(_ name: String) throws -> EvaluationReport {
       try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: run.appendingPathComponent("metrics/\(name).json")))
     }
-    let cam = try metrics("cam"), ae = try metrics("ae-masks"), final = try metrics("predict")
+    let cam = try metrics("cam"), ae = try metrics("ae-masks"), final = try metrics("test-psl")
     #expect(cam.split == "train" && ae.split == "train" && final.split == "test" && final.images == 32)
     #expect(ae.meanIoU > cam.meanIoU + 0.02, "AE masks \(ae.meanIoU) against CAM-only \(cam.meanIoU) on train")
 
