@@ -76,36 +76,51 @@ static aepsl_codec_status jpeg_check_input(const uint8_t *data, size_t count,
   return AEPSL_CODEC_OK;
 }
 
-aepsl_codec_status aepsl_jpeg_read_header(const uint8_t *data, size_t count,
-                                          aepsl_codec_result *result) {
-  aepsl_result_reset(result);
-  aepsl_codec_status status = jpeg_check_input(data, count, result);
-  if (status != AEPSL_CODEC_OK) return status;
+// After the header: the pixels as `channels` (0: as stored) into context->pixels, and the
+// result's fields. Errors inside libjpeg longjmp to the caller's setjmp.
+static aepsl_codec_status jpeg_read_pixels(struct jpeg_decompress_struct *cinfo, jpeg_context *context,
+                                           int32_t channels, aepsl_codec_result *result) {
+  if (cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK)
+    return aepsl_result_fail(result, AEPSL_CODEC_UNSUPPORTED, "CMYK JPEG is not supported");
+  int wanted = channels != 0 ? channels : (cinfo->num_components == 1 ? 1 : 3);
+  cinfo->out_color_space = wanted == 1 ? JCS_GRAYSCALE : JCS_RGB;
 
-  struct jpeg_decompress_struct cinfo;
-  jpeg_context context;
-  jpeg_context_init(&context, result);
-  cinfo.err = &context.manager;
-  jpeg_create_decompress(&cinfo);
-  if (setjmp(context.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    return context.status;  // jpeg_fail wrote the message
+  jpeg_start_decompress(cinfo);
+  size_t row_bytes = (size_t)cinfo->output_width * (size_t)cinfo->output_components;
+  size_t total = aepsl_pixel_bytes(cinfo->output_width, cinfo->output_height,
+                                   cinfo->output_components);
+  if (total == 0)
+    return aepsl_result_fail(result, AEPSL_CODEC_INVALID, "the JPEG header has an invalid size %ux%u",
+                             cinfo->output_width, cinfo->output_height);
+  context->pixels = malloc(total);
+  if (context->pixels == NULL)
+    return aepsl_result_fail(result, AEPSL_CODEC_OUT_OF_MEMORY,
+                             "out of memory for a %ux%u JPEG", cinfo->output_width, cinfo->output_height);
+
+  // Ask for several rows per call: libjpeg-turbo's upsampler emits rec_outbuf_height rows
+  // at a time and one-row calls make it buffer internally.
+  while (cinfo->output_scanline < cinfo->output_height) {
+    JSAMPROW rows[4];
+    JDIMENSION left = cinfo->output_height - cinfo->output_scanline;
+    JDIMENSION batch = left < 4 ? left : 4;
+    for (JDIMENSION i = 0; i < batch; i++)
+      rows[i] = context->pixels + (size_t)(cinfo->output_scanline + i) * row_bytes;
+    jpeg_read_scanlines(cinfo, rows, batch);
   }
-  jpeg_mem_src(&cinfo, data, (unsigned long)count);
-  jpeg_read_header(&cinfo, TRUE);
-  result->width = (int32_t)cinfo.image_width;
-  result->height = (int32_t)cinfo.image_height;
-  result->channels = (int32_t)cinfo.num_components;
-  jpeg_destroy_decompress(&cinfo);
+  jpeg_finish_decompress(cinfo);
+
+  result->bytes = context->pixels;
+  result->count = total;
+  result->width = (int32_t)cinfo->output_width;
+  result->height = (int32_t)cinfo->output_height;
+  result->channels = (int32_t)cinfo->output_components;
   return AEPSL_CODEC_OK;
 }
 
-aepsl_codec_status aepsl_jpeg_decode(const uint8_t *data, size_t count, int32_t channels,
-                                     aepsl_codec_result *result) {
-  aepsl_result_reset(result);
-  if (channels != 0 && channels != 1 && channels != 3)
-    return aepsl_result_fail(result, AEPSL_CODEC_BAD_ARGUMENT,
-                             "cannot decode a JPEG to %d channels (use 1 or 3)", channels);
+// Reads the header (size and stored channels) and, unless header_only, the pixels. One
+// setjmp for both: every libjpeg error of either lands here.
+static aepsl_codec_status jpeg_read_memory(const uint8_t *data, size_t count, int32_t channels, int header_only,
+                                    aepsl_codec_result *result) {
   aepsl_codec_status status = jpeg_check_input(data, count, result);
   if (status != AEPSL_CODEC_OK) return status;
 
@@ -121,49 +136,31 @@ aepsl_codec_status aepsl_jpeg_decode(const uint8_t *data, size_t count, int32_t 
   }
   jpeg_mem_src(&cinfo, data, (unsigned long)count);
   jpeg_read_header(&cinfo, TRUE);
-
-  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-    jpeg_destroy_decompress(&cinfo);
-    return aepsl_result_fail(result, AEPSL_CODEC_UNSUPPORTED, "CMYK JPEG is not supported");
+  if (header_only) {
+    result->width = (int32_t)cinfo.image_width;
+    result->height = (int32_t)cinfo.image_height;
+    result->channels = (int32_t)cinfo.num_components;
+    status = AEPSL_CODEC_OK;
+  } else {
+    status = jpeg_read_pixels(&cinfo, &context, channels, result);
   }
-  int wanted = channels != 0 ? channels : (cinfo.num_components == 1 ? 1 : 3);
-  cinfo.out_color_space = wanted == 1 ? JCS_GRAYSCALE : JCS_RGB;
-
-  jpeg_start_decompress(&cinfo);
-  size_t row_bytes = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
-  size_t total = aepsl_pixel_bytes(cinfo.output_width, cinfo.output_height,
-                                   cinfo.output_components);
-  if (total == 0) {
-    jpeg_destroy_decompress(&cinfo);
-    return aepsl_result_fail(result, AEPSL_CODEC_INVALID, "the JPEG header has an invalid size %ux%u",
-                             cinfo.output_width, cinfo.output_height);
-  }
-  context.pixels = malloc(total);
-  if (context.pixels == NULL) {
-    jpeg_destroy_decompress(&cinfo);
-    return aepsl_result_fail(result, AEPSL_CODEC_OUT_OF_MEMORY,
-                             "out of memory for a %ux%u JPEG", cinfo.output_width, cinfo.output_height);
-  }
-
-  // Ask for several rows per call: libjpeg-turbo's upsampler emits rec_outbuf_height rows
-  // at a time and one-row calls make it buffer internally.
-  while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW rows[4];
-    JDIMENSION left = cinfo.output_height - cinfo.output_scanline;
-    JDIMENSION batch = left < 4 ? left : 4;
-    for (JDIMENSION i = 0; i < batch; i++)
-      rows[i] = context.pixels + (size_t)(cinfo.output_scanline + i) * row_bytes;
-    jpeg_read_scanlines(&cinfo, rows, batch);
-  }
-  jpeg_finish_decompress(&cinfo);
-
-  result->bytes = context.pixels;
-  result->count = total;
-  result->width = (int32_t)cinfo.output_width;
-  result->height = (int32_t)cinfo.output_height;
-  result->channels = (int32_t)cinfo.output_components;
   jpeg_destroy_decompress(&cinfo);
-  return AEPSL_CODEC_OK;
+  return status;
+}
+
+aepsl_codec_status aepsl_jpeg_read_header(const uint8_t *data, size_t count,
+                                          aepsl_codec_result *result) {
+  aepsl_result_reset(result);
+  return jpeg_read_memory(data, count, 0, 1, result);
+}
+
+aepsl_codec_status aepsl_jpeg_decode(const uint8_t *data, size_t count, int32_t channels,
+                                     aepsl_codec_result *result) {
+  aepsl_result_reset(result);
+  if (channels != 0 && channels != 1 && channels != 3)
+    return aepsl_result_fail(result, AEPSL_CODEC_BAD_ARGUMENT,
+                             "cannot decode a JPEG to %d channels (use 1 or 3)", channels);
+  return jpeg_read_memory(data, count, channels, 0, result);
 }
 
 // MARK: - Encode
