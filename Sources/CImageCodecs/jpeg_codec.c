@@ -57,7 +57,9 @@ static void jpeg_emit(j_common_ptr cinfo, int level) {
 // Never print to stderr from a library.
 static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
 
-static void jpeg_context_init(jpeg_context *context, aepsl_codec_result *result) {
+// Makes `context` the error manager `*err` of a compress or decompress struct.
+static void jpeg_context_init(jpeg_context *context, aepsl_codec_result *result, int encoding,
+                              struct jpeg_error_mgr **err) {
   memset(context, 0, sizeof *context);
   jpeg_std_error(&context->manager);
   context->manager.error_exit = jpeg_fail;
@@ -65,6 +67,17 @@ static void jpeg_context_init(jpeg_context *context, aepsl_codec_result *result)
   context->manager.output_message = jpeg_silent;
   context->result = result;
   context->status = AEPSL_CODEC_INVALID;
+  context->encoding = encoding;
+  *err = &context->manager;
+}
+
+// Where a call lands after jpeg_fail's longjmp: frees libjpeg's state and any output, and
+// returns the status jpeg_fail chose (it wrote the message).
+static aepsl_codec_status jpeg_abandon(j_common_ptr cinfo, jpeg_context *context) {
+  jpeg_destroy(cinfo);
+  free(context->pixels);
+  free(context->encoded);
+  return context->status;
 }
 
 // MARK: - Decode
@@ -126,14 +139,9 @@ static aepsl_codec_status jpeg_read_memory(const uint8_t *data, size_t count, in
 
   struct jpeg_decompress_struct cinfo;
   jpeg_context context;
-  jpeg_context_init(&context, result);
-  cinfo.err = &context.manager;
+  jpeg_context_init(&context, result, 0, &cinfo.err);
   jpeg_create_decompress(&cinfo);
-  if (setjmp(context.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    free(context.pixels);
-    return context.status;  // jpeg_fail wrote the message
-  }
+  if (setjmp(context.jump)) return jpeg_abandon((j_common_ptr)&cinfo, &context);
   jpeg_mem_src(&cinfo, data, (unsigned long)count);
   jpeg_read_header(&cinfo, TRUE);
   if (header_only) {
@@ -219,15 +227,9 @@ aepsl_codec_status aepsl_jpeg_encode(const uint8_t *pixels, int32_t width, int32
 
   struct jpeg_compress_struct cinfo;
   jpeg_context context;
-  jpeg_context_init(&context, result);
-  context.encoding = 1;
-  cinfo.err = &context.manager;
+  jpeg_context_init(&context, result, 1, &cinfo.err);
   jpeg_create_compress(&cinfo);
-  if (setjmp(context.jump)) {
-    jpeg_destroy_compress(&cinfo);
-    free(context.encoded);
-    return context.status;  // jpeg_fail wrote the message
-  }
+  if (setjmp(context.jump)) return jpeg_abandon((j_common_ptr)&cinfo, &context);
 
   memory_destination destination;
   destination.manager.init_destination = destination_init;
