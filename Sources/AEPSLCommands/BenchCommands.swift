@@ -46,8 +46,7 @@ struct BenchEngineCommand: ParsableCommand {
   @Flag(help: "Also run the same networks in PyTorch and print the ratios aepsl/PyTorch.")
   var comparePytorch = false
 
-  @Option(help: "Write every figure to this JSON file.")
-  var json: String?
+  @OptionGroup var json: JSONOutputOption
 
   @Flag(help: "Skip the FMA peak measurement.")
   var skipPeak = false
@@ -67,9 +66,9 @@ struct BenchEngineCommand: ParsableCommand {
     for name in networkNames where BenchNetwork.named(name) == nil {
       throw ValidationError("unknown network '\(name)'; known: \(BenchNetwork.all.map(\.name).joined(separator: ", "))")
     }
-    if let warmup, warmup < 0 { throw ValidationError("--warmup must be at least 0") }
-    if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
-    if retries < 0 { throw ValidationError("--retries must be at least 0") }
+    if let warmup { try Check.atLeast(0, warmup, "--warmup") }
+    if let iterations { try Check.atLeast(1, iterations, "--iterations") }
+    try Check.atLeast(0, retries, "--retries")
   }
 
   var networkNames: [String] { networks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
@@ -84,7 +83,7 @@ struct BenchEngineCommand: ParsableCommand {
     let (threads, seed) = (compute.threads, compute.seed)
     let benchmark = EngineBenchmark(
       networks: networkNames, warmup: warmup, iterations: iterations, comparePyTorch: comparePytorch, skipPeak: skipPeak,
-      maxLoad: maxLoad, retries: retries, seed: seed, json: json
+      maxLoad: maxLoad, retries: retries, seed: seed, json: json.path
     ) { name, warmup, iterations, output in
       ["bench", "engine", "--child", name, "--child-output", output, "--threads", "\(threads)", "--seed", "\(seed)",
        "--warmup", "\(warmup)", "--iterations", "\(iterations)"]
@@ -138,21 +137,20 @@ struct BenchCRFCommand: ParsableCommand {
   @Flag(help: "Also run pydensecrf on the same input and report the ratio and label agreement.")
   var comparePydensecrf = false
 
-  @Option(help: "Write the figures to this JSON file.")
-  var json: String?
+  @OptionGroup var json: JSONOutputOption
 
   func validate() throws {
     guard (image == nil) == (probs == nil) else { throw ValidationError("--image and --probs go together.") }
     guard width >= 8 && height >= 8 else { throw ValidationError("--width and --height must be at least 8.") }
     guard classes >= 2 && classes <= 256 else { throw ValidationError("--classes must be in 2...256.") }
-    guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1.") }
+    try Check.atLeast(1, repeats, "--repeats")
   }
 
   func run() throws {
     let scene = try image.map { try CRFBenchmark.scene(image: $0, probabilities: probs!) }
       ?? CRFScene.synthetic(width: width, height: height, labels: classes, seed: seed)
     try CRFBenchmark(scene: scene, parameters: crf.parameters, threads: threads.threads, repeats: repeats,
-                     comparePydensecrf: comparePydensecrf, json: json).run()
+                     comparePydensecrf: comparePydensecrf, json: json.path).run()
   }
 }
 
@@ -167,7 +165,7 @@ struct BenchAllreduceCommand: ParsableCommand {
       then one training step of the same network on rank 0 alone (the other ranks wait without \
       spinning), and prints the projected throughput on N machines for 10 and 25 Gbit/s links \
       with a ring allreduce: 2 (N - 1) / N x bytes / bandwidth + 2 (N - 1) x latency. Alone \
-      (no mpirun) only the step is timed. BENCHMARKS.md: measured figures and the projection.
+      (no mpirun) only the step is timed. Rank 0 prints the figures and writes --json. BENCHMARKS.md: measured figures and the projection.
       """)
 
   @Option(help: "Network: largefov or tiny.")
@@ -194,13 +192,12 @@ struct BenchAllreduceCommand: ParsableCommand {
   @Option(help: "Seconds rank 0 waits at most for the machine to be quiet (others' load at most 10%) before measuring.")
   var waitQuiet: Double = 120
 
-  @Option(help: "Write the figures to this JSON file (rank 0).")
-  var json: String?
+  @OptionGroup var json: JSONOutputOption
 
   @OptionGroup var compute: ComputeOptions
 
   func validate() throws {
-    guard BackboneSpec.named(net) != nil else { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
+    try Check.network(net)
     guard batch >= 1, allreduces >= 1, steps >= 1 else { throw ValidationError("--batch, --allreduces and --steps must be at least 1.") }
   }
 
@@ -208,7 +205,7 @@ struct BenchAllreduceCommand: ParsableCommand {
     compute.apply()
     let benchmark = AllreduceBenchmark(net: net, batch: batch, side: side, allreduces: allreduces, steps: steps,
                                        projectStep: projectStep, latency: latency, waitQuiet: waitQuiet,
-                                       seed: compute.seed, json: json)
+                                       seed: compute.seed, json: json.path)
     try asJob { communicator in try benchmark.measure(communicator) }
   }
 }

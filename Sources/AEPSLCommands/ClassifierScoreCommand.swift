@@ -19,17 +19,13 @@ struct ClassifierScoreCommand: ParsableCommand {
       answering "absent" everywhere, and the share of images with every decision right.
       """)
 
-  @Option(name: .customLong("run"), help: "Run directory.")
-  var runDirectory: String
-
-  @Option(help: "Dataset in the PASCAL VOC layout.")
-  var dataset: String
+  @OptionGroup var runDirectory: RunOption
+  @OptionGroup var dataset: DatasetOption
 
   @Option(help: "Split to score on (ImageSets/Segmentation/<split>.txt).")
   var split = "val"
 
-  @Option(help: "Erasing step whose classifier is scored.")
-  var step = 1
+  @OptionGroup var step: ErasingStepOption
 
   @Option(help: "Network of the classifier: tiny or largefov.")
   var net = "tiny"
@@ -44,9 +40,9 @@ struct ClassifierScoreCommand: ParsableCommand {
 
   func run() throws {
     compute.apply()
-    let checkpoint = URL(fileURLWithPath: runDirectory).appendingPathComponent("erase/step-\(step)/classifier.safetensors")
+    let checkpoint = runDirectory.url.appendingPathComponent("erase/step-\(step.number)/classifier.safetensors")
     let score = try ClassifierScore.evaluate(checkpoint: checkpoint, net: net,
-                                             dataset: try VOCDataset(root: URL(fileURLWithPath: dataset)), split: split,
+                                             dataset: try VOCDataset(root: dataset.url), split: split,
                                              longerSide: try workingSide())
     if json {
       let encoder = JSONEncoder()
@@ -54,7 +50,7 @@ struct ClassifierScoreCommand: ParsableCommand {
       print(String(decoding: try encoder.encode(score), as: UTF8.self))
     } else {
       print(String(format: "step %d on %@ (%d images): mAP %.2f, label accuracy %.2f%% (all absent: %.2f%%), exact match %.2f%%",
-                   step, split, score.images, 100 * score.meanAveragePrecision, 100 * score.labelAccuracy,
+                   step.number, split, score.images, 100 * score.meanAveragePrecision, 100 * score.labelAccuracy,
                    100 * score.absentAccuracy, 100 * score.exactMatch))
     }
   }
@@ -62,7 +58,7 @@ struct ClassifierScoreCommand: ParsableCommand {
   /// The longer side the classifier saw: --image-side over the run's erasing configuration
   /// (crop sizes from it, or the network's default when the run has none).
   func workingSide() throws -> Int? {
-    let erase = try EraseStage.configuration(run: URL(fileURLWithPath: runDirectory)) ?? EraseConfiguration(dataset: dataset, net: net)
+    let erase = try EraseStage.configuration(run: runDirectory.url) ?? EraseConfiguration(dataset: dataset.path, net: net)
     return (imageSide ?? erase.imageSide).longerSide(crop: erase.cropSize)
   }
 }

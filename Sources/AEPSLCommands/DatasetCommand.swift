@@ -21,11 +21,7 @@ struct DatasetStatsCommand: ParsableCommand {
       long run.
       """)
 
-  @Argument(help: "Dataset root (the folder holding JPEGImages/ and Annotations/).")
-  var dir: String
-
-  @Option(help: "A split name (ImageSets/Segmentation/<split>.txt) or the path of a list file.")
-  var split: String = "train"
+  @OptionGroup var list: DatasetListArguments
 
   @Flag(help: "Also decode every mask and check its size and labels.")
   var checkMasks = false
@@ -36,11 +32,11 @@ struct DatasetStatsCommand: ParsableCommand {
   var strict = false
 
   func run() throws {
-    let stats = try DatasetStatistics(root: URL(fileURLWithPath: dir), split: split, checkMasks: checkMasks)
+    let stats = try DatasetStatistics(root: URL(fileURLWithPath: list.dir), split: list.split, checkMasks: checkMasks)
     print(stats.report)
     guard stats.problems.isEmpty else {
       let count = stats.problems.count
-      FileHandle.standardError.write(Data("aepsl: \(count) problem\(count == 1 ? "" : "s") found in \(dir) (listed above).\n".utf8))
+      FileHandle.standardError.write(Data("aepsl: \(count) problem\(count == 1 ? "" : "s") found in \(list.dir) (listed above).\n".utf8))
       throw ExitCode(1)
     }
   }
@@ -57,11 +53,7 @@ struct BenchLoaderCommand: ParsableCommand {
       (scale 0.5-1.5, pad, random crop, flip) at --crop.
       """)
 
-  @Argument(help: "Dataset root.")
-  var dir: String
-
-  @Option(help: "A split name or a list file path.")
-  var split: String = "train"
+  @OptionGroup var list: DatasetListArguments
 
   @Option(help: "Images per batch.")
   var batchSize: Int = 32
@@ -94,15 +86,15 @@ struct BenchLoaderCommand: ParsableCommand {
 
   func run() throws {
     compute.apply()
-    let dataset = try VOCDataset(root: URL(fileURLWithPath: dir))
-    let set = try dataset.classificationSet(split: split)
+    let dataset = try VOCDataset(root: URL(fileURLWithPath: list.dir))
+    let set = try dataset.classificationSet(split: list.split)
     let options = BatchLoader.Options(batchSize: batchSize, augmentation: .deepLab(crop: crop), shuffle: true,
                                       dropLast: true, seed: compute.seed, workers: workers)
     let loader = BatchLoader(source: set.source(), classes: set.classes.count, options: options)
     guard loader.batchesPerEpoch >= 1 else {
       throw ValidationError("The split has \(set.count) labelled images, fewer than one batch of \(batchSize).")
     }
-    print("Dataset \(dataset.root.path), split \(split): \(set.count) images; batch \(batchSize), crop \(crop), \(workers) workers")
+    print("Dataset \(dataset.root.path), split \(list.split): \(set.count) images; batch \(batchSize), crop \(crop), \(workers) workers")
 
     // The loader alone.
     var images = 0, epoch = 0

@@ -26,11 +26,8 @@ struct EraseCommand: ParsableCommand {
       never redone. Next: aepsl masks --run RUN
       """)
 
-  @Option(help: "Dataset in the PASCAL VOC layout.")
-  var dataset: String
-
-  @Option(name: .customLong("run"), help: "Run directory (created if missing).")
-  var runDirectory: String
+  @OptionGroup var dataset: DatasetOption
+  @OptionGroup var runDirectory: NewRunOption
 
   @Option(help: "Split (ImageSets/Segmentation/<split>.txt) to mine.")
   var split = "train"
@@ -65,7 +62,7 @@ struct EraseCommand: ParsableCommand {
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
-    guard maxSteps >= 1 else { throw ValidationError("--max-steps must be at least 1.") }
+    try Check.atLeast(1, maxSteps, "--max-steps")
     guard delta > 0 && delta < 1 else { throw ValidationError("--delta must be in (0, 1), got \(delta).") }
     if let stopRatio, !(stopRatio > 1) { throw ValidationError("--stop-ratio must be above 1, got \(stopRatio).") }
     guard stopChanceFraction > 0 && stopChanceFraction < 1 else {
@@ -81,7 +78,7 @@ struct EraseCommand: ParsableCommand {
   }
 
   var configuration: EraseConfiguration {
-    var c = EraseConfiguration(dataset: dataset, net: training.net)
+    var c = EraseConfiguration(dataset: dataset.path, net: training.net)
     c.split = split
     c.initWeights = training.initWeights
     c.maxSteps = maxSteps
@@ -103,12 +100,12 @@ struct EraseCommand: ParsableCommand {
   func run() throws {
     compute.apply()
     let (summary, root) = try runStage { communicator in
-      try EraseStage.run(configuration, run: URL(fileURLWithPath: runDirectory), progress: progress.options,
+      try EraseStage.run(configuration, run: runDirectory.url, progress: progress.options,
                          communicator: communicator)
     }
     guard root else { return }
     print("Merged steps: \(summary.mergedSteps.map(String.init).joined(separator: ", ")) (\(summary.reason))")
-    print("Next: aepsl masks --run \(runDirectory)")
+    print("Next: aepsl masks --run \(runDirectory.path)")
   }
 }
 

@@ -12,32 +12,26 @@ struct EvalCommand: ParsableCommand {
       mIoU is the mean over the classes present in truth or prediction; 255 in the ground truth is \
       ignored; a predicted 255 on a labelled pixel counts against coverage. For pseudo masks, \
       precision (labelled pixels that are right) and coverage (ground-truth pixels labelled at all) \
-      tell how clean and how complete they are. --cams RUN scores the CAMs of an erasing step with a \
+      tell how clean and how complete they are. --dataset needs ground-truth masks (SegmentationClass or \
+      SegmentationClassAug). --cams RUN scores the CAMs of an erasing step with a \
       background-threshold sweep.
       """)
 
   @Option(help: "Directory of predicted palette PNGs <id>.png.")
   var pred: String?
 
-  @Option(help: "Dataset in the PASCAL VOC layout (with SegmentationClass or SegmentationClassAug).")
-  var dataset: String?
-
-  @Option(help: "Split to score.")
-  var split = "val"
+  @OptionGroup var source: SplitOptions
 
   @Option(help: "Score the CAMs of this run's erasing stage instead.")
   var cams: String?
 
-  @Option(help: "Erasing step whose CAMs --cams scores.")
-  var step = 1
-
-  @Option(help: "Write the report as JSON here.")
-  var json: String?
+  @OptionGroup var step: ErasingStepOption
+  @OptionGroup var json: JSONOutputOption
 
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
-    if cams == nil && (pred == nil || dataset == nil) {
+    if cams == nil && (pred == nil || source.dataset == nil) {
       throw ValidationError("Give --pred DIR and --dataset DIR, or --cams RUN.")
     }
     if cams != nil && pred != nil { throw ValidationError("--cams and --pred exclude each other.") }
@@ -46,13 +40,13 @@ struct EvalCommand: ParsableCommand {
   func run() throws {
     let report: EvaluationReport
     if let cams {
-      report = try Evaluation.cams(run: URL(fileURLWithPath: cams), step: step, progress: progress.options)
+      report = try Evaluation.cams(run: URL(fileURLWithPath: cams), step: step.number, progress: progress.options)
     } else {
-      let data = try AEPSLData.VOCDataset(root: URL(fileURLWithPath: dataset!))
-      report = try Evaluation.labelMaps(predictions: URL(fileURLWithPath: pred!), dataset: data, split: split,
+      let data = try AEPSLData.VOCDataset(root: URL(fileURLWithPath: source.dataset!))
+      report = try Evaluation.labelMaps(predictions: URL(fileURLWithPath: pred!), dataset: data, split: source.split,
                                         progress: progress.options)
     }
     print(report.table)
-    if let json { try report.write(to: URL(fileURLWithPath: json)) }
+    if let json = json.path { try report.write(to: URL(fileURLWithPath: json)) }
   }
 }

@@ -13,12 +13,12 @@ struct MasksCommand: ParsableCommand {
     discussion: """
       Per pixel: class c where only its mined region covers it; the class with the higher CAM where \
       several do; background (0) where the background cue is confident; 255 (ignore) elsewhere. \
-      Writes palette PNGs <id>.png to RUN/masks (or --out). --steps 1 gives the CAM-only baseline. \
+      RUN must hold a finished erasing stage. Writes palette PNGs <id>.png to RUN/masks (or --out). \
+      --steps 1 gives the CAM-only baseline. \
       Next: aepsl train-seg --run RUN
       """)
 
-  @Option(name: .customLong("run"), help: "Run directory with a finished erasing stage.")
-  var runDirectory: String
+  @OptionGroup var runDirectory: RunOption
 
   @Option(help: "Output directory. Default: RUN/masks.")
   var out: String?
@@ -40,26 +40,20 @@ struct MasksCommand: ParsableCommand {
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
-    guard backgroundThreshold >= 0 && backgroundThreshold <= 1 else {
-      throw ValidationError("--background-threshold must be in [0, 1], got \(backgroundThreshold).")
-    }
-    if let steps, steps < 1 { throw ValidationError("--steps must be at least 1.") }
+    try Check.fraction(backgroundThreshold, "--background-threshold")
+    if let steps { try Check.atLeast(1, steps, "--steps") }
     if saliencyDir != nil && background != .saliency { throw ValidationError("--saliency-dir needs --background saliency.") }
   }
 
   func run() throws {
     var c = MaskConfiguration()
-    c.background = background
-    c.saliencyDirectory = saliencyDir
-    c.backgroundThreshold = backgroundThreshold
-    c.steps = steps
-    c.output = out
-    c.onBadImage = badImages.onBadImage
+    (c.background, c.saliencyDirectory, c.backgroundThreshold) = (background, saliencyDir, backgroundThreshold)
+    (c.steps, c.output, c.onBadImage) = (steps, out, badImages.onBadImage)
     let (dir, root) = try runStage { communicator in
-      try MaskStage.run(c, run: URL(fileURLWithPath: runDirectory), progress: progress.options,
+      try MaskStage.run(c, run: runDirectory.url, progress: progress.options,
                         sharding: StageSharding(communicator: communicator, shard: shard.value))
     }
     guard root else { return }
-    print("Next: aepsl eval --pred \(dir.path) --dataset DATASET --split train, or aepsl train-seg --run \(runDirectory)")
+    print("Next: aepsl eval --pred \(dir.path) --dataset DATASET --split train, or aepsl train-seg --run \(runDirectory.path)")
   }
 }

@@ -9,23 +9,32 @@ import Foundation
 
 // The option groups that several commands share, each declared once.
 
-/// Options every compute-heavy command shares.
-struct ComputeOptions: ParsableArguments {
+/// --threads: the oneDNN and OpenBLAS pool.
+struct ThreadOptions: ParsableArguments {
   @Option(help: "Threads for oneDNN and OpenBLAS (one shared pool). Default: all cores.")
   var threads: Int = ComputeThreads.cores
 
-  @Option(help: "Seed for initialisation, data order and dropout.")
-  var seed: UInt64 = 0
+  func validate() throws { try Check.atLeast(1, threads, "--threads") }
 
-  func validate() throws {
-    guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
-  }
-
+  /// Sizes the pool, line-buffers stdout, and warns when other processes already keep the
+  /// cores busy.
   func apply() {
     ComputeThreads.set(threads)
     lineBufferedOutput()
     if let note = ComputeThreads.busyMachineNote(threads: threads) { FileHandle.standardError.write(Data((note + "\n").utf8)) }
   }
+}
+
+/// Options every compute-heavy command shares.
+struct ComputeOptions: ParsableArguments {
+  @OptionGroup var pool: ThreadOptions
+
+  @Option(help: "Seed for initialisation, data order and dropout.")
+  var seed: UInt64 = 0
+
+  var threads: Int { pool.threads }
+
+  func apply() { pool.apply() }
 }
 
 /// --quiet and --log-json, for every command with long loops.
@@ -169,9 +178,7 @@ struct CRFThreadOptions: ParsableArguments {
   @Option(help: "Threads for the CRF. Default: all cores.")
   var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-  func validate() throws {
-    guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
-  }
+  func validate() throws { try Check.atLeast(1, threads, "--threads") }
 }
 
 /// The defaults a training stage states in its --help (the values themselves live in the
@@ -220,11 +227,11 @@ struct TrainingOptions<Defaults: TrainingDefaults>: ParsableArguments {
   var imageSide: WorkingResolution?
 
   func validate() throws {
-    guard BackboneSpec.named(net) != nil else { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
-    if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1.") }
-    if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1.") }
-    if let lr, !(lr > 0) { throw ValidationError("--lr must be positive, got \(lr).") }
-    if let cropSize, cropSize < 16 { throw ValidationError("--crop-size must be at least 16, got \(cropSize).") }
+    try Check.network(net)
+    if let epochs { try Check.atLeast(1, epochs, "--epochs") }
+    if let batchSize { try Check.atLeast(1, batchSize, "--batch-size") }
+    if let lr { try Check.positive(lr, "--lr") }
+    if let cropSize { try Check.atLeast(16, cropSize, "--crop-size") }
   }
 
   /// Lays the given options over a stage's defaults. Epochs given means exactly that many,
@@ -243,4 +250,74 @@ struct TrainingOptions<Defaults: TrainingDefaults>: ParsableArguments {
 extension WorkingResolution: ExpressibleByArgument {
   public init?(argument: String) { self.init(text: argument) }
   public static var defaultCompletionKind: CompletionKind { .list(["crop", "own"]) }
+}
+
+// MARK: - Where a command reads and writes
+
+/// --run of a command that reads a run another stage started.
+struct RunOption: ParsableArguments {
+  @Option(name: .customLong("run"), help: "Run directory.")
+  var path: String
+
+  var url: URL { URL(fileURLWithPath: path) }
+}
+
+/// --run of a command that starts a run or adds to it.
+struct NewRunOption: ParsableArguments {
+  @Option(name: .customLong("run"), help: "Run directory (created if missing).")
+  var path: String
+
+  var url: URL { URL(fileURLWithPath: path) }
+}
+
+/// --dataset, required.
+struct DatasetOption: ParsableArguments {
+  @Option(name: .customLong("dataset"), help: "Dataset in the PASCAL VOC layout.")
+  var path: String
+
+  var url: URL { URL(fileURLWithPath: path) }
+}
+
+/// --dataset of a command that reads a run: by default the erasing stage's.
+struct RunDatasetOption: ParsableArguments {
+  @Option(name: .customLong("dataset"), help: "Dataset in the PASCAL VOC layout. Default: the one the erasing stage used (RUN/erase/manifest.json).")
+  var path: String?
+}
+
+/// --dataset and --split of the commands that label or score a split's images (predict, eval).
+struct SplitOptions: ParsableArguments {
+  @Option(help: "Dataset in the PASCAL VOC layout (with --split).")
+  var dataset: String?
+
+  @Option(help: "Split of --dataset (ImageSets/Segmentation/<split>.txt).")
+  var split = "val"
+}
+
+/// A dataset root and a list, for the commands that look at a dataset without a run.
+struct DatasetListArguments: ParsableArguments {
+  @Argument(help: "Dataset root (the folder holding JPEGImages/ and Annotations/).")
+  var dir: String
+
+  @Option(help: "A split name (ImageSets/Segmentation/<split>.txt) or the path of a list file.")
+  var split: String = "train"
+}
+
+/// --step of the commands that score one erasing step.
+struct ErasingStepOption: ParsableArguments {
+  @Option(name: .customLong("step"), help: "Erasing step to score (RUN/erase/step-N).")
+  var number = 1
+}
+
+/// --json, where a command writes what it measured.
+struct JSONOutputOption: ParsableArguments {
+  @Option(name: .customLong("json"), help: "Write the results to this JSON file.")
+  var path: String?
+}
+
+/// --confidence: class confidences below it are set to 0 before they weight the scores.
+struct ConfidenceOption: ParsableArguments {
+  @Option(help: "Class confidences below this are set to 0 when predicting (PSL+ predicts the training set with it); the paper's 0.1.")
+  var confidence: Float = 0.1
+
+  func validate() throws { try Check.fraction(confidence, "--confidence") }
 }

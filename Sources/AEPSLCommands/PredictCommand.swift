@@ -29,11 +29,7 @@ struct PredictCommand: ParsableCommand {
   @Option(name: .customLong("run"), help: "Run directory whose RUN/seg/<model> to use.")
   var runDirectory: String?
 
-  @Option(help: "Dataset in the PASCAL VOC layout (with --split).")
-  var dataset: String?
-
-  @Option(help: "Split of --dataset to predict.")
-  var split = "val"
+  @OptionGroup var source: SplitOptions
 
   @Option(help: "Predict every .jpg/.jpeg/.png in this directory instead of a dataset split.")
   var images: String?
@@ -47,8 +43,7 @@ struct PredictCommand: ParsableCommand {
   @Option(help: "A segmenter.safetensors written by train-seg (instead of --run/--model).")
   var checkpoint: String?
 
-  @Option(help: "Class confidences below this are set to 0 (the paper's 0.1).")
-  var confidence: Float = 0.1
+  @OptionGroup var confidence: ConfidenceOption
 
   @Option(help: "Refine with the dense CRF (on) or take the argmax (off).")
   var crf = Switch.on
@@ -63,12 +58,11 @@ struct PredictCommand: ParsableCommand {
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
-    if (dataset == nil) == (images == nil) { throw ValidationError("Give either --dataset DIR (with --split) or --images DIR.") }
+    if (source.dataset == nil) == (images == nil) { throw ValidationError("Give either --dataset DIR (with --split) or --images DIR.") }
     if checkpoint != nil && (runDirectory != nil || model != nil) {
       throw ValidationError("--checkpoint excludes --run and --model.")
     }
     if checkpoint == nil && runDirectory == nil { throw ValidationError("Give --run RUN (and optionally --model), or --checkpoint FILE.") }
-    guard confidence >= 0 && confidence <= 1 else { throw ValidationError("--confidence must be in [0, 1], got \(confidence).") }
   }
 
   func run() throws {
@@ -76,10 +70,8 @@ struct PredictCommand: ParsableCommand {
     let file = try checkpoint.map { URL(fileURLWithPath: $0) }
       ?? PredictStage.checkpoint(run: URL(fileURLWithPath: runDirectory!), model: model.map(ModelVariant.init(parsing:)))
     var c = PredictConfiguration(checkpoint: file.path, output: out)
-    c.dataset = dataset
-    c.split = split
-    c.images = images
-    c.confidenceThreshold = confidence
+    (c.dataset, c.split, c.images) = (source.dataset, source.split, images)
+    c.confidenceThreshold = confidence.confidence
     c.overlay = overlay
     c.onBadImage = badImages.onBadImage
     let refinement = crf.isOn ? crfOptions.refinement(threads: compute.threads) : .argmax
@@ -87,6 +79,6 @@ struct PredictCommand: ParsableCommand {
       try PredictStage.run(c, refinement: refinement, progress: progress.options,
                            sharding: StageSharding(communicator: communicator, shard: shard.value))
     }
-    if root, let dataset { print("Next: aepsl eval --pred \(dir.path) --dataset \(dataset) --split \(split)") }
+    if root, let dataset = source.dataset { print("Next: aepsl eval --pred \(dir.path) --dataset \(dataset) --split \(source.split)") }
   }
 }

@@ -22,11 +22,8 @@ struct ReportCommand: ParsableCommand {
       variant RUN/predict was made with, else psl-plus, psl or deeplab.
       """)
 
-  @Option(name: .customLong("run"), help: "Run directory.")
-  var runDirectory: String
-
-  @Option(help: "Dataset in the PASCAL VOC layout, for images and ground truth. Default: the one RUN/erase/manifest.json names.")
-  var dataset: String?
+  @OptionGroup var runDirectory: RunOption
+  @OptionGroup var dataset: RunDatasetOption
 
   @Option(help: "Training images shown step by step, and validation images shown with their predictions.")
   var samples = 6
@@ -36,12 +33,12 @@ struct ReportCommand: ParsableCommand {
 
   func validate() throws {
     guard samples >= 0 else { throw ValidationError("--samples must be 0 or more, got \(samples).") }
-    guard imageSize >= 16 else { throw ValidationError("--image-size must be at least 16, got \(imageSize).") }
+    try Check.atLeast(16, imageSize, "--image-size")
   }
 
   func run() throws {
-    let index = try RunReport.write(run: URL(fileURLWithPath: runDirectory),
-                                    options: ReportOptions(dataset: dataset, samples: samples, maxImageSide: imageSize))
+    let index = try RunReport.write(run: runDirectory.url,
+                                    options: ReportOptions(dataset: dataset.path, samples: samples, maxImageSide: imageSize))
     print("Open \(index.absoluteString) in a browser.")
   }
 }

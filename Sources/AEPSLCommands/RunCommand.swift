@@ -32,8 +32,7 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Dataset in the PASCAL VOC layout. Default: the embedded synthetic dataset.")
   var dataset: String?
 
-  @Option(name: .customLong("run"), help: "Run directory (created if missing).")
-  var runDirectory: String
+  @OptionGroup var runDirectory: NewRunOption
 
   @Option(help: "JSON file with options for any stage (laid over the defaults).")
   var config: String?
@@ -44,8 +43,7 @@ struct RunCommand: ParsableCommand {
   @Option(help: "Network for erasing and segmentation: tiny or largefov (overrides the config file).")
   var net: String?
 
-  @Option(help: "Threads for oneDNN and OpenBLAS (one shared pool). Default: all cores.")
-  var threads: Int = ComputeThreads.cores
+  @OptionGroup var pool: ThreadOptions
 
   @Option(help: "Seed for every stage (overrides the config file's \"seed\").")
   var seed: UInt64?
@@ -62,14 +60,11 @@ struct RunCommand: ParsableCommand {
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
-    guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
-    if let net, BackboneSpec.named(net) == nil { throw ValidationError("Unknown --net '\(net)'; choose tiny or largefov.") }
+    if let net { try Check.network(net) }
   }
 
   func run() throws {
-    ComputeThreads.set(threads)
-    lineBufferedOutput()
-    if let note = ComputeThreads.busyMachineNote(threads: threads) { FileHandle.standardError.write(Data((note + "\n").utf8)) }
+    pool.apply()
     let overrides: Data?
     if let config {
       do { overrides = try Data(contentsOf: URL(fileURLWithPath: config)) } catch {
@@ -87,7 +82,7 @@ struct RunCommand: ParsableCommand {
         then aepsl eval and aepsl report (README: On a cluster).
         """)
     }
-    let pipeline = Pipeline(run: URL(fileURLWithPath: runDirectory), config: resolved, progress: progress.options, threads: threads)
+    let pipeline = Pipeline(run: runDirectory.url, config: resolved, progress: progress.options, threads: pool.threads)
     let started = Date()
     let report = try interruptible { try pipeline.execute(from: from) }
     print("")

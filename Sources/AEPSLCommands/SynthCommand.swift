@@ -73,7 +73,7 @@ struct SynthCommand: ParsableCommand {
     guard (32...2048).contains(size) else { throw ValidationError("--size must be 32 to 2048, got \(size).") }
     if let problem = try configuration().problem { throw ValidationError("The options ask for a dataset that cannot be drawn: \(problem).") }
     guard (1...100).contains(jpegQuality) else { throw ValidationError("--jpeg-quality must be 1 to 100, got \(jpegQuality).") }
-    guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads).") }
+    try Check.atLeast(1, threads, "--threads")
   }
 
   func run() throws {

@@ -51,11 +51,8 @@ struct TrainSegCommand: ParsableCommand {
       Next: aepsl predict --run RUN --dataset DIR --split val --out DIR
       """)
 
-  @Option(name: .customLong("run"), help: "Run directory.")
-  var runDirectory: String
-
-  @Option(help: "Dataset in the PASCAL VOC layout. Default: the one the erasing stage used.")
-  var dataset: String?
+  @OptionGroup var runDirectory: RunOption
+  @OptionGroup var dataset: RunDatasetOption
 
   @Option(help: "Training split. Default: the erasing stage's, else train.")
   var split: String?
@@ -95,8 +92,7 @@ struct TrainSegCommand: ParsableCommand {
   @Option(name: .customLong("plus-lr"), help: "PSL+: base learning rate of the second round. Default: the first round's (--lr).")
   var plusLR: Float?
 
-  @Option(help: "PSL+: confidences below this are zeroed when predicting the training set.")
-  var confidence: Float = 0.1
+  @OptionGroup var confidence: ConfidenceOption
 
   @Option(help: """
     PSL+: keep every refined label, or leave at 255 (ignore) the pixels where the dense CRF \
@@ -111,13 +107,12 @@ struct TrainSegCommand: ParsableCommand {
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
-    if let plusLR, !(plusLR > 0) { throw ValidationError("--plus-lr must be positive, got \(plusLR).") }
+    if let plusLR { try Check.positive(plusLR, "--plus-lr") }
     if let weightDecay, weightDecay < 0 { throw ValidationError("--weight-decay must not be negative.") }
     let c = configuration
     guard c.minScale > 0 && c.minScale <= c.maxScale else {
       throw ValidationError("--min-scale must be positive and at most --max-scale (\(c.minScale) vs \(c.maxScale)).")
     }
-    guard confidence >= 0 && confidence <= 1 else { throw ValidationError("--confidence must be in [0, 1], got \(confidence).") }
     if pslPlus && (supervision != .weak || !c.psl) {
       throw ValidationError("--psl-plus is a second round of weakly supervised PSL: it needs --psl on and --supervision weak.")
     }
@@ -128,7 +123,7 @@ struct TrainSegCommand: ParsableCommand {
 
   var configuration: SegmentationConfiguration {
     var c = SegmentationConfiguration(net: training.net, supervision: supervision, psl: psl?.isOn)
-    c.dataset = dataset
+    c.dataset = dataset.path
     c.split = split
     c.initWeights = training.initWeights
     c.masks = masks
@@ -140,7 +135,7 @@ struct TrainSegCommand: ParsableCommand {
     if let maxScale { c.maxScale = maxScale }
     c.headLRMultiplier = headLRMultiplier
     c.plusInit = plusInit
-    c.confidenceThreshold = confidence
+    c.confidenceThreshold = confidence.confidence
     c.plusUncertain = plusUncertain
     c.plusLearningRate = plusLR
     c.seed = compute.seed
@@ -152,7 +147,7 @@ struct TrainSegCommand: ParsableCommand {
   func run() throws {
     compute.apply()
     let (rounds, root) = try runStage { communicator in
-      try SegmentationStage.run(configuration, run: URL(fileURLWithPath: runDirectory),
+      try SegmentationStage.run(configuration, run: runDirectory.url,
                                 refinement: crf.plusMasksRefinement(threads: compute.threads), progress: progress.options,
                                 communicator: communicator)
     }
@@ -164,7 +159,7 @@ struct TrainSegCommand: ParsableCommand {
             + (round.variant.isUpperBound ? "  (FULLY SUPERVISED upper bound)" : ""))
     }
     let model = rounds.last?.variant ?? .psl
-    print("Next: aepsl predict --run \(runDirectory) --model \(model) --dataset DATASET --split val --out \(runDirectory)/pred/\(model)")
+    print("Next: aepsl predict --run \(runDirectory.path) --model \(model) --dataset DATASET --split val --out \(runDirectory.path)/pred/\(model)")
   }
 }
 

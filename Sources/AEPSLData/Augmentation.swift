@@ -98,33 +98,9 @@ public struct Augmentation: Sendable, Equatable {
     pixels: UnsafeMutablePointer<Float>, labels: UnsafeMutablePointer<UInt8>?
   ) {
     precondition(image.channels == 3, "Augmentation.apply needs an RGB image")
-    let w = image.width, h = image.height
-    let sw = placement.scaledWidth, sh = placement.scaledHeight
+    let w = image.width
     let outW = placement.width, outH = placement.height, plane = outW * outH
-
-    // Per output column: the scaled-image column it shows (or -1 in the padding) and its
-    // bilinear source columns; the same per row. Formulas as `BilinearAxis` in imaging.
-    func axis(input: Int, scaled: Int, output: Int, offset: Int, mirrored: Bool)
-      -> (valid: [Bool], lower: [Int], upper: [Int], fraction: [Float], nearest: [Int]) {
-      var valid = [Bool](repeating: false, count: output)
-      var lower = [Int](repeating: 0, count: output), upper = lower, nearest = lower
-      var fraction = [Float](repeating: 0, count: output)
-      let ratio = Double(input) / Double(scaled)
-      for o in 0..<output {
-        let s = offset + (mirrored ? output - 1 - o : o)
-        guard s < scaled else { continue }
-        valid[o] = true
-        let source = max(0, (Double(s) + 0.5) * ratio - 0.5)
-        let low = min(Int(source), input - 1)
-        lower[o] = low
-        upper[o] = min(low + 1, input - 1)
-        fraction[o] = Float(source - Double(low))
-        nearest[o] = min(Int((Double(s) + 0.5) * ratio), input - 1)
-      }
-      return (valid, lower, upper, fraction, nearest)
-    }
-    let xs = axis(input: w, scaled: sw, output: outW, offset: placement.left, mirrored: placement.flipped)
-    let ys = axis(input: h, scaled: sh, output: outH, offset: placement.top, mirrored: false)
+    let (xs, ys) = SamplingAxis.pair(placement, imageWidth: w, imageHeight: image.height)
     let lut = normalization.table
     let pad: Float = 0
 
@@ -146,26 +122,27 @@ public struct Augmentation: Sendable, Equatable {
             let left = xs.lower[ox] * 3, right = xs.upper[ox] * 3
             let wx = xs.fraction[ox]
             for c in 0..<3 {
-              let t = Float(src[top + left + c])
-              let u = Float(src[top + right + c])
-              let b = Float(src[bottom + left + c])
-              let d = Float(src[bottom + right + c])
-              let upperRow = t + (u - t) * wx
-              let lowerRow = b + (d - b) * wx
-              let value = upperRow + (lowerRow - upperRow) * fy
-              let byte = Int(min(255, max(0, value + 0.5)))
-              pixels[c * plane + row + ox] = lut[c * 256 + byte]
+              let value = bilinearBlend(src[top + left + c], src[top + right + c], src[bottom + left + c],
+                                        src[bottom + right + c], wx: wx, fy: fy)
+              pixels[c * plane + row + ox] = lut[c * 256 + Int(value)]
             }
           }
         }
       }
     }
-
     guard let labels else { return }
+    applyLabels(labelMap, xs: xs, ys: ys, image: image, width: outW, height: outH, into: labels)
+  }
+
+  /// Samples `labelMap` nearest-neighbour where `apply` sampled the image (255 in the
+  /// padding, and everywhere when there is no map).
+  private static func applyLabels(_ labelMap: LabelMap?, xs: SamplingAxis, ys: SamplingAxis, image: Image,
+                                  width outW: Int, height outH: Int, into labels: UnsafeMutablePointer<UInt8>) {
     guard let labelMap else {
-      labels.update(repeating: LabelMap.ignore, count: plane)
+      labels.update(repeating: LabelMap.ignore, count: outW * outH)
       return
     }
+    let w = image.width, h = image.height
     precondition(labelMap.width == w && labelMap.height == h,
                  "A \(labelMap.width)x\(labelMap.height) label map does not match its \(w)x\(h) image")
     labelMap.labels.withUnsafeBufferPointer { src in
@@ -181,5 +158,43 @@ public struct Augmentation: Sendable, Equatable {
         }
       }
     }
+  }
+}
+
+/// Per output column (or row) of `Augmentation.apply`: the scaled-image position it shows
+/// (invalid in the padding), its bilinear source pair and weight, and its nearest source
+/// for labels. Formulas as `BilinearAxis` in imaging.
+struct SamplingAxis {
+  var valid: [Bool]
+  var lower: [Int]
+  var upper: [Int]
+  var fraction: [Float]
+  var nearest: [Int]
+
+  init(input: Int, scaled: Int, output: Int, offset: Int, mirrored: Bool) {
+    valid = [Bool](repeating: false, count: output)
+    lower = [Int](repeating: 0, count: output)
+    upper = lower
+    nearest = lower
+    fraction = [Float](repeating: 0, count: output)
+    let ratio = Double(input) / Double(scaled)
+    for o in 0..<output {
+      let s = offset + (mirrored ? output - 1 - o : o)
+      guard s < scaled else { continue }
+      valid[o] = true
+      let source = max(0, (Double(s) + 0.5) * ratio - 0.5)
+      let low = min(Int(source), input - 1)
+      lower[o] = low
+      upper[o] = min(low + 1, input - 1)
+      fraction[o] = Float(source - Double(low))
+      nearest[o] = min(Int((Double(s) + 0.5) * ratio), input - 1)
+    }
+  }
+
+  /// The columns and the rows of one placement (only columns are mirrored).
+  static func pair(_ placement: Augmentation.Placement, imageWidth w: Int, imageHeight h: Int) -> (SamplingAxis, SamplingAxis) {
+    (SamplingAxis(input: w, scaled: placement.scaledWidth, output: placement.width, offset: placement.left,
+                  mirrored: placement.flipped),
+     SamplingAxis(input: h, scaled: placement.scaledHeight, output: placement.height, offset: placement.top, mirrored: false))
   }
 }

@@ -43,41 +43,13 @@ public enum NumPyArray {
   }
 
   public static func read(contentsOf url: URL) throws -> Tensor {
-    let data: Data
-    do {
-      data = try Data(contentsOf: url, options: .alwaysMapped)
-    } catch {
-      throw AEPSLError(file: url.path, problem: "cannot be read (\(error.localizedDescription))",
-                            fix: "Check that the path is right and the file is readable.")
-    }
-    return try decode(data, name: url.path)
+    try decode(readFileMapped(url), name: url.path)
   }
 
   /// Parses an `.npy` file's bytes; `name` is only used in error messages.
   public static func decode(_ data: Data, name: String) throws -> Tensor {
-    let resave = "Save the array again with np.save (C order, float32, float16, float64 or uint8)."
-    func fail(_ problem: String, _ fix: String = resave) -> AEPSLError {
-      AEPSLError(file: name, problem: problem, fix: fix)
-    }
-    let bytes = [UInt8](data.prefix(12))
-    let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
-    guard Array(bytes.prefix(6)) == Array(magic.prefix(bytes.count)) else {
-      throw fail("is not a .npy file (it does not start with \\x93NUMPY)")
-    }
-    guard bytes.count >= 8 else { throw fail("is truncated: \(bytes.count) bytes, shorter than the .npy preamble") }
-    let headerStart: Int, headerLength: Int
-    switch bytes[6] {
-    case 1:
-      guard bytes.count >= 10 else { throw fail("is truncated inside the .npy header length") }
-      headerStart = 10
-      headerLength = Int(bytes[8]) | Int(bytes[9]) << 8
-    case 2:
-      guard bytes.count >= 12 else { throw fail("is truncated inside the .npy header length") }
-      headerStart = 12
-      headerLength = (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) }
-    default:
-      throw fail("uses .npy format version \(bytes[6]).\(bytes[7]); only 1.0 and 2.0 are read")
-    }
+    let fail = Failure(name: name)
+    let (headerStart, headerLength) = try preamble(of: data, fail)
     let dataStart = headerStart + headerLength
     guard dataStart <= data.count else {
       throw fail("is truncated: the header length says \(headerLength) bytes, but only \(data.count - headerStart) follow")
@@ -89,7 +61,53 @@ public enum NumPyArray {
     } catch let error as NpyHeader.ParseError {
       throw fail("has an invalid header: \(error.message)")
     }
+    let (count, elementSize) = try layout(of: fields, fail)
+    let byteCount = count * elementSize
+    let available = data.count - dataStart
+    guard available == byteCount else {
+      throw fail("has \(available) data bytes, but shape \(fields.shape) of '\(fields.descr)' needs \(byteCount)")
+    }
+    let tensor = Tensor(shape: fields.shape)
+    data.withUnsafeBytes { raw in
+      convert(raw.baseAddress! + dataStart, count: count, elementSize: elementSize, into: tensor.data)
+    }
+    return tensor
+  }
 
+  // MARK: Implementation
+
+  /// Makes the errors of one file's decoding: the file's name, the problem, and by default
+  /// the advice to save the array again.
+  private struct Failure {
+    let name: String
+    static let resave = "Save the array again with np.save (C order, float32, float16, float64 or uint8)."
+    func callAsFunction(_ problem: String, _ fix: String = Failure.resave) -> AEPSLError {
+      AEPSLError(file: name, problem: problem, fix: fix)
+    }
+  }
+
+  /// The magic string and version: where the header starts and how long it is.
+  private static func preamble(of data: Data, _ fail: Failure) throws -> (start: Int, length: Int) {
+    let bytes = [UInt8](data.prefix(12))
+    let magic: [UInt8] = [0x93] + Array("NUMPY".utf8)
+    guard Array(bytes.prefix(6)) == Array(magic.prefix(bytes.count)) else {
+      throw fail("is not a .npy file (it does not start with \\x93NUMPY)")
+    }
+    guard bytes.count >= 8 else { throw fail("is truncated: \(bytes.count) bytes, shorter than the .npy preamble") }
+    switch bytes[6] {
+    case 1:
+      guard bytes.count >= 10 else { throw fail("is truncated inside the .npy header length") }
+      return (10, Int(bytes[8]) | Int(bytes[9]) << 8)
+    case 2:
+      guard bytes.count >= 12 else { throw fail("is truncated inside the .npy header length") }
+      return (12, (0..<4).reduce(0) { $0 | Int(bytes[8 + $1]) << (8 * $1) })
+    default:
+      throw fail("uses .npy format version \(bytes[6]).\(bytes[7]); only 1.0 and 2.0 are read")
+    }
+  }
+
+  /// The element count and size the header describes, when they can be read.
+  private static func layout(of fields: NpyHeader, _ fail: Failure) throws -> (count: Int, elementSize: Int) {
     guard !fields.fortranOrder else {
       throw fail("stores its array in Fortran order, which is not supported",
                  "Save np.ascontiguousarray(array) instead.")
@@ -108,43 +126,35 @@ public enum NumPyArray {
       throw fail("has a negative dimension \(bad) in shape \(fields.shape)")
     }
     guard let count = checkedProduct(fields.shape),
-          case (let byteCount, false) = count.multipliedReportingOverflow(by: elementSize) else {
+          case (_, false) = count.multipliedReportingOverflow(by: elementSize) else {
       throw fail("has shape \(fields.shape), whose size overflows")
     }
-    let available = data.count - dataStart
-    guard available == byteCount else {
-      throw fail("has \(available) data bytes, but shape \(fields.shape) of '\(fields.descr)' needs \(byteCount)")
-    }
-
-    let tensor = Tensor(shape: fields.shape)
-    data.withUnsafeBytes { raw in
-      let source = raw.baseAddress! + dataStart
-      let out = tensor.data
-      switch elementSize {
-      case 4:
-        #if _endian(little)
-        UnsafeMutableRawPointer(out).copyMemory(from: source, byteCount: byteCount)
-        #else
-        for i in 0..<count {
-          out[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
-        }
-        #endif
-      case 8:
-        for i in 0..<count {
-          out[i] = Float(Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
-        }
-      case 2:
-        for i in 0..<count {
-          out[i] = Float(Float16(bitPattern: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
-        }
-      default:
-        for i in 0..<count { out[i] = Float(source.load(fromByteOffset: i, as: UInt8.self)) }
-      }
-    }
-    return tensor
+    return (count, elementSize)
   }
 
-  // MARK: Implementation
+  /// Converts `count` little-endian elements of `elementSize` bytes to Float32.
+  private static func convert(_ source: UnsafeRawPointer, count: Int, elementSize: Int, into out: UnsafeMutablePointer<Float>) {
+    switch elementSize {
+    case 4:
+      #if _endian(little)
+      UnsafeMutableRawPointer(out).copyMemory(from: source, byteCount: 4 * count)
+      #else
+      for i in 0..<count {
+        out[i] = Float(bitPattern: UInt32(littleEndian: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+      }
+      #endif
+    case 8:
+      for i in 0..<count {
+        out[i] = Float(Double(bitPattern: UInt64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+      }
+    case 2:
+      for i in 0..<count {
+        out[i] = Float(Float16(bitPattern: UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))))
+      }
+    default:
+      for i in 0..<count { out[i] = Float(source.load(fromByteOffset: i, as: UInt8.self)) }
+    }
+  }
 
   private static func encode(_ values: UnsafePointer<Float>, count: Int, shape: [Int], precision: Precision = .float32) -> Data {
     let shapeText: String
@@ -200,69 +210,35 @@ struct NpyHeader {
 
   struct ParseError: Error { let message: String }
 
-  private enum Value {
+  fileprivate enum Value {
     case string(String), bool(Bool), tuple([Int])
   }
 
   init(parsing text: [UInt8]) throws {
-    var i = 0
-    func error(_ message: String) -> ParseError { ParseError(message: "\(message) at byte \(i) of the header") }
-    func skipSpace() { while i < text.count, text[i] == 0x20 || text[i] == 0x09 || text[i] == 0x0A || text[i] == 0x0D { i += 1 } }
-    func expect(_ c: Character) throws {
-      skipSpace()
-      guard i < text.count, text[i] == c.asciiValue! else { throw error("expected '\(c)'") }
-      i += 1
+    var scanner = NpyHeaderScanner(text: text)
+    let fields = try scanner.dictionary()
+    guard Set(fields.keys) == ["descr", "fortran_order", "shape"] else {
+      throw ParseError(message: "keys are \(fields.keys.sorted()), expected exactly descr, fortran_order and shape")
     }
-    func peek() -> UInt8? { i < text.count ? text[i] : nil }
-    func string() throws -> String {
-      guard let quote = peek(), quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\"") else { throw error("expected a quoted string") }
-      i += 1
-      let start = i
-      while i < text.count, text[i] != quote {
-        // Escapes never occur in the three fields numpy writes; refusing them keeps this simple.
-        guard text[i] != UInt8(ascii: "\\"), text[i] >= 0x20, text[i] < 0x7F else { throw error("unexpected character in a string") }
-        i += 1
-      }
-      guard i < text.count else { throw error("unterminated string") }
-      let s = String(decoding: text[start..<i], as: UTF8.self)
-      i += 1
-      return s
-    }
-    func integer() throws -> Int {
-      let start = i
-      if peek() == UInt8(ascii: "-") { i += 1 }
-      while let c = peek(), c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") { i += 1 }
-      guard let value = Int(String(decoding: text[start..<i], as: UTF8.self)) else { throw error("expected an integer that fits in 64 bits") }
-      return value
-    }
-    func word(_ w: String) -> Bool {
-      let bytes = Array(w.utf8)
-      guard i + bytes.count <= text.count, Array(text[i..<(i + bytes.count)]) == bytes else { return false }
-      i += bytes.count
-      return true
-    }
-    func value() throws -> Value {
-      skipSpace()
-      switch peek() {
-      case UInt8(ascii: "'"), UInt8(ascii: "\""): return .string(try string())
-      case UInt8(ascii: "("):
-        i += 1
-        var items: [Int] = []
-        skipSpace()
-        while peek() != UInt8(ascii: ")") {
-          items.append(try integer())
-          skipSpace()
-          if peek() == UInt8(ascii: ",") { i += 1; skipSpace() } else { break }
-        }
-        try expect(")")
-        return .tuple(items)
-      default:
-        if word("True") { return .bool(true) }
-        if word("False") { return .bool(false) }
-        throw error("expected a string, True, False or a tuple of integers")
-      }
-    }
+    guard case .string(let descr) = fields["descr"] else { throw ParseError(message: "descr is not a string (structured dtypes are not supported)") }
+    guard case .bool(let fortranOrder) = fields["fortran_order"] else { throw ParseError(message: "fortran_order is not True or False") }
+    guard case .tuple(let shape) = fields["shape"] else { throw ParseError(message: "shape is not a tuple of integers") }
+    self.descr = descr
+    self.fortranOrder = fortranOrder
+    self.shape = shape
+  }
+}
 
+/// Reads the header's dict literal byte by byte; errors name the byte where they occur.
+private struct NpyHeaderScanner {
+  typealias Value = NpyHeader.Value
+  let text: [UInt8]
+  var i = 0
+
+  init(text: [UInt8]) { self.text = text }
+
+  /// The whole header: one dict, then only white space.
+  mutating func dictionary() throws -> [String: Value] {
     var fields: [String: Value] = [:]
     try expect("{")
     skipSpace()
@@ -278,15 +254,73 @@ struct NpyHeader {
     try expect("}")
     skipSpace()
     guard i == text.count else { throw error("unexpected text after the dict") }
+    return fields
+  }
 
-    guard Set(fields.keys) == ["descr", "fortran_order", "shape"] else {
-      throw ParseError(message: "keys are \(fields.keys.sorted()), expected exactly descr, fortran_order and shape")
+  func error(_ message: String) -> NpyHeader.ParseError { NpyHeader.ParseError(message: "\(message) at byte \(i) of the header") }
+
+  mutating func skipSpace() { while i < text.count, text[i] == 0x20 || text[i] == 0x09 || text[i] == 0x0A || text[i] == 0x0D { i += 1 } }
+
+  mutating func expect(_ c: Character) throws {
+    skipSpace()
+    guard i < text.count, text[i] == c.asciiValue! else { throw error("expected '\(c)'") }
+    i += 1
+  }
+
+  func peek() -> UInt8? { i < text.count ? text[i] : nil }
+
+  mutating func string() throws -> String {
+    guard let quote = peek(), quote == UInt8(ascii: "'") || quote == UInt8(ascii: "\"") else { throw error("expected a quoted string") }
+    i += 1
+    let start = i
+    while i < text.count, text[i] != quote {
+      // Escapes never occur in the three fields numpy writes; refusing them keeps this simple.
+      guard text[i] != UInt8(ascii: "\\"), text[i] >= 0x20, text[i] < 0x7F else { throw error("unexpected character in a string") }
+      i += 1
     }
-    guard case .string(let descr) = fields["descr"] else { throw ParseError(message: "descr is not a string (structured dtypes are not supported)") }
-    guard case .bool(let fortranOrder) = fields["fortran_order"] else { throw ParseError(message: "fortran_order is not True or False") }
-    guard case .tuple(let shape) = fields["shape"] else { throw ParseError(message: "shape is not a tuple of integers") }
-    self.descr = descr
-    self.fortranOrder = fortranOrder
-    self.shape = shape
+    guard i < text.count else { throw error("unterminated string") }
+    let s = String(decoding: text[start..<i], as: UTF8.self)
+    i += 1
+    return s
+  }
+
+  mutating func integer() throws -> Int {
+    let start = i
+    if peek() == UInt8(ascii: "-") { i += 1 }
+    while let c = peek(), c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") { i += 1 }
+    guard let value = Int(String(decoding: text[start..<i], as: UTF8.self)) else { throw error("expected an integer that fits in 64 bits") }
+    return value
+  }
+
+  mutating func word(_ w: String) -> Bool {
+    let bytes = Array(w.utf8)
+    guard i + bytes.count <= text.count, Array(text[i..<(i + bytes.count)]) == bytes else { return false }
+    i += bytes.count
+    return true
+  }
+
+  mutating func value() throws -> Value {
+    skipSpace()
+    switch peek() {
+    case UInt8(ascii: "'"), UInt8(ascii: "\""): return .string(try string())
+    case UInt8(ascii: "("): return .tuple(try tuple())
+    default:
+      if word("True") { return .bool(true) }
+      if word("False") { return .bool(false) }
+      throw error("expected a string, True, False or a tuple of integers")
+    }
+  }
+
+  mutating func tuple() throws -> [Int] {
+    i += 1
+    var items: [Int] = []
+    skipSpace()
+    while peek() != UInt8(ascii: ")") {
+      items.append(try integer())
+      skipSpace()
+      if peek() == UInt8(ascii: ",") { i += 1; skipSpace() } else { break }
+    }
+    try expect(")")
+    return items
   }
 }

@@ -21,15 +21,7 @@ public struct SafetensorsFile {
   public static let maximumHeaderLength = 100 << 20
 
   public init(contentsOf url: URL) throws {
-    let data: Data
-    do {
-      // Mapped, so a 500 MB VGG-16 file is not read into memory twice.
-      data = try Data(contentsOf: url, options: .alwaysMapped)
-    } catch {
-      throw AEPSLError(file: url.path, problem: "cannot be read (\(error.localizedDescription))",
-                            fix: "Check that the path is right and the file is readable.")
-    }
-    try self.init(data: data, name: url.path)
+    try self.init(data: readFileMapped(url), name: url.path)
   }
 
   /// Tensors held in memory, in the given order (e.g. a state dict made by a formula).

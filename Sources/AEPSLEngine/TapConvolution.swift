@@ -12,13 +12,16 @@ import COpenBLAS
 /// GEMM or brgemm kernels for every shape of the two networks). These GEMMs are large and
 /// regular, so OpenBLAS runs them near its peak whatever the dilation.
 enum TapConvolution {
+  /// A tap's offsets and the output rows and columns whose shifted input lies inside.
+  typealias Window = (dr: Int, dc: Int, rows: Range<Int>, cols: Range<Int>)
+
   struct Geometry {
     let n: Int, c: Int, h: Int, w: Int, o: Int, ho: Int, wo: Int
     let k: Int, dilation: Int, padding: Int
     var hwOut: Int { ho * wo }
 
     /// Offsets of a tap, and the output rows/columns whose shifted input lies inside.
-    func window(_ a: Int, _ b: Int) -> (dr: Int, dc: Int, rows: Range<Int>, cols: Range<Int>)? {
+    func window(_ a: Int, _ b: Int) -> Window? {
       let dr = a * dilation - padding, dc = b * dilation - padding
       // Check the bounds before forming ranges: a tap that misses the image entirely (dilation
       // or padding larger than the input) gives lower > upper, which -Ounchecked lets through.
@@ -28,8 +31,7 @@ enum TapConvolution {
   }
 
   /// Copies image `ni` of x, shifted for a tap, into `shifted` [C, Ho * Wo] (zero outside).
-  static func gather(_ x: Tensor, _ g: Geometry, _ ni: Int, _ win: (dr: Int, dc: Int, rows: Range<Int>, cols: Range<Int>),
-                     into shifted: Tensor) {
+  static func gather(_ x: Tensor, _ g: Geometry, _ ni: Int, _ win: Window, into shifted: Tensor) {
     shifted.zero()
     for ci in 0..<g.c {
       let src = x.data + (ni * g.c + ci) * g.h * g.w
@@ -47,20 +49,28 @@ enum TapConvolution {
     for oi in 0..<g.o { for ci in 0..<g.c { m.data[oi * g.c + ci] = weight.data[(oi * g.c + ci) * kk + t] } }
   }
 
-  /// y = conv(x) + bias, NCHW in and out.
-  static func forward(x: Tensor, weight: Tensor, bias: Tensor?, _ g: Geometry) -> Tensor {
-    let y = Tensor(shape: [g.n, g.o, g.ho, g.wo])
-    let shifted = Tensor.uninitialized(shape: [g.c, g.hwOut])
+  /// Calls `body` for every tap that reaches the image, with its window and its weights as
+  /// an [O, C] matrix (one buffer, refilled for each tap).
+  static func forEachTap(of weight: Tensor, _ g: Geometry, _ body: (Window, Tensor) -> Void) {
     let m = Tensor.uninitialized(shape: [g.o, g.c])
     for a in 0..<g.k {
       for b in 0..<g.k {
         guard let win = g.window(a, b) else { continue }
         tapWeights(weight, g, a, b, into: m)
-        for ni in 0..<g.n {
-          gather(x, g, ni, win, into: shifted)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(g.o), Int32(g.hwOut), Int32(g.c),
-                      1, m.data, Int32(g.c), shifted.data, Int32(g.hwOut), 1, y.data + ni * g.o * g.hwOut, Int32(g.hwOut))
-        }
+        body(win, m)
+      }
+    }
+  }
+
+  /// y = conv(x) + bias, NCHW in and out.
+  static func forward(x: Tensor, weight: Tensor, bias: Tensor?, _ g: Geometry) -> Tensor {
+    let y = Tensor(shape: [g.n, g.o, g.ho, g.wo])
+    let shifted = Tensor.uninitialized(shape: [g.c, g.hwOut])
+    forEachTap(of: weight, g) { win, m in
+      for ni in 0..<g.n {
+        gather(x, g, ni, win, into: shifted)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(g.o), Int32(g.hwOut), Int32(g.c),
+                    1, m.data, Int32(g.c), shifted.data, Int32(g.hwOut), 1, y.data + ni * g.o * g.hwOut, Int32(g.hwOut))
       }
     }
     if let bias {
@@ -77,22 +87,17 @@ enum TapConvolution {
   static func backwardData(dy: Tensor, weight: Tensor, _ g: Geometry) -> Tensor {
     let dx = Tensor(shape: [g.n, g.c, g.h, g.w])
     let shifted = Tensor.uninitialized(shape: [g.c, g.hwOut])
-    let m = Tensor.uninitialized(shape: [g.o, g.c])
-    for a in 0..<g.k {
-      for b in 0..<g.k {
-        guard let win = g.window(a, b) else { continue }
-        tapWeights(weight, g, a, b, into: m)
-        for ni in 0..<g.n {
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(g.c), Int32(g.hwOut), Int32(g.o),
-                      1, m.data, Int32(g.c), dy.data + ni * g.o * g.hwOut, Int32(g.hwOut), 0, shifted.data, Int32(g.hwOut))
-          // Scatter back: the inverse of `gather`.
-          for ci in 0..<g.c {
-            let dst = dx.data + (ni * g.c + ci) * g.h * g.w
-            let src = shifted.data + ci * g.hwOut
-            for r in win.rows {
-              let d = dst + (r + win.dr) * g.w + win.dc, s = src + r * g.wo
-              for q in win.cols { d[q] += s[q] }
-            }
+    forEachTap(of: weight, g) { win, m in
+      for ni in 0..<g.n {
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(g.c), Int32(g.hwOut), Int32(g.o),
+                    1, m.data, Int32(g.c), dy.data + ni * g.o * g.hwOut, Int32(g.hwOut), 0, shifted.data, Int32(g.hwOut))
+        // Scatter back: the inverse of `gather`.
+        for ci in 0..<g.c {
+          let dst = dx.data + (ni * g.c + ci) * g.h * g.w
+          let src = shifted.data + ci * g.hwOut
+          for r in win.rows {
+            let d = dst + (r + win.dr) * g.w + win.dc, s = src + r * g.wo
+            for q in win.cols { d[q] += s[q] }
           }
         }
       }

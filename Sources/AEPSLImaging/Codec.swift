@@ -77,3 +77,22 @@ func withBytes<R>(of data: Data, _ body: (UnsafePointer<UInt8>?, Int) throws -> 
     try body(raw.bindMemory(to: UInt8.self).baseAddress, raw.count)
   }
 }
+
+extension ImageFormat {
+  /// The operation that decodes this format, for the fix an error suggests.
+  var decodeOperation: CodecOperation { self == .jpeg ? .decodeJPEG : .decodePNG }
+}
+
+extension Image {
+  /// Decodes `data` as `format` with its C decoder, to `colorMode`'s channels.
+  init(decoding data: Data, as format: ImageFormat, colorMode: ColorMode) throws {
+    let output = try withBytes(of: data) { bytes, count in
+      try runCodec(format.decodeOperation) { result in
+        format == .jpeg
+          ? aepsl_jpeg_decode(bytes, count, colorMode.cChannels, result)
+          : aepsl_png_decode(bytes, count, colorMode.cChannels, result)
+      }
+    }
+    self.init(width: output.width, height: output.height, channels: output.channels, pixels: output.takeArray())
+  }
+}

@@ -6,10 +6,7 @@ extension Image {
   public init(contentsOf url: URL, colorMode: ColorMode = .asStored) throws {
     let data = try readFile(url)
     do {
-      switch try ImageFormat.detect(data) {
-      case .jpeg: try self.init(jpegData: data, colorMode: colorMode)
-      case .png: try self.init(pngData: data, colorMode: colorMode)
-      }
+      try self.init(decoding: data, as: ImageFormat.detect(data), colorMode: colorMode)
     } catch let error as AEPSLError {
       throw error.attributed(to: url)
     }

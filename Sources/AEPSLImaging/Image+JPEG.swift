@@ -23,11 +23,7 @@ public enum ColorMode: Sendable {
 extension Image {
   /// Decodes a baseline or progressive JPEG. CMYK JPEGs and truncated data throw.
   public init(jpegData data: Data, colorMode: ColorMode = .asStored) throws {
-    let output = try withBytes(of: data) { bytes, count in
-      try runCodec(.decodeJPEG) { aepsl_jpeg_decode(bytes, count, colorMode.cChannels, $0) }
-    }
-    self.init(width: output.width, height: output.height, channels: output.channels,
-              pixels: output.takeArray())
+    try self.init(decoding: data, as: .jpeg, colorMode: colorMode)
   }
 
   /// Encodes as JPEG. `quality` is 1...100 (libjpeg's scale; 95 keeps artefacts below what

@@ -6,11 +6,7 @@ extension Image {
   /// dropped, 16-bit samples are scaled to 8 bits, and gamma/ICC chunks are ignored.
   /// (Label masks are read by index with `LabelMap(pngData:)` instead.)
   public init(pngData data: Data, colorMode: ColorMode = .asStored) throws {
-    let output = try withBytes(of: data) { bytes, count in
-      try runCodec(.decodePNG) { aepsl_png_decode(bytes, count, colorMode.cChannels, $0) }
-    }
-    self.init(width: output.width, height: output.height, channels: output.channels,
-              pixels: output.takeArray())
+    try self.init(decoding: data, as: .png, colorMode: colorMode)
   }
 
   /// Encodes as an 8-bit gray or RGB PNG (lossless).

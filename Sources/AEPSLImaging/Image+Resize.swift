@@ -31,6 +31,19 @@ struct BilinearAxis {
   }
 }
 
+/// The bilinear blend of a 2x2 neighbourhood (top-left `t`, top-right `u`, bottom-left `b`,
+/// bottom-right `d`; `wx` across, `fy` down) plus 0.5, clamped to [0, 255]: converting it to
+/// an integer rounds to the nearest byte. `Image.resized` and the training loader's
+/// augmentation both sample through it, so they give the same bytes.
+@inlinable @inline(__always)
+public func bilinearBlend(_ t: UInt8, _ u: UInt8, _ b: UInt8, _ d: UInt8, wx: Float, fy: Float) -> Float {
+  let (t, u, b, d) = (Float(t), Float(u), Float(b), Float(d))
+  let upperRow = t + (u - t) * wx
+  let lowerRow = b + (d - b) * wx
+  let value = upperRow + (lowerRow - upperRow) * fy
+  return min(255, max(0, value + 0.5))
+}
+
 extension Image {
   /// Bilinear resize (no antialiasing, like PyTorch's interpolate), rounded to nearest.
   public func resized(width newWidth: Int, height newHeight: Int, alignCorners: Bool = false) -> Image {
@@ -56,14 +69,8 @@ extension Image {
                   let right = x1[x] * c
                   let wx = fx[x]
                   for k in 0..<c {
-                    let t = Float(source[top + left + k])
-                    let u = Float(source[top + right + k])
-                    let b = Float(source[bottom + left + k])
-                    let d = Float(source[bottom + right + k])
-                    let upperRow = t + (u - t) * wx
-                    let lowerRow = b + (d - b) * wx
-                    let value = upperRow + (lowerRow - upperRow) * fy
-                    target[o] = UInt8(min(255, max(0, value + 0.5)))
+                    target[o] = UInt8(bilinearBlend(source[top + left + k], source[top + right + k],
+                                                    source[bottom + left + k], source[bottom + right + k], wx: wx, fy: fy))
                     o += 1
                   }
                 }

@@ -55,7 +55,7 @@ public struct ImageHeader: Sendable, Equatable {
   public init(data: Data) throws {
     let format = try ImageFormat.detect(data)
     let output = try withBytes(of: data) { bytes, count in
-      try runCodec(format == .jpeg ? .decodeJPEG : .decodePNG) { result in
+      try runCodec(format.decodeOperation) { result in
         format == .jpeg
           ? aepsl_jpeg_read_header(bytes, count, result)
           : aepsl_png_read_header(bytes, count, result)

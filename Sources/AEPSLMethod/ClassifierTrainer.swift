@@ -39,6 +39,30 @@ public struct TrainingSchedule: Sendable, Codable, Equatable {
   }
 }
 
+/// What a stage trains a network with before any option: its schedule, batch size, crop
+/// and random scales. `largefov` fine-tunes ImageNet weights on DeepLab's 321x321 crops
+/// (scales 0.5-1.5; batch 4 where DeepLab uses 10, which fits a CPU); `tiny` trains from
+/// scratch on 128-pixel crops (scales 0.75-1.25).
+struct NetworkTrainingDefaults {
+  var schedule: TrainingSchedule
+  var batchSize: Int
+  var cropSize: Int
+  var scales: ClosedRange<Float>
+
+  init(net: String, largefov: TrainingSchedule, tiny: TrainingSchedule, tinyBatchSize: Int) {
+    if net == "largefov" {
+      (schedule, batchSize, cropSize, scales) = (largefov, 4, 321, 0.5...1.5)
+    } else {
+      (schedule, batchSize, cropSize, scales) = (tiny, tinyBatchSize, 128, 0.75...1.25)
+    }
+  }
+
+  /// Schedule, batch size, crop size, smallest and largest scale, as a configuration stores them.
+  var fields: (TrainingSchedule, Int, Int, Float, Float) {
+    (schedule, batchSize, cropSize, scales.lowerBound, scales.upperBound)
+  }
+}
+
 /// Trains a classifier on multi-label targets and returns the mean loss of every epoch, in
 /// `TrainingLoop` (resume from `state`, interruption, non-finite stop, data parallelism over
 /// `communicator`). `afterEpoch` runs once an epoch's state is saved.

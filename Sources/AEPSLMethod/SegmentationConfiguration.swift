@@ -112,15 +112,11 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
     self.supervision = supervision
     // The upper bound is plain DeepLab on ground truth unless asked otherwise.
     self.psl = psl ?? (supervision == .weak)
-    if net == "largefov" {
-      schedule = TrainingSchedule(epochs: 20, learningRate: 0.001)
-      batchSize = 4; cropSize = 321; minScale = 0.5; maxScale = 1.5
-    } else {
-      // At least 600 updates (12 epochs of the 800 synthetic images; RESULTS.md: on 400
-      // images PSL reached 54.3 val mIoU in 12 epochs, 73.0 in 24).
-      schedule = TrainingSchedule(epochs: 12, learningRate: 0.05, weightDecay: 1e-4, minIterations: 600)
-      batchSize = 16; cropSize = 128; minScale = 0.75; maxScale = 1.25
-    }
+    // tiny: at least 600 updates (12 epochs of the 800 synthetic images; RESULTS.md: PSL on
+    // 400 images after 12 and after 24 epochs).
+    (schedule, batchSize, cropSize, minScale, maxScale) = NetworkTrainingDefaults(
+      net: net, largefov: TrainingSchedule(epochs: 20, learningRate: 0.001),
+      tiny: TrainingSchedule(epochs: 12, learningRate: 0.05, weightDecay: 1e-4, minIterations: 600), tinyBatchSize: 16).fields
   }
 
   var spec: BackboneSpec? { BackboneSpec.named(net) }

@@ -57,7 +57,9 @@ static void jpeg_emit(j_common_ptr cinfo, int level) {
 // Never print to stderr from a library.
 static void jpeg_silent(j_common_ptr cinfo) { (void)cinfo; }
 
-static void jpeg_context_init(jpeg_context *context, aepsl_codec_result *result) {
+// Makes `context` the error manager `*err` of a compress or decompress struct.
+static void jpeg_context_init(jpeg_context *context, aepsl_codec_result *result, int encoding,
+                              struct jpeg_error_mgr **err) {
   memset(context, 0, sizeof *context);
   jpeg_std_error(&context->manager);
   context->manager.error_exit = jpeg_fail;
@@ -65,6 +67,17 @@ static void jpeg_context_init(jpeg_context *context, aepsl_codec_result *result)
   context->manager.output_message = jpeg_silent;
   context->result = result;
   context->status = AEPSL_CODEC_INVALID;
+  context->encoding = encoding;
+  *err = &context->manager;
+}
+
+// Where a call lands after jpeg_fail's longjmp: frees libjpeg's state and any output, and
+// returns the status jpeg_fail chose (it wrote the message).
+static aepsl_codec_status jpeg_abandon(j_common_ptr cinfo, jpeg_context *context) {
+  jpeg_destroy(cinfo);
+  free(context->pixels);
+  free(context->encoded);
+  return context->status;
 }
 
 // MARK: - Decode
@@ -76,28 +89,77 @@ static aepsl_codec_status jpeg_check_input(const uint8_t *data, size_t count,
   return AEPSL_CODEC_OK;
 }
 
-aepsl_codec_status aepsl_jpeg_read_header(const uint8_t *data, size_t count,
-                                          aepsl_codec_result *result) {
-  aepsl_result_reset(result);
+// After the header: the pixels as `channels` (0: as stored) into context->pixels, and the
+// result's fields. Errors inside libjpeg longjmp to the caller's setjmp.
+static aepsl_codec_status jpeg_read_pixels(struct jpeg_decompress_struct *cinfo, jpeg_context *context,
+                                           int32_t channels, aepsl_codec_result *result) {
+  if (cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK)
+    return aepsl_result_fail(result, AEPSL_CODEC_UNSUPPORTED, "CMYK JPEG is not supported");
+  int wanted = channels != 0 ? channels : (cinfo->num_components == 1 ? 1 : 3);
+  cinfo->out_color_space = wanted == 1 ? JCS_GRAYSCALE : JCS_RGB;
+
+  jpeg_start_decompress(cinfo);
+  size_t row_bytes = (size_t)cinfo->output_width * (size_t)cinfo->output_components;
+  size_t total = aepsl_pixel_bytes(cinfo->output_width, cinfo->output_height,
+                                   cinfo->output_components);
+  if (total == 0)
+    return aepsl_result_fail(result, AEPSL_CODEC_INVALID, "the JPEG header has an invalid size %ux%u",
+                             cinfo->output_width, cinfo->output_height);
+  context->pixels = malloc(total);
+  if (context->pixels == NULL)
+    return aepsl_result_fail(result, AEPSL_CODEC_OUT_OF_MEMORY,
+                             "out of memory for a %ux%u JPEG", cinfo->output_width, cinfo->output_height);
+
+  // Ask for several rows per call: libjpeg-turbo's upsampler emits rec_outbuf_height rows
+  // at a time and one-row calls make it buffer internally.
+  while (cinfo->output_scanline < cinfo->output_height) {
+    JSAMPROW rows[4];
+    JDIMENSION left = cinfo->output_height - cinfo->output_scanline;
+    JDIMENSION batch = left < 4 ? left : 4;
+    for (JDIMENSION i = 0; i < batch; i++)
+      rows[i] = context->pixels + (size_t)(cinfo->output_scanline + i) * row_bytes;
+    jpeg_read_scanlines(cinfo, rows, batch);
+  }
+  jpeg_finish_decompress(cinfo);
+
+  result->bytes = context->pixels;
+  result->count = total;
+  result->width = (int32_t)cinfo->output_width;
+  result->height = (int32_t)cinfo->output_height;
+  result->channels = (int32_t)cinfo->output_components;
+  return AEPSL_CODEC_OK;
+}
+
+// Reads the header (size and stored channels) and, unless header_only, the pixels. One
+// setjmp for both: every libjpeg error of either lands here.
+static aepsl_codec_status jpeg_read_memory(const uint8_t *data, size_t count, int32_t channels, int header_only,
+                                    aepsl_codec_result *result) {
   aepsl_codec_status status = jpeg_check_input(data, count, result);
   if (status != AEPSL_CODEC_OK) return status;
 
   struct jpeg_decompress_struct cinfo;
   jpeg_context context;
-  jpeg_context_init(&context, result);
-  cinfo.err = &context.manager;
+  jpeg_context_init(&context, result, 0, &cinfo.err);
   jpeg_create_decompress(&cinfo);
-  if (setjmp(context.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    return context.status;  // jpeg_fail wrote the message
-  }
+  if (setjmp(context.jump)) return jpeg_abandon((j_common_ptr)&cinfo, &context);
   jpeg_mem_src(&cinfo, data, (unsigned long)count);
   jpeg_read_header(&cinfo, TRUE);
-  result->width = (int32_t)cinfo.image_width;
-  result->height = (int32_t)cinfo.image_height;
-  result->channels = (int32_t)cinfo.num_components;
+  if (header_only) {
+    result->width = (int32_t)cinfo.image_width;
+    result->height = (int32_t)cinfo.image_height;
+    result->channels = (int32_t)cinfo.num_components;
+    status = AEPSL_CODEC_OK;
+  } else {
+    status = jpeg_read_pixels(&cinfo, &context, channels, result);
+  }
   jpeg_destroy_decompress(&cinfo);
-  return AEPSL_CODEC_OK;
+  return status;
+}
+
+aepsl_codec_status aepsl_jpeg_read_header(const uint8_t *data, size_t count,
+                                          aepsl_codec_result *result) {
+  aepsl_result_reset(result);
+  return jpeg_read_memory(data, count, 0, 1, result);
 }
 
 aepsl_codec_status aepsl_jpeg_decode(const uint8_t *data, size_t count, int32_t channels,
@@ -106,64 +168,7 @@ aepsl_codec_status aepsl_jpeg_decode(const uint8_t *data, size_t count, int32_t 
   if (channels != 0 && channels != 1 && channels != 3)
     return aepsl_result_fail(result, AEPSL_CODEC_BAD_ARGUMENT,
                              "cannot decode a JPEG to %d channels (use 1 or 3)", channels);
-  aepsl_codec_status status = jpeg_check_input(data, count, result);
-  if (status != AEPSL_CODEC_OK) return status;
-
-  struct jpeg_decompress_struct cinfo;
-  jpeg_context context;
-  jpeg_context_init(&context, result);
-  cinfo.err = &context.manager;
-  jpeg_create_decompress(&cinfo);
-  if (setjmp(context.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    free(context.pixels);
-    return context.status;  // jpeg_fail wrote the message
-  }
-  jpeg_mem_src(&cinfo, data, (unsigned long)count);
-  jpeg_read_header(&cinfo, TRUE);
-
-  if (cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK) {
-    jpeg_destroy_decompress(&cinfo);
-    return aepsl_result_fail(result, AEPSL_CODEC_UNSUPPORTED, "CMYK JPEG is not supported");
-  }
-  int wanted = channels != 0 ? channels : (cinfo.num_components == 1 ? 1 : 3);
-  cinfo.out_color_space = wanted == 1 ? JCS_GRAYSCALE : JCS_RGB;
-
-  jpeg_start_decompress(&cinfo);
-  size_t row_bytes = (size_t)cinfo.output_width * (size_t)cinfo.output_components;
-  size_t total = aepsl_pixel_bytes(cinfo.output_width, cinfo.output_height,
-                                   cinfo.output_components);
-  if (total == 0) {
-    jpeg_destroy_decompress(&cinfo);
-    return aepsl_result_fail(result, AEPSL_CODEC_INVALID, "the JPEG header has an invalid size %ux%u",
-                             cinfo.output_width, cinfo.output_height);
-  }
-  context.pixels = malloc(total);
-  if (context.pixels == NULL) {
-    jpeg_destroy_decompress(&cinfo);
-    return aepsl_result_fail(result, AEPSL_CODEC_OUT_OF_MEMORY,
-                             "out of memory for a %ux%u JPEG", cinfo.output_width, cinfo.output_height);
-  }
-
-  // Ask for several rows per call: libjpeg-turbo's upsampler emits rec_outbuf_height rows
-  // at a time and one-row calls make it buffer internally.
-  while (cinfo.output_scanline < cinfo.output_height) {
-    JSAMPROW rows[4];
-    JDIMENSION left = cinfo.output_height - cinfo.output_scanline;
-    JDIMENSION batch = left < 4 ? left : 4;
-    for (JDIMENSION i = 0; i < batch; i++)
-      rows[i] = context.pixels + (size_t)(cinfo.output_scanline + i) * row_bytes;
-    jpeg_read_scanlines(&cinfo, rows, batch);
-  }
-  jpeg_finish_decompress(&cinfo);
-
-  result->bytes = context.pixels;
-  result->count = total;
-  result->width = (int32_t)cinfo.output_width;
-  result->height = (int32_t)cinfo.output_height;
-  result->channels = (int32_t)cinfo.output_components;
-  jpeg_destroy_decompress(&cinfo);
-  return AEPSL_CODEC_OK;
+  return jpeg_read_memory(data, count, channels, 0, result);
 }
 
 // MARK: - Encode
@@ -222,15 +227,9 @@ aepsl_codec_status aepsl_jpeg_encode(const uint8_t *pixels, int32_t width, int32
 
   struct jpeg_compress_struct cinfo;
   jpeg_context context;
-  jpeg_context_init(&context, result);
-  context.encoding = 1;
-  cinfo.err = &context.manager;
+  jpeg_context_init(&context, result, 1, &cinfo.err);
   jpeg_create_compress(&cinfo);
-  if (setjmp(context.jump)) {
-    jpeg_destroy_compress(&cinfo);
-    free(context.encoded);
-    return context.status;  // jpeg_fail wrote the message
-  }
+  if (setjmp(context.jump)) return jpeg_abandon((j_common_ptr)&cinfo, &context);
 
   memory_destination destination;
   destination.manager.init_destination = destination_init;
