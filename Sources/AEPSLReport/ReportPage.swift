@@ -247,21 +247,12 @@ final class ReportPage {
     guard !steps.isEmpty else {
       return Markup.notRun("no RUN/erase/step-N/loss.csv", hint: "Run `aepsl erase --dataset DATASET --run RUN`.")
     }
-    var series: [SVGPlot.Series] = []
-    var rows: [[String]] = []
-    for (i, step) in steps.enumerated() {
+    let curves = steps.map { step in
       let status = stepStatus(step)
-      let points = step.loss!.thinned(to: 2000)
-      series.append(SVGPlot.Series(label: "step \(step.number): \(status.text)", color: SVGPlot.colors[i % SVGPlot.colors.count],
-                                   points: points, dashed: status.merged == false))
-      let all = step.loss!.points
-      rows.append([Markup.esc("step \(step.number)"), Markup.esc(status.text), "\(all.count)",
-                   Format.number(all.first!.y), Format.number(all.last!.y),
-                   Markup.esc(step.manifest?.seconds.map(Format.duration) ?? "—")])
+      return LossTableRow(name: "step \(step.number)", legend: "step \(step.number): \(status.text)", status: status.text,
+                          curve: step.loss!, seconds: step.manifest?.seconds, dashed: status.merged == false)
     }
-    let xLabel = Set(steps.map { $0.loss!.xLabel }).count == 1 ? steps[0].loss!.xLabel : "epoch"
-    var out = SVGPlot.lines(series, xLabel: xLabel, yLabel: steps[0].loss!.yLabel, title: "Training loss of each erasing step")
-    out += "\n" + Markup.table(class: "numbers", header: ["step", "status", "epochs", "first loss", "final loss", "time"], rows: rows)
+    var out = lossPlotAndTable(curves, title: "Training loss of each erasing step", nameHeader: "step")
     if let erase = contents.erase {
       let merged = contents.mergedSteps.map { $0.map(String.init).joined(separator: ", ") } ?? "?"
       let reason = erase.notes["reason"].map { $0.isEmpty ? "" : " (\($0))" } ?? ""
@@ -279,21 +270,12 @@ final class ReportPage {
     guard !variants.isEmpty else {
       return Markup.notRun("no RUN/seg/<variant>/loss.csv", hint: "Run `aepsl train-seg --run RUN`.")
     }
-    var series: [SVGPlot.Series] = []
-    var rows: [[String]] = []
-    for (i, v) in variants.enumerated() {
-      let loss = v.loss!
-      series.append(SVGPlot.Series(label: v.name == ModelVariant.full.rawValue ? "full (upper bound)" : v.name, color: SVGPlot.colors[i % SVGPlot.colors.count], points: loss.thinned(to: 2000),
-                                   dashed: v.name == ModelVariant.full.rawValue))
-      rows.append([Markup.esc(v.name), Markup.esc(v.manifest == nil ? "unfinished" : "done"), Markup.esc(loss.xLabel), "\(loss.points.count)",
-                   Format.number(loss.points.first!.y), Format.number(loss.points.last!.y),
-                   Markup.esc(v.manifest?.seconds.map(Format.duration) ?? "—")])
+    let curves = variants.map { v in
+      LossTableRow(name: v.name, legend: v.name == ModelVariant.full.rawValue ? "full (upper bound)" : v.name,
+                   status: v.manifest == nil ? "unfinished" : "done", curve: v.loss!, seconds: v.manifest?.seconds,
+                   dashed: v.name == ModelVariant.full.rawValue)
     }
-    let xLabels = Set(variants.map { $0.loss!.xLabel })
-    let yLabels = Set(variants.map { $0.loss!.yLabel })
-    var out = SVGPlot.lines(series, xLabel: xLabels.count == 1 ? xLabels.first! : xLabels.sorted().joined(separator: " / "),
-                            yLabel: yLabels.count == 1 ? yLabels.first! : "loss", title: "Segmentation training loss per variant")
-    out += "\n" + Markup.table(class: "numbers", header: ["variant", "status", "x", "points", "first loss", "final loss", "time"], rows: rows)
+    var out = lossPlotAndTable(curves, title: "Segmentation training loss per variant", nameHeader: "variant")
     let empty = contents.segVariants.filter { $0.loss?.points.isEmpty ?? true }.map(\.name)
     if !empty.isEmpty { out += Markup.note("No loss curve yet for: \(empty.joined(separator: ", ")).") }
     return out
@@ -331,5 +313,30 @@ final class ReportPage {
       body += "</div></div>\n"
     }
     return Markup.section(id: id, title: title, html: body)
+  }
+
+  /// One training run's loss curve as a row of the loss sections.
+  struct LossTableRow {
+    var name: String
+    var legend: String
+    var status: String
+    var curve: LossCurve
+    var seconds: Double?
+    var dashed: Bool
+  }
+
+  /// The curves in one plot, and a table of each one's first and final loss and time.
+  func lossPlotAndTable(_ curves: [LossTableRow], title: String, nameHeader: String) -> String {
+    let series = curves.enumerated().map { i, c in
+      SVGPlot.Series(label: c.legend, color: SVGPlot.colors[i % SVGPlot.colors.count], points: c.curve.thinned(to: 2000), dashed: c.dashed)
+    }
+    let rows = curves.map { c in
+      [Markup.esc(c.name), Markup.esc(c.status), Markup.esc(c.curve.xLabel), "\(c.curve.points.count)",
+       Format.number(c.curve.points.first!.y), Format.number(c.curve.points.last!.y), Markup.esc(c.seconds.map(Format.duration) ?? "—")]
+    }
+    let xLabels = Set(curves.map(\.curve.xLabel)), yLabels = Set(curves.map(\.curve.yLabel))
+    let out = SVGPlot.lines(series, xLabel: xLabels.count == 1 ? xLabels.first! : xLabels.sorted().joined(separator: " / "),
+                            yLabel: yLabels.count == 1 ? yLabels.first! : "loss", title: title)
+    return out + "\n" + Markup.table(class: "numbers", header: [nameHeader, "status", "x", "points", "first loss", "final loss", "time"], rows: rows)
   }
 }

@@ -11,7 +11,7 @@ import Testing
 struct RunWarningsTests {
   static let config = #"""
     {"synth": {"trainCount": 8, "valCount": 4, "testCount": 2, "size": 48},
-     "erase": {"maxSteps": 1, "batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
+     "erase": {"maxSteps": 1, "stopChanceFraction": null, "batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
      "segmentation": {"batchSize": 8, "cropSize": 48, "schedule": {"epochs": 1}},
      "upperBound": false, "reportSamples": 1}
     """#
