@@ -22,9 +22,11 @@ demo: build
 
 # The tests train networks and run filters: they run in release mode. The report's browser
 # test (Tests/ReportTests) drives headless Chromium, which --with-chromium installs; the
-# data-parallel tests (Tests/DistributedTests) run mpirun, which --with-mpi installs.
+# data-parallel tests (Tests/DistributedTests) run mpirun, which --with-mpi installs; the export
+# tests (Tests/ExportTests) run onnxruntime from .venv-test, which python-test-env.sh makes.
 test:
 	@bash scripts/install-deps.sh --with-chromium --with-mpi --with-python3
+	@bash scripts/python-test-env.sh
 	$(RELEASE_TEST)
 
 bench: build
