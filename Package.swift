@@ -152,6 +152,12 @@ let package = Package(
       dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLExport", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLTestSupport"],
       exclude: ["check_onnx.py"]
     ),
+    // Real PASCAL VOC files from Debian's labelme-examples: the VOC and palette PNG readers,
+    // predict, eval and the dense CRF (scripts/install-deps.sh --with-test-data).
+    .testTarget(
+      name: "VOCFilesTests",
+      dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLTestSupport"]
+    ),
     .testTarget(
       name: "ReportTests",
       dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]
