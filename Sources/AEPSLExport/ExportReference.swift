@@ -41,16 +41,14 @@ public enum ExportReference {
   /// The normalised [1, 3, H, W] input of `image`.
   static func input(_ image: Image, for network: InferenceNetwork) -> Tensor {
     var rgb = image.converted(toChannels: 3)
-    let side = network.metadata.first { $0.key == "image_side" }.flatMap { Int($0.value) }
-    let scale = Augmentation.workingScale(longerSide: side, width: rgb.width, height: rgb.height)
+    let scale = Augmentation.workingScale(longerSide: network.imageSide, width: rgb.width, height: rgb.height)
     if scale != 1 {
       rgb = rgb.resized(width: max(1, Int((Double(rgb.width) * scale).rounded())),
                         height: max(1, Int((Double(rgb.height) * scale).rounded())))
     }
     let plain = PixelNormalization.imageNet.tensor(rgb)
     guard case .segmenter = network.head else { return plain }
-    let grid = ScoreGrid(stride: Int(network.metadata.first { $0.key == "output_stride" }?.value ?? "") ?? 8,
-                         alignCorners: network.scoreGridAlignsCorners)
+    let grid = network.grid
     let (w, h) = (rgb.width, rgb.height)
     let (pw, ph) = (grid.paddedSide(w), grid.paddedSide(h))
     let x = Tensor(shape: [1, 3, ph, pw])

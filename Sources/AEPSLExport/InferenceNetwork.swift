@@ -46,6 +46,10 @@ public struct InferenceNetwork: Sendable {
   public var layers: [Layer]
   public var head: Head
   public var classNames: [String]
+  /// Where the score cells (and CAM cells) sit on the input: stride and alignment.
+  public var grid: ScoreGrid
+  /// The working resolution the network was trained at (longer side), when it had one.
+  public var imageSide: Int?
   /// Key-value facts a user needs to feed the network and read its outputs (ONNX
   /// metadata_props, the safetensors header's metadata).
   public var metadata: [(key: String, value: String)]
@@ -77,27 +81,23 @@ extension InferenceNetwork {
 
   /// The segmenter `model` described by `info` (its checkpoint's metadata).
   public init(segmenter model: Segmenter, info: SegmenterInfo, confidenceThreshold: Float = 0.1) throws {
-    let grid = ScoreGrid(spec: model.spec)
     self.init(net: model.spec.name, layers: try Self.layers(of: model.backbone),
               head: .segmenter(score: Convolution(model.scoreLayer, relu: false), classifier: Dense(model.classifier)),
-              classNames: info.classNames, metadata: [])
-    metadata = [("aepsl_network", "segmenter"), ("variant", info.variant)]
-      + Self.commonMetadata(net: net, classNames: classNames, grid: grid)
+              classNames: info.classNames, grid: ScoreGrid(spec: model.spec), imageSide: info.imageSide, metadata: [])
+    metadata = [("aepsl_network", "segmenter"), ("variant", info.variant)] + commonMetadata
       + [("classification_branch", info.classificationTrained ? "trained" : "untrained"),
          ("confidence_threshold", "\(confidenceThreshold)")]
-      + (info.imageSide.map { [("image_side", "\($0)")] } ?? [])
   }
 
   /// The classifier of erasing step `step`.
   public init(classifier model: Classifier, classNames: [String], step: Int, imageSide: Int?) throws {
     self.init(net: model.spec.name, layers: try Self.layers(of: model.backbone), head: .classifier(Dense(model.classifier)),
-              classNames: classNames, metadata: [])
-    metadata = [("aepsl_network", "classifier"), ("erase_step", "\(step)")]
-      + Self.commonMetadata(net: net, classNames: classNames, grid: ScoreGrid(spec: model.spec))
-      + (imageSide.map { [("image_side", "\($0)")] } ?? [])
+              classNames: classNames, grid: ScoreGrid(spec: model.spec), imageSide: imageSide, metadata: [])
+    metadata = [("aepsl_network", "classifier"), ("erase_step", "\(step)")] + commonMetadata
   }
 
-  static func commonMetadata(net: String, classNames: [String], grid: ScoreGrid) -> [(key: String, value: String)] {
+  /// What a user needs to prepare the input and place the outputs, for either network.
+  var commonMetadata: [(key: String, value: String)] {
     let norm = PixelNormalization.imageNet
     let padding = grid.alignCorners
       ? "bottom and right, with 0 (the mean pixel), to (side - 1 + \(grid.stride - 1)) // \(grid.stride) * \(grid.stride) + 1"
@@ -112,7 +112,7 @@ extension InferenceNetwork {
       ("score_grid", grid.alignCorners ? "align_corners" : "half_pixel"),
       ("input_padding", padding),
       ("aepsl_version", aepslVersion),
-    ]
+    ] + (imageSide.map { [("image_side", "\($0)")] } ?? [])
   }
 }
 

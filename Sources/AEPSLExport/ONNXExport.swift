@@ -1,4 +1,5 @@
 import AEPSLFiles
+import AEPSLMethod
 import Foundation
 
 /// An `InferenceNetwork` as an ONNX model (opset 17, float32), with dynamic batch, height and
@@ -20,14 +21,16 @@ public enum ONNXExport {
     var x = "image"
     for layer in network.layers { x = b.add(layer, input: x) }
     let classes = network.classNames.count
-    let grid: [ONNXValueInfo.Dimension] = [.named("batch"), .fixed(0), .named("grid_height"), .named("grid_width")]
+    func onGrid(_ channels: Int) -> [ONNXValueInfo.Dimension] {
+      [.named("batch"), .fixed(channels), .named("grid_height"), .named("grid_width")]
+    }
     switch network.head {
     case let .segmenter(score, classifier):
       let scores = b.convolution(score, input: x, output: "scores")
-      b.upsample(scores, like: "image", alignCorners: network.scoreGridAlignsCorners, output: "upsampled_scores")
+      b.upsample(scores, like: "image", alignCorners: network.grid.alignCorners, output: "upsampled_scores")
       b.confidences(classifier, features: x)
       b.graph.outputs = [
-        ONNXValueInfo(name: "scores", dims: withChannels(grid, classes + 1)),
+        ONNXValueInfo(name: "scores", dims: onGrid(classes + 1)),
         ONNXValueInfo(name: "upsampled_scores", dims: [.named("batch"), .fixed(classes + 1), .named("height"), .named("width")]),
       ]
     case let .classifier(classifier):
@@ -38,22 +41,15 @@ public enum ONNXExport {
         padding: 0, dilation: 1, relu: true, weight: classifier.weight, bias: nil)
       b.convolution(cam, input: x, output: "cams")
       b.confidences(classifier, features: x)
-      b.graph.outputs = [ONNXValueInfo(name: "cams", dims: withChannels(grid, classes))]
+      b.graph.outputs = [ONNXValueInfo(name: "cams", dims: onGrid(classes))]
     }
     b.graph.outputs.append(ONNXValueInfo(name: "confidences", dims: [.named("batch"), .fixed(classes)]))
-    return ONNXModel(graph: b.graph, producerVersion: network.metadata.first { $0.key == "aepsl_version" }?.value ?? "",
-                     metadata: network.metadata, docString: docString(network))
+    return ONNXModel(graph: b.graph, producerVersion: aepslVersion, metadata: network.metadata, docString: docString(network))
   }
 
   /// Writes `network` as an ONNX file at `url`, atomically.
   public static func write(_ network: InferenceNetwork, to url: URL) throws {
     try writeFileAtomically(Data(model(network).serialized()), to: url)
-  }
-
-  private static func withChannels(_ dims: [ONNXValueInfo.Dimension], _ channels: Int) -> [ONNXValueInfo.Dimension] {
-    var d = dims
-    d[1] = .fixed(channels)
-    return d
   }
 
   static func docString(_ network: InferenceNetwork) -> String {
@@ -67,10 +63,6 @@ public enum ONNXExport {
         + "features), confidences [N, C] (sigmoid). See metadata_props for the input normalisation."
     }
   }
-}
-
-extension InferenceNetwork {
-  var scoreGridAlignsCorners: Bool { metadata.contains { $0 == ("score_grid", "align_corners") } }
 }
 
 /// Appends nodes and initializers, naming every value after the layer that makes it.
