@@ -22,9 +22,12 @@ demo: build
 
 # The tests train networks and run filters: they run in release mode. The report's browser
 # test (Tests/ReportTests) drives headless Chromium, which --with-chromium installs; the
-# data-parallel tests (Tests/DistributedTests) run mpirun, which --with-mpi installs.
+# data-parallel tests (Tests/DistributedTests) run mpirun, which --with-mpi installs; the export
+# tests (Tests/ExportTests) run onnxruntime from .venv-test, which python-test-env.sh makes; the
+# real-file tests (Tests/VOCFilesTests) read labelme-examples, which --with-test-data installs.
 test:
-	@bash scripts/install-deps.sh --with-chromium --with-mpi --with-python3
+	@bash scripts/install-deps.sh --with-chromium --with-mpi --with-python3 --with-test-data
+	@bash scripts/python-test-env.sh
 	$(RELEASE_TEST)
 
 bench: build

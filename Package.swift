@@ -12,6 +12,7 @@ let package = Package(
     .library(name: "AEPSLCRF", targets: ["AEPSLCRF"]),
     .library(name: "AEPSLReport", targets: ["AEPSLReport"]),
     .library(name: "AEPSLPipeline", targets: ["AEPSLPipeline"]),
+    .library(name: "AEPSLExport", targets: ["AEPSLExport"]),
     .executable(name: "aepsl", targets: ["aepsl"]),
   ],
   // `--traits MPI` builds data-parallel training and sharded stages over Open MPI
@@ -75,6 +76,12 @@ let package = Package(
       name: "AEPSLPipeline",
       dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLReport"]
     ),
+    // A trained network for other runtimes: ONNX (protobuf written by hand, opset 17) and a
+    // PyTorch state dict in safetensors, both from one inference description (BN folded).
+    .target(
+      name: "AEPSLExport",
+      dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod"]
+    ),
     // The benchmarks behind `aepsl bench`: engine throughput against the FMA peak (and
     // PyTorch), the dense CRF (against pydensecrf), the gradient allreduce. The reference
     // side is one Python runner, scripts/bench_reference.py.
@@ -92,6 +99,7 @@ let package = Package(
         "AEPSLData",
         "AEPSLDistributed",
         "AEPSLEngine",
+        "AEPSLExport",
         "AEPSLFiles",
         "AEPSLImaging",
         "AEPSLMethod",
@@ -137,6 +145,18 @@ let package = Package(
     .testTarget(
       name: "CLITests",
       dependencies: ["AEPSLCommands", "AEPSLData", "AEPSLFiles", "AEPSLMethod", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+    // The exported ONNX model run by onnxruntime (Python, .venv-test) against aepsl's own outputs.
+    .testTarget(
+      name: "ExportTests",
+      dependencies: ["AEPSLData", "AEPSLEngine", "AEPSLExport", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLTestSupport"],
+      exclude: ["check_onnx.py"]
+    ),
+    // Real PASCAL VOC files from Debian's labelme-examples: the VOC and palette PNG readers,
+    // predict, eval and the dense CRF (scripts/install-deps.sh --with-test-data).
+    .testTarget(
+      name: "VOCFilesTests",
+      dependencies: ["AEPSLCRF", "AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "AEPSLTestSupport"]
     ),
     .testTarget(
       name: "ReportTests",

@@ -5,7 +5,10 @@
 # builds with the MPI trait and the mpirun tests (Tests/DistributedTests); --with-python3
 # installs python3 for the loopback HTTP server of the weights-download tests
 # (Tests/EngineTests/range_server.py, standard library only) and numpy, with which the
-# interop tests check that np.load reads the .npy files aepsl writes. `make test` passes all three.
+# interop tests check that np.load reads the .npy files aepsl writes, and python3-venv, in which
+# scripts/python-test-env.sh installs onnxruntime for the export tests; --with-test-data installs
+# labelme-examples, whose real PASCAL VOC photographs and masks Tests/VOCFilesTests read.
+# `make test` passes all four.
 # Runs as root or through sudo. Safe to run again: it does nothing when all are present.
 set -euo pipefail
 packages=(libdnnl-dev libopenblas-openmp-dev libpng-dev libjpeg-dev pkg-config)
@@ -13,8 +16,9 @@ for arg in "$@"; do
   case "$arg" in
     --with-chromium) packages+=(chromium) ;;
     --with-mpi) packages+=(libopenmpi-dev openmpi-bin) ;;
-    --with-python3) packages+=(python3 python3-numpy) ;;
-    *) echo "aepsl: unknown option $arg (known: --with-chromium, --with-mpi, --with-python3)" >&2; exit 2 ;;
+    --with-python3) packages+=(python3 python3-numpy python3-venv) ;;
+    --with-test-data) packages+=(labelme-examples) ;;
+    *) echo "aepsl: unknown option $arg (known: --with-chromium, --with-mpi, --with-python3, --with-test-data)" >&2; exit 2 ;;
   esac
 done
 missing=()

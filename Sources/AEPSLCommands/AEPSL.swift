@@ -13,7 +13,7 @@ public struct AEPSL: ParsableCommand {
       """,
     subcommands: [RunCommand.self, SynthCommand.self, DatasetCommand.self, EraseCommand.self, MasksCommand.self,
                   TrainSegCommand.self, PredictCommand.self, EvalCommand.self, ClassifierScoreCommand.self, ReportCommand.self, CRFCommand.self,
-                  WeightsCommand.self, BenchCommand.self]
+                  ExportCommand.self, WeightsCommand.self, BenchCommand.self]
   )
 
   public init() {}

@@ -10,7 +10,7 @@ import Testing
 struct HelpTests {
   /// Every command that runs, by the words that lead to it.
   static let paths = ["run", "synth", "dataset stats", "dataset bench-loader", "erase", "masks", "train-seg", "predict",
-                      "eval", "report", "crf", "bench engine", "bench crf", "bench allreduce"]
+                      "eval", "report", "crf", "export", "bench engine", "bench crf", "bench allreduce"]
 
   static func command(_ path: String) -> ParsableCommand.Type? {
     switch path {
@@ -25,6 +25,7 @@ struct HelpTests {
     case "eval": EvalCommand.self
     case "report": ReportCommand.self
     case "crf": CRFCommand.self
+    case "export": ExportCommand.self
     case "bench engine": BenchEngineCommand.self
     case "bench crf": BenchCRFCommand.self
     case "bench allreduce": BenchAllreduceCommand.self
@@ -41,6 +42,7 @@ struct HelpTests {
     "train-seg --init", "train-seg --log-json",
     "predict --run", "predict --dataset", "predict --images", "predict --checkpoint", "predict --shard", "predict --log-json",
     "eval --pred", "eval --dataset", "eval --cams", "eval --json", "eval --log-json",
+    "export --run", "export --step", "export --checkpoint", "export --onnx", "export --pytorch",
     "bench engine --json", "bench crf --image", "bench crf --probs", "bench crf --json",
     "bench allreduce --json",
   ]
@@ -127,7 +129,7 @@ struct HelpTests {
   /// The root lists every command, and the hidden options stay hidden.
   @Test func theRootListsEveryCommand() {
     let help = AEPSL.helpMessage(columns: 100)
-    for name in ["run", "synth", "dataset", "erase", "masks", "train-seg", "predict", "eval", "report", "crf", "bench"] {
+    for name in ["run", "synth", "dataset", "erase", "masks", "train-seg", "predict", "eval", "report", "crf", "export", "bench"] {
       #expect(help.contains("  \(name) "), "\(name) missing from:\n\(help)")
     }
     let engine = AEPSL.helpMessage(for: BenchEngineCommand.self, columns: 100)
