@@ -300,8 +300,9 @@ public struct SafetensorsFile {
   }
 }
 
-/// A JSON string literal for `s`.
-private func jsonString(_ s: String) -> String {
+/// A JSON string literal for `s` (quoted and escaped): safetensors headers and any other
+/// JSON aepsl writes by hand.
+public func jsonString(_ s: String) -> String {
   var out = "\""
   for scalar in s.unicodeScalars {
     switch scalar {

@@ -58,7 +58,7 @@ public enum ExportSource {
     let classes = try VOCDataset(root: URL(fileURLWithPath: erase.dataset)).classes.names
     let model = Classifier(spec: spec, classes: classes.count, seed: 0)
     try Checkpoint.load(from: file, into: model.parameters, buffers: model.buffers)
-    return ExportedModel(network: try InferenceNetwork(classifier: model, classNames: classes, step: step, imageSide: erase.imageSide)) { x in
+    return ExportedModel(network: try InferenceNetwork(classifier: model, classNames: classes, step: step, imageSide: erase.workingSide)) { x in
       let logits = model.forward(x, training: false)
       return [("cams", model.classActivationMaps(features: model.lastFeatures!)), ("confidences", OnlineMask.confidences(logits: logits))]
     }

@@ -104,7 +104,7 @@ extension InferenceNetwork {
       : "bottom and right, with 0 (the mean pixel), to (side + \(grid.stride - 1)) // \(grid.stride) * \(grid.stride)"
     return [
       ("net", net),
-      ("class_names", jsonArray(classNames.map { "\"\(jsonEscaped($0))\"" })),
+      ("class_names", jsonArray(classNames.map(jsonString))),
       ("input", "float32 [N, 3, H, W], RGB, x = (pixel - mean) / std with pixels on the 0-255 scale"),
       ("normalization_mean", jsonArray(norm.mean.map { "\($0)" })),
       ("normalization_std", jsonArray(norm.std.map { "\($0)" })),
@@ -117,19 +117,6 @@ extension InferenceNetwork {
 }
 
 private func jsonArray(_ items: [String]) -> String { "[" + items.joined(separator: ", ") + "]" }
-
-private func jsonEscaped(_ s: String) -> String {
-  var out = ""
-  for u in s.unicodeScalars {
-    switch u {
-    case "\"": out += "\\\""
-    case "\\": out += "\\\\"
-    case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-    default: out.unicodeScalars.append(u)
-    }
-  }
-  return out
-}
 
 extension InferenceNetwork.Convolution {
   init(_ conv: Conv2d, relu: Bool) {
