@@ -5,13 +5,16 @@ import Testing
 
 // MARK: - Helpers shared with NumPyTests
 
-/// A Python interpreter for interop tests, found once: $AEPSL_PYTHON, the project venv, python3.
+/// A Python interpreter for interop tests, found once: $AEPSL_PYTHON, the project's test venv
+/// (.venv-test, which `make test` makes with numpy and safetensors), python3.
 enum SerializationPython {
+  static let projectVenv = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent(".venv-test/bin/python").path
   static let withSafetensors = find(importing: "numpy, safetensors")
   static let withNumPy = find(importing: "numpy")
 
   private static func find(importing modules: String) -> URL? {
-    var candidates = ["/opt/aepsl-torch/bin/python", "/usr/bin/python3", "/usr/local/bin/python3"]
+    var candidates = [projectVenv, "/opt/aepsl-torch/bin/python", "/usr/bin/python3", "/usr/local/bin/python3"]
     if let override = ProcessInfo.processInfo.environment["AEPSL_PYTHON"] { candidates.insert(override, at: 0) }
     for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
       let url = URL(fileURLWithPath: path)
