@@ -53,8 +53,8 @@ struct EraseCommand: ParsableCommand {
   @Flag(help: "Also average the CAMs of horizontally flipped images.")
   var camFlip = false
 
-  @Option(help: "Optimizer of the classifiers: sgd or adam (with --lr, e.g. 0.001).")
-  var optimizer = OptimizerKind.sgd
+  @Option(help: "Optimizer of the classifiers: sgd or adam. Default: adam for tiny, sgd for largefov.")
+  var optimizer: OptimizerKind?
 
   @OptionGroup var training: TrainingOptions<EraseDefaults>
   @OptionGroup var badImages: BadImageOptions
@@ -86,9 +86,9 @@ struct EraseCommand: ParsableCommand {
     c.delta = delta
     c.stopChanceFraction = stopChanceFraction
     if let stopRatio { (c.stopRatio, c.stopChanceFraction) = (stopRatio, nil) }
-    c.loss = training.clsLoss
+    if let loss = training.clsLoss { c.loss = loss }
     training.apply(schedule: &c.schedule, batchSize: &c.batchSize, cropSize: &c.cropSize)
-    if optimizer != .sgd { c.schedule.optimizer = optimizer }
+    if let optimizer { c.schedule.optimizer = optimizer == .sgd ? nil : optimizer }
     c.camScales = parsedScales ?? [1]
     c.camFlip = camFlip
     if let side = training.imageSide { c.imageSide = side }
@@ -112,7 +112,8 @@ struct EraseCommand: ParsableCommand {
 /// The training defaults `aepsl erase --help` states (EraseConfiguration's).
 enum EraseDefaults: TrainingDefaults {
   static let help = TrainingHelp(
-    epochs: "Epochs per step, exactly. Default: 8 for tiny, or more on a small dataset to make at least 200 updates; 5 for largefov.",
-    batchSize: "32 for tiny, 4 for largefov", learningRate: "Base learning rate (poly decay). Default: 0.1 for tiny, 0.001 for largefov.",
+    epochs: "Epochs per step, exactly. Default: 8 for tiny, or more to make at least 200 updates and 33 per class; 5 for largefov.",
+    batchSize: "32 for tiny, 4 for largefov", learningRate: "Base learning rate (poly decay). Default: 0.001.",
+    classificationLoss: "bce for tiny, mse (the paper's) for largefov",
     imageSideUse: "training crops, CAMs and predictions")
 }

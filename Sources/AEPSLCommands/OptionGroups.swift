@@ -192,6 +192,7 @@ struct TrainingHelp {
   var epochs: String
   var batchSize: String
   var learningRate: String
+  var classificationLoss: String
   /// What a working resolution applies to.
   var imageSideUse: String
 }
@@ -216,8 +217,8 @@ struct TrainingOptions<Defaults: TrainingDefaults>: ParsableArguments {
   @Option(help: "Training crop size. Default: 128 for tiny, 321 for largefov.")
   var cropSize: Int?
 
-  @Option(help: "Classification loss of the class scores: mse (the paper's) or bce.")
-  var clsLoss = ClassificationLoss.mse
+  @Option(help: ArgumentHelp("Classification loss of the class scores: mse or bce. Default: \(Defaults.help.classificationLoss)."))
+  var clsLoss: ClassificationLoss?
 
   @Option(help: ArgumentHelp("""
     Working resolution before \(Defaults.help.imageSideUse) (outputs come back at the image's own size): \

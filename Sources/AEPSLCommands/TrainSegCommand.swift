@@ -128,7 +128,7 @@ struct TrainSegCommand: ParsableCommand {
     c.initWeights = training.initWeights
     c.masks = masks
     c.pslPlus = pslPlus
-    c.classificationLoss = training.clsLoss
+    if let loss = training.clsLoss { c.classificationLoss = loss }
     training.apply(schedule: &c.schedule, batchSize: &c.batchSize, cropSize: &c.cropSize)
     if let weightDecay { c.schedule.weightDecay = weightDecay }
     if let minScale { c.minScale = minScale }
@@ -169,5 +169,6 @@ enum SegmentationDefaults: TrainingDefaults {
     epochs: "Epochs, exactly. Default: 12 for tiny, or more on a small dataset to make at least 600 updates; 20 for largefov.",
     batchSize: "16 for tiny, 4 for largefov",
     learningRate: "Base learning rate (poly decay, power 0.9). Default: 0.05 for tiny, 0.001 for largefov.",
+    classificationLoss: "mse (the paper's)",
     imageSideUse: "training crops and prediction (the checkpoint records it for aepsl predict)")
 }

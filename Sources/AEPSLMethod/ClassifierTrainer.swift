@@ -15,8 +15,8 @@ public struct TrainingSchedule: Sendable, Codable, Equatable {
   /// Train for at least this many iterations, adding epochs when the dataset is small: a
   /// network needs a number of updates, not of passes (nil: `epochs` alone).
   public var minIterations: Int?
-  /// The optimizer `TrainingLoop` makes (nil: SGD; `momentum` is then Adam's beta1). Only
-  /// `aepsl erase --optimizer` (or a config file's schedule) sets it; nil everywhere by default.
+  /// The optimizer `TrainingLoop` makes (nil: SGD; `momentum` is then Adam's beta1): Adam for
+  /// the `tiny` erasing classifiers by default (`EraseConfiguration`), SGD elsewhere.
   public var optimizer: OptimizerKind?
 
   public init(epochs: Int, learningRate: Float, momentum: Float = 0.9, weightDecay: Float = 5e-4, polyPower: Float = 0.9,

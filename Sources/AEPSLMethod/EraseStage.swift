@@ -203,9 +203,9 @@ public enum EraseStage {
     (options.replica, options.replicas) = (communicator.rank, communicator.size)
     let loader = BatchLoader(source: source, classes: classes, options: options)
     let state = TrainingStateFile(url: layout.trainingState(t), settings: trainingSettings(config, step: t, ids: ids))
-    let schedule = config.schedule.resolved(batchesPerEpoch: loader.batchesPerEpoch)
+    let schedule = config.schedule(classes: classes, batchesPerEpoch: loader.batchesPerEpoch)
     if schedule.epochs > config.schedule.epochs {
-      log("erase: step \(t): \(schedule.epochs) epochs rather than \(config.schedule.epochs), for at least \(config.schedule.minIterations ?? 0) iterations")
+      log("erase: step \(t): \(schedule.epochs) epochs rather than \(config.schedule.epochs), for at least \(schedule.minIterations ?? 0) iterations")
     }
     let curve = try trainClassifier(model, loader: loader, schedule: schedule, loss: config.loss, stage: "erase step \(t)",
                                     progress: progress, state: state, log: log, communicator: communicator)

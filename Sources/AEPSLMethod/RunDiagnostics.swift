@@ -65,11 +65,12 @@ public enum RunDiagnostics {
     return RunWarning(
       kind: .classifierDidNotLearn,
       what: "erasing step \(step)'s classifier did not learn: " + reasons.joined(separator: "; ") + ".",
-      likelyCause: "too few or too weak updates for a network trained from scratch (the paper's squared-error loss on "
-        + "sigmoids gives small gradients), or training crops that often leave out the labelled objects (crop size "
-        + "well under the image size), so its CAMs mark arbitrary regions.",
-      option: "erase.loss \"bce\" with more updates (erase.schedule.minIterations), or a working resolution that brings "
-        + "the images to the crop size (--image-side, erase.cropSize).")
+      likelyCause: "too few or too weak updates for a network trained from scratch (many classes need more; SGD and the "
+        + "paper's squared-error loss on sigmoids give small steps), or training crops that often leave out the labelled "
+        + "objects (crop size well under the image size), so its CAMs mark arbitrary regions.",
+      option: "more updates (erase.minIterationsPerClass, erase.schedule.minIterations), erase.loss \"bce\" with "
+        + "erase.schedule.optimizer \"adam\" (the tiny default), or a working resolution that brings the images to the "
+        + "crop size (--image-side, erase.cropSize).")
   }
 
   /// The stopping rule compares each step's final loss with step 1's. It cannot judge when
@@ -105,7 +106,7 @@ public enum RunDiagnostics {
       kind: .stoppingRuleCouldNotJudge,
       what: "the stopping rule could not judge which erasing steps to merge: " + reasons.joined(separator: "; ") + ".",
       likelyCause: "the classifiers did not train to convergence, so the loss ratio says nothing about what erasing removed.",
-      option: "train step 1 to convergence first (erase.loss \"bce\", more erase.schedule.minIterations), or set "
+      option: "train step 1 to convergence first (more erase.minIterationsPerClass or erase.schedule.minIterations), or set "
         + "erase.maxSteps (--max-steps) to the steps to merge.")
   }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Testing
+import AEPSLEngine
 import AEPSLMethod
 @testable import AEPSLCommands
 
@@ -114,5 +115,18 @@ struct ValidationTests {
     let s = seg.configuration
     #expect(s.schedule.epochs == 4 && s.batchSize == 6 && s.schedule.learningRate == 0.02 && s.cropSize == 96)
     #expect(s.schedule.weightDecay == 0.001 && s.imageSide == .side(300))
+  }
+
+  /// --optimizer and --cls-loss override the network's defaults both ways.
+  @Test(arguments: [
+    ("", OptimizerKind?.some(.adam), ClassificationLoss.bce),
+    (" --optimizer sgd --cls-loss mse", nil, .mse),
+    (" --net largefov", nil, .mse),
+    (" --net largefov --optimizer adam --cls-loss bce", .adam, .bce),
+  ])
+  func optimizerAndLossDefaultByNetwork(extra: String, optimizer: OptimizerKind?, loss: ClassificationLoss) throws {
+    let erase = try #require(try AEPSL.parseAsRoot(
+      "\(Self.erase)\(extra)".split(separator: " ").map(String.init)) as? EraseCommand)
+    #expect(erase.configuration.schedule.optimizer == optimizer && erase.configuration.loss == loss)
   }
 }

@@ -47,6 +47,27 @@ struct StoppingRuleTests {
     #expect(TrainingSchedule(epochs: 3, learningRate: 0.1).resolved(batchesPerEpoch: 1).epochs == 3)
   }
 
+  @Test(arguments: [
+    // (network, classes, batches per epoch, epochs given exactly, epochs trained)
+    ("tiny", 6, 25, false, 8),  // the demo: 200 updates, 6 x 33 = 198 adds nothing
+    ("tiny", 12, 19, false, 21),  // 12 x 33 = 396 updates: 21 x 19 = 399
+    ("tiny", 20, 25, false, 27),  // 660 updates
+    ("tiny", 20, 25, true, 3),  // --epochs 3 means 3
+    ("largefov", 20, 25, false, 5),  // no per-class minimum
+  ])
+  func moreClassesTrainLonger(net: String, classes: Int, batches: Int, exact: Bool, epochs: Int) {
+    var c = EraseConfiguration(dataset: "", net: net)
+    if exact { (c.schedule.epochs, c.schedule.minIterations) = (3, nil) }
+    #expect(c.schedule(classes: classes, batchesPerEpoch: batches).epochs == epochs)
+  }
+
+  @Test func tinyClassifiersTrainWithAdamAndBCE() {
+    let tiny = EraseConfiguration(dataset: "", net: "tiny")
+    #expect(tiny.schedule.optimizer == .adam && tiny.loss == .bce && tiny.schedule.learningRate == 0.001)
+    let largefov = EraseConfiguration(dataset: "", net: "largefov")
+    #expect(largefov.schedule.optimizer == nil && largefov.loss == .mse)
+  }
+
   @Test func nonFiniteLossNeverConverges() {
     let rule = StoppingRule(ratio: 100)
     #expect(!rule.converged(finalLoss: .nan, firstStepLoss: 0.2))

@@ -17,7 +17,7 @@ struct SuiteMemberTests {
      "predict": {"finalModel": "psl"}, "upperBound": false, "reportSamples": 1}
     """#
 
-  // 200 training images of 96x96 with 4 classes, 3 x 100 erasing and 200 segmenter updates:
+  // 200 training images of 96x96 with 4 classes, 3 x 96 erasing and 200 segmenter updates:
   // the smallest member found where erasing adds to the first CAMs (RESULTS.md, issue 13);
   // at 80-96 training images or 64 px it did not.
   @Test func aSmallMemberLearnsOnTest() throws {
@@ -35,7 +35,9 @@ struct SuiteMemberTests {
     }
     let cam = try metrics("cam"), ae = try metrics("ae-masks"), final = try metrics("test-psl")
     #expect(cam.split == "train" && ae.split == "train" && final.split == "test" && final.images == 32)
-    #expect(ae.meanIoU > cam.meanIoU + 0.02, "AE masks \(ae.meanIoU) against CAM-only \(cam.meanIoU) on train")
+    // At least a point: with classifiers that learn (Adam) the first CAMs are better, and
+    // what erasing adds on 200 small images is smaller than on the suite's members.
+    #expect(ae.meanIoU > cam.meanIoU + 0.01, "AE masks \(ae.meanIoU) against CAM-only \(cam.meanIoU) on train")
 
     // Chance: every pixel background, scored on the same test images.
     let dataset = try VOCDataset(root: data)
