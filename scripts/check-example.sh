@@ -19,9 +19,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$aepsl" synth "$work/data" --train 32 --val 2 --size 128 --threads 1 >/dev/null
 "$aepsl" train-seg --run "$work/run" --dataset "$work/data" --supervision full --epochs 8 --threads 1 --quiet >/dev/null
-checkpoint=$(ls "$work"/run/seg/*/segmenter.safetensors | head -n 1)
+# Globs, not `ls | head`: with pipefail, ls killed by SIGPIPE would fail the script.
+checkpoints=("$work"/run/seg/*/segmenter.safetensors)
+checkpoint=${checkpoints[0]}
+photos=("$work"/data/JPEGImages/*.jpg)
+photo=${photos[0]}
 mkdir -p "$work/photo"
-photo=$(ls "$work"/data/JPEGImages/*.jpg | head -n 1)
 cp "$photo" "$work/photo/"
 "$aepsl" predict --checkpoint "$checkpoint" --images "$work/photo" --out "$work/predict" --crf on --threads 1 --quiet >/dev/null
 "$example" "$checkpoint" "$photo" "$work/example.png" | tee "$work/example.txt"
