@@ -3,7 +3,7 @@ SWIFT ?= swift
 # The tests build with the MPI trait so that Tests/DistributedTests can run mpirun -np 2.
 RELEASE_TEST = $(SWIFT) test -c release -Xswiftc -enable-testing --scratch-path .build-test --traits MPI
 
-.PHONY: deps build build-mpi demo test bench clean
+.PHONY: deps build build-mpi demo test example docs bench clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -25,13 +25,24 @@ demo: build
 # data-parallel tests (Tests/DistributedTests) run mpirun, which --with-mpi installs; the export
 # tests (Tests/ExportTests) run onnxruntime from .venv-test, which python-test-env.sh makes; the
 # real-file tests (Tests/VOCFilesTests) read labelme-examples, which --with-test-data installs.
+# Then the example package is built and run against the aepsl the tests built.
 test:
 	@bash scripts/install-deps.sh --with-chromium --with-mpi --with-python3 --with-test-data
 	@bash scripts/python-test-env.sh
 	$(RELEASE_TEST)
+	SWIFT=$(SWIFT) bash scripts/check-example.sh .build-test/release/aepsl
+
+# Examples/LabelImage, a package that depends on aepsl, built and checked against `aepsl predict`.
+example: build
+	SWIFT=$(SWIFT) bash scripts/check-example.sh .build/release/aepsl
+
+# DocC documentation of AEPSLEngine, AEPSLCRF and AEPSLMethod in .build-docs/aepsl.doccarchive
+# (scripts/build-docs.sh says how to open it). Not part of `make test`: it is a release build of its own.
+docs:
+	SWIFT=$(SWIFT) bash scripts/build-docs.sh
 
 bench: build
 	.build/release/aepsl bench engine --compare-pytorch --json bench-engine.json
 
 clean:
-	rm -rf .build .build-test
+	rm -rf .build .build-test .build-example .build-docs

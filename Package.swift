@@ -32,8 +32,7 @@ let package = Package(
     // Tensors, layers with explicit forward/backward, losses, SGD, networks, checkpoints.
     .target(
       name: "AEPSLEngine",
-      dependencies: ["AEPSLFiles", "CDNNL", "COpenBLAS"],
-      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+      dependencies: ["AEPSLFiles", "CDNNL", "COpenBLAS"]
     ),
     // Ranks and collectives: a single-process communicator always, Open MPI's with the MPI
     // trait; sync batch norm, the gradient allreduce, shards of per-image stages.
@@ -44,27 +43,23 @@ let package = Package(
     // Images: JPEG/PNG codecs, resizing, colour maps, overlays.
     .target(
       name: "AEPSLImaging",
-      dependencies: ["AEPSLFiles", "CImageCodecs"],
-      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+      dependencies: ["AEPSLFiles", "CImageCodecs"]
     ),
     // Datasets: the VOC layout, augmentation, the background batch loader, the synthetic set.
     .target(
       name: "AEPSLData",
-      dependencies: ["AEPSLEngine", "AEPSLFiles", "AEPSLImaging"],
-      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+      dependencies: ["AEPSLEngine", "AEPSLFiles", "AEPSLImaging"]
     ),
     // The method: CAMs, adversarial erasing, pseudo masks, saliency, evaluation.
     .target(
       name: "AEPSLMethod",
-      dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"],
-      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+      dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"]
     ),
     // The fully connected CRF: mean field on permutohedral lattices; pure Swift (Foundation,
     // Dispatch), with AEPSLFiles for its errors.
     .target(
       name: "AEPSLCRF",
-      dependencies: ["AEPSLFiles"],
-      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+      dependencies: ["AEPSLFiles"]
     ),
     // The run report: one self-contained HTML page (inline SVG plots, images as files beside it).
     .target(
@@ -87,8 +82,7 @@ let package = Package(
     // side is one Python runner, scripts/bench_reference.py.
     .target(
       name: "AEPSLBench",
-      dependencies: ["AEPSLCRF", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "COpenBLAS"],
-      swiftSettings: [.unsafeFlags(["-Ounchecked"])]
+      dependencies: ["AEPSLCRF", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging", "AEPSLMethod", "COpenBLAS"]
     ),
     // The commands of the tool: option parsing, validate() and calls into the libraries.
     .target(

@@ -1,80 +1,5 @@
 import Foundation
 
-/// One pairwise term of a fully connected CRF: energy sum_{i,j} mu(x_i, x_j) k(f_i, f_j) with
-/// k(f_i, f_j) = exp(-|f_i - f_j|^2 / 2) over features already divided by their standard
-/// deviations, normalised as `normalization` says.
-public struct PairwisePotential: Sendable {
-  /// Where the features come from.
-  public enum Kernel: Sendable {
-    /// (x / sxy, y / sxy).
-    case gaussian(sxy: Float)
-    /// (x / sxy, y / sxy, r / srgb, g / srgb, b / srgb) of RGB bytes [height][width][3].
-    case bilateral(sxy: Float, srgb: Float, image: [UInt8])
-    /// Given features, [pixels][dimensions].
-    case features([Float], dimensions: Int)
-  }
-
-  /// How the kernel is evaluated.
-  public enum Evaluation: Sendable, Equatable {
-    /// On a permutohedral lattice over the features (densecrf).
-    case lattice
-    /// Exactly, as a separable blur of the pixel grid (Gaussian kernels only).
-    case separableGaussian(sigmaX: Float, sigmaY: Float, truncation: Float)
-  }
-
-  public let kernel: Kernel
-  public let width: Int
-  public let height: Int
-  public let compatibility: LabelCompatibility
-  public let normalization: KernelNormalization
-  public let evaluation: Evaluation
-
-  public var dimensions: Int {
-    switch kernel {
-    case .gaussian: return 2
-    case .bilateral: return 5
-    case .features(_, let d): return d
-    }
-  }
-
-  /// The features, [pixels][dimensions], built on `threads` threads.
-  public func features(threads: Int = 1) -> [Float] {
-    let n = width * height, d = dimensions, w = width
-    switch kernel {
-    case .features(let values, _):
-      return values
-    case .gaussian(let sxy):
-      return [Float](unsafeUninitializedCapacity: n * d) { out, count in
-        let base = out.baseAddress!
-        parallelRanges(n, threads: threads, grain: 8192) { _, range in
-          for i in range {
-            base[i * 2] = Float(i % w) / sxy
-            base[i * 2 + 1] = Float(i / w) / sxy
-          }
-        }
-        count = n * d
-      }
-    case .bilateral(let sxy, let srgb, let image):
-      return [Float](unsafeUninitializedCapacity: n * d) { out, count in
-        let base = out.baseAddress!
-        image.withUnsafeBufferPointer { rgb in
-          let rgb = rgb.baseAddress!
-          parallelRanges(n, threads: threads, grain: 8192) { _, range in
-            for i in range {
-              base[i * 5] = Float(i % w) / sxy
-              base[i * 5 + 1] = Float(i / w) / sxy
-              base[i * 5 + 2] = Float(rgb[i * 3]) / srgb
-              base[i * 5 + 3] = Float(rgb[i * 3 + 1]) / srgb
-              base[i * 5 + 4] = Float(rgb[i * 3 + 2]) / srgb
-            }
-          }
-        }
-        count = n * d
-      }
-    }
-  }
-}
-
 /// A fully connected CRF over the pixels of an image (Kraehenbuehl and Koltun 2011): a unary
 /// term plus a list of pairwise potentials, and mean-field inference like densecrf's
 /// `DenseCRF::inference`:
@@ -102,7 +27,7 @@ public final class DenseCRF {
   let vectors: Int
   /// -U, [pixel][vectors]; padding lanes hold -1e30 so that they never win the max.
   let negativeUnary: VectorBuffer
-  private var filters: [MessageFilter] = []
+  private(set) var filters: [MessageFilter] = []
 
   var pixelCount: Int { width * height }
 
@@ -153,19 +78,20 @@ public final class DenseCRF {
       parallelRanges(n, threads: threads, grain: 4096) { _, range in
         var start = range.lowerBound
         while start < range.upperBound {
-          let end = Swift.min(start + 256, range.upperBound)
+          let end = Swift.min(start &+ 256, range.upperBound)
           for l in 0..<labels {
-            let plane = src + l * n
-            for i in start..<end { raw[i * stride + l] = plane[i] }
+            let plane = src + l &* n
+            for i in start..<end { raw[i &* stride &+ l] = plane[i] }
           }
           // x * 0 is 0 for finite x and NaN otherwise.
           var probe = SIMD8<Float>()
           for i in start..<end {
+            let row = base + i &* nv
             for k in 0..<nv {
-              let x = base[i * nv + k]
+              let x = row[k]
               let y = floor == nil ? -x : vectorLog(vmin(vmax(x, low), one))
               probe += x * 0 + y * 0
-              base[i * nv + k] = k == nv - 1 ? blend(lastMask, y, SIMD8(repeating: -1e30)) : y
+              row[k] = k == nv &- 1 ? blend(lastMask, y, SIMD8(repeating: -1e30)) : y
             }
           }
           if !hsum(probe).isFinite { nonFinite.pointee = 1 }
@@ -317,8 +243,9 @@ public final class DenseCRF {
         for i in range {
           var bound: Float = 0
           for (unit, w) in units { bound += w * unit[i] }
-          var m = negU[i * nv]
-          for k in 1..<nv { m = vmax(m, negU[i * nv + k]) }
+          let row = negU + i &* nv
+          var m = row[0]
+          for k in 1..<nv { m = vmax(m, row[k]) }
           out[i] = bound <= 120 ? hmax(m) + bound / 2 : .nan
         }
       }
@@ -433,14 +360,14 @@ public final class DenseCRF {
     let stride = (labels + 7) / 8 * 8
     let raw = UnsafeRawPointer(rows).assumingMemoryBound(to: Float.self)
     for p in 0..<pixels {
-      let row = raw + p * stride
+      let row = raw + p &* stride
       var best = 0
       var value = row[0]
       for l in 1..<max(1, labels) where row[l] > value {
         best = l
         value = row[l]
       }
-      out[p] = Int32(best)
+      out[p] = Int32(truncatingIfNeeded: best)
     }
   }
 
@@ -451,10 +378,11 @@ public final class DenseCRF {
     let mRaw = UnsafeMutableRawPointer(message).assumingMemoryBound(to: Float.self)
     mu.withUnsafeBufferPointer { mu in
       for p in 0..<pixels {
-        let m = mRaw + p * vectors * 8, a = accRaw + p * vectors * 8
+        let m = mRaw + p &* vectors &* 8, a = accRaw + p &* vectors &* 8
         for l in 0..<labels {
+          let row = mu.baseAddress! + l &* labels
           var s: Float = 0
-          for k in 0..<labels { s += mu[l * labels + k] * m[k] }
+          for k in 0..<labels { s += row[k] * m[k] }
           a[l] -= s
         }
       }
@@ -469,19 +397,19 @@ public final class DenseCRF {
                       pixels: Int, vectors: Int, lastMask: SIMD8<Int32>, shifts: UnsafePointer<Float>? = nil) {
     if vectors == 3 {
       for p in 0..<pixels {
-        let a = logits + p * 3
+        let a = logits + p &* 3
         let x0 = a[0], x1 = a[1], x2 = a[2]
         var mx = shifts?[p] ?? .nan
         if mx.isNaN { mx = hmax(vmax(vmax(x0, x1), x2)) }
         let e0 = vectorExp(x0 - mx), e1 = vectorExp(x1 - mx), e2 = blend(lastMask, vectorExp(x2 - mx), .zero)
         let inv = 1 / hsum(e0 + e1 + e2)
-        let o = out + p * 3
+        let o = out + p &* 3
         o[0] = e0 * inv; o[1] = e1 * inv; o[2] = e2 * inv
       }
       return
     }
     for p in 0..<pixels {
-      let a = logits + p * vectors, o = out + p * vectors
+      let a = logits + p &* vectors, o = out + p &* vectors
       var mx = shifts?[p] ?? .nan
       if mx.isNaN {
         var m = a[0]
@@ -491,138 +419,12 @@ public final class DenseCRF {
       var total = SIMD8<Float>()
       for k in 0..<vectors {
         var e = vectorExp(a[k] - mx)
-        if k == vectors - 1 { e = blend(lastMask, e, .zero) }
+        if k == vectors &- 1 { e = blend(lastMask, e, .zero) }
         o[k] = e
         total += e
       }
       let inv = 1 / hsum(total)
       for k in 0..<vectors { o[k] *= inv }
-    }
-  }
-
-  // MARK: - Energy
-
-  /// The normalised filtering m = post * K (pre * values) of potential `k` (compatibility not
-  /// applied), for [pixel][label] values; returns [pixel][label].
-  public func messages(_ values: [Float], potential k: Int) throws -> [Float] {
-    guard potentials.indices.contains(k) else { throw CRFError.badInput("no potential \(k); there are \(potentials.count)") }
-    guard values.count == pixelCount * labels else {
-      throw CRFError.badInput("values hold \(values.count) numbers; [\(pixelCount)][\(labels)] needs \(pixelCount * labels)")
-    }
-    let n = pixelCount, nv = vectors, stride = nv * 8
-    let input = VectorBuffer(count: n * nv, zeroed: true), output = VectorBuffer(count: n * nv, zeroed: true)
-    let inRaw = UnsafeMutableRawPointer(input.base).assumingMemoryBound(to: Float.self)
-    let outRaw = UnsafeMutableRawPointer(output.base).assumingMemoryBound(to: Float.self)
-    for i in 0..<n { for l in 0..<labels { inRaw[i * stride + l] = values[i * labels + l] } }
-    let filter = filters[k]
-    filter.beginSplat(parts: 1, threads: threads)
-    filter.clear(part: 0)
-    filter.splat(range: 0..<n, rows: input.base, part: 0)
-    filter.finishSplat(threads: threads)
-    filter.addMessages(range: 0..<n, into: output.base, scale: 1, base: nil)
-    var out = [Float](repeating: 0, count: n * labels)
-    for i in 0..<n { for l in 0..<labels { out[i * labels + l] = outRaw[i * stride + l] } }
-    withExtendedLifetime((input, output)) {}
-    return out
-  }
-
-  /// The mean-field free energy (KL(Q || P) up to ln Z):
-  ///     F(Q) = sum_i sum_l Q_il (U_il + ln Q_il) + 1/2 sum_k sum_i sum_{l,l'} Q_il mu_k(l, l') (K~_k Q)_il'
-  /// with Potts mu(l, l') = w [l != l'] and the kernels as inference evaluates them (so the
-  /// lattice's approximation for lattice potentials). This is not pydensecrf's
-  /// `klDivergence`, which counts each pair twice (no 1/2) and uses mu = -w [l = l'].
-  public func freeEnergy(_ marginals: Marginals) -> Double {
-    precondition(marginals.width == width && marginals.height == height && marginals.labels == labels,
-                 "marginals of another CRF")
-    let n = pixelCount, nv = vectors, stride = nv * 8
-    let q = VectorBuffer(count: n * nv)
-    let qRaw = UnsafeMutableRawPointer(q.base).assumingMemoryBound(to: Float.self)
-    marginals.storage.withUnsafeBufferPointer { qRaw.update(from: $0.baseAddress!, count: n * stride) }
-    let uRaw = UnsafeRawPointer(negativeUnary.base).assumingMemoryBound(to: Float.self)
-    var energy = 0.0
-    for i in 0..<n {
-      for l in 0..<labels {
-        let p = Double(qRaw[i * stride + l])
-        energy += p * (-Double(uRaw[i * stride + l]) + (p > 0 ? log(p) : 0))
-      }
-    }
-    let message = VectorBuffer(count: n * nv, zeroed: true)
-    let mRaw = UnsafeRawPointer(message.base).assumingMemoryBound(to: Float.self)
-    for (filter, potential) in zip(filters, potentials) {
-      filter.beginSplat(parts: 1, threads: threads)
-      filter.clear(part: 0)
-      filter.splat(range: 0..<n, rows: q.base, part: 0)
-      filter.finishSplat(threads: threads)
-      message.zero()
-      filter.addMessages(range: 0..<n, into: message.base, scale: 1, base: nil)
-      var pairwise = 0.0
-      for i in 0..<n {
-        let m = mRaw + i * stride, qi = qRaw + i * stride
-        switch potential.compatibility {
-        case .potts(let w):
-          var total = 0.0, same = 0.0
-          for l in 0..<labels { total += Double(m[l]); same += Double(qi[l]) * Double(m[l]) }
-          pairwise += Double(w) * (total - same)
-        case .matrix(let mu):
-          for l in 0..<labels {
-            var s = 0.0
-            for k in 0..<labels { s += Double(mu[l * labels + k]) * Double(m[k]) }
-            pairwise += Double(qi[l]) * s
-          }
-        }
-      }
-      energy += 0.5 * pairwise
-    }
-    withExtendedLifetime((q, message)) {}
-    return energy
-  }
-}
-
-/// Per-pixel label distributions after inference.
-public struct Marginals: Sendable {
-  public let width: Int
-  public let height: Int
-  public let labels: Int
-  /// [pixel][labels padded to a multiple of 8].
-  let storage: [Float]
-  var stride: Int { (labels + 7) / 8 * 8 }
-
-  init(copying q: UnsafePointer<SIMD8<Float>>, width: Int, height: Int, labels: Int) {
-    self.width = width
-    self.height = height
-    self.labels = labels
-    let count = width * height * ((labels + 7) / 8 * 8)
-    let raw = UnsafeRawPointer(q).assumingMemoryBound(to: Float.self)
-    storage = Array(UnsafeBufferPointer(start: raw, count: count))
-  }
-
-  /// Q(label) at pixel y * width + x.
-  public func probability(label: Int, pixel: Int) -> Float { storage[pixel * stride + label] }
-
-  /// All marginals as [labels][height][width].
-  public func channelsFirst() -> [Float] {
-    let n = width * height, s = stride
-    var out = [Float](repeating: 0, count: labels * n)
-    for i in 0..<n { for l in 0..<labels { out[l * n + i] = storage[i * s + l] } }
-    return out
-  }
-
-  /// The most probable label of every pixel (the first on ties), [height][width].
-  public func labelMap() -> [Int32] {
-    storage.withUnsafeBufferPointer { raw in
-      Self.argmax(UnsafeRawPointer(raw.baseAddress!).assumingMemoryBound(to: SIMD8<Float>.self),
-                  pixels: width * height, labels: labels)
-    }
-  }
-
-  static func argmax(_ q: UnsafePointer<SIMD8<Float>>, pixels: Int, labels: Int) -> [Int32] {
-    let stride = (labels + 7) / 8 * 8
-    let raw = UnsafeRawPointer(q).assumingMemoryBound(to: Float.self)
-    return (0..<pixels).map { i in
-      let row = raw + i * stride
-      var best = 0
-      for l in 1..<max(1, labels) where row[l] > row[best] { best = l }
-      return Int32(best)
     }
   }
 }

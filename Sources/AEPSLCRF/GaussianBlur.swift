@@ -68,7 +68,8 @@ final class SeparableGaussian: @unchecked Sendable {
     return (columns, rows)
   }
 
-  /// output[i] = sum_j k(i, j) pre_j input[j] (without `post`).
+  /// output[i] = sum_j k(i, j) pre_j input[j] (without `post`). Offsets wrap (&+, &*): they
+  /// stay inside the W x H x vectors buffers, and the package builds without -Ounchecked.
   func blur(_ input: UnsafePointer<SIMD8<Float>>, threads: Int) {
     let w = width, h = height, r = radius, span = 2 * r + 1, nv = vectors
     let mid = intermediate.base, out = output.base
@@ -76,24 +77,28 @@ final class SeparableGaussian: @unchecked Sendable {
       let taps = taps.baseAddress!
       parallelRanges(h, threads: threads, grain: 8) { _, rows in
         for y in rows {
-          let row = input + y * w * nv, dst = mid + y * w * nv
+          let row = input + y &* w &* nv, dst = mid + y &* w &* nv
           for x in 0..<w {
-            let lo = max(-r, -x), hi = min(r, w - 1 - x)
-            let weights = taps + x * span + r
+            let lo = max(-r, -x), hi = min(r, w &- 1 &- x)
+            let weights = taps + (x &* span &+ r)
             if nv == 3 {
               var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>()
-              for t in lo...hi {
-                let c = weights[t], p = row + (x + t) * 3
+              var t = lo
+              while t <= hi {
+                let c = weights[t], p = row + (x &+ t) &* 3
                 s0 += c * p[0]; s1 += c * p[1]; s2 += c * p[2]
+                t &+= 1
               }
-              let o = dst + x * 3
+              let o = dst + x &* 3
               o[0] = s0; o[1] = s1; o[2] = s2
             } else {
-              let o = dst + x * nv
+              let o = dst + x &* nv
               o.update(repeating: .zero, count: nv)
-              for t in lo...hi {
-                let c = weights[t], p = row + (x + t) * nv
+              var t = lo
+              while t <= hi {
+                let c = weights[t], p = row + (x &+ t) &* nv
                 for k in 0..<nv { o[k] += c * p[k] }
+                t &+= 1
               }
             }
           }
@@ -105,24 +110,27 @@ final class SeparableGaussian: @unchecked Sendable {
       let rowLength = w * nv
       parallelRanges(h, threads: threads, grain: 8) { _, rows in
         for y in rows {
-          let lo = max(-r, -y), hi = min(r, h - 1 - y)
-          let weights = taps + y * span + r
-          let dst = out + y * rowLength
+          let lo = max(-r, -y), hi = min(r, h &- 1 &- y)
+          let weights = taps + (y &* span &+ r)
+          let dst = out + y &* rowLength
           var k = 0
-          while k + 4 <= rowLength {
+          while k &+ 4 <= rowLength {
             var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
-            for t in lo...hi {
-              let c = weights[t], p = mid + (y + t) * rowLength + k
+            var t = lo
+            while t <= hi {
+              let c = weights[t], p = mid + ((y &+ t) &* rowLength &+ k)
               s0 += c * p[0]; s1 += c * p[1]; s2 += c * p[2]; s3 += c * p[3]
+              t &+= 1
             }
-            dst[k] = s0; dst[k + 1] = s1; dst[k + 2] = s2; dst[k + 3] = s3
-            k += 4
+            dst[k] = s0; dst[k &+ 1] = s1; dst[k &+ 2] = s2; dst[k &+ 3] = s3
+            k &+= 4
           }
           while k < rowLength {
             var s = SIMD8<Float>()
-            for t in lo...hi { s += weights[t] * mid[(y + t) * rowLength + k] }
+            var t = lo
+            while t <= hi { s += weights[t] * mid[(y &+ t) &* rowLength &+ k]; t &+= 1 }
             dst[k] = s
-            k += 1
+            k &+= 1
           }
         }
       }

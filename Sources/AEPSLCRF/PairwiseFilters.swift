@@ -26,11 +26,14 @@ final class LatticeFilter: MessageFilter {
   let vectors: Int
   private let pre: UnsafeMutablePointer<Float>
   private let post: UnsafeMutablePointer<Float>
-  private var partials: [VectorBuffer] = []
-  private var usedParts = 0
+  // Read on every block of every update: no runtime exclusivity checks (a swift_beginAccess
+  // each without -Ounchecked). They change only between parallel phases, in
+  // beginSplat and finishSplat.
+  @exclusivity(unchecked) private var partials: [VectorBuffer] = []
+  @exclusivity(unchecked) private var usedParts = 0
   private let x: VectorBuffer
   private let y: VectorBuffer
-  private var values: UnsafeMutablePointer<SIMD8<Float>>
+  @exclusivity(unchecked) private var values: UnsafeMutablePointer<SIMD8<Float>>
   let unitResponse: [Float]
 
   init(lattice: PermutohedralLattice, normalization: KernelNormalization, vectors: Int, threads: Int) {
@@ -122,11 +125,15 @@ final class SeparableFilter: MessageFilter {
     let w = blur.width, nv = blur.vectors, src = blur.output.base
     blur.postX.withUnsafeBufferPointer { px in
       blur.postY.withUnsafeBufferPointer { py in
+        // Column and row are stepped, not divided out of i per pixel; offsets wrap (&+, &*).
+        var x = range.lowerBound % w, y = range.lowerBound / w
         for i in range {
-          let s = scale * px[i % w] * py[i / w]
-          let o = out + (i - range.lowerBound) * nv, p = src + i * nv
-          let b = base.map { $0 + (i - range.lowerBound) * nv } ?? UnsafePointer(o)
+          let s = scale * px[x] * py[y]
+          let o = out + (i &- range.lowerBound) &* nv, p = src + i &* nv
+          let b = base.map { $0 + (i &- range.lowerBound) &* nv } ?? UnsafePointer(o)
           for k in 0..<nv { o[k] = b[k] + s * p[k] }
+          x &+= 1
+          if x == w { x = 0; y &+= 1 }
         }
       }
     }
