@@ -311,24 +311,8 @@ public final class DenseCRF {
             var start = range.lowerBound
             while start < range.upperBound {
               let sub = start..<min(start + block, range.upperBound)
-              // The first Potts term reads -U as it writes; otherwise copy -U first.
-              var unaryAdded = false
-              if case .potts = terms.first?.1 {} else {
-                acc.base.update(from: negU + start * nv, count: sub.count * nv)
-                unaryAdded = true
-              }
-              for (filter, compatibility) in terms {
-                switch compatibility {
-                case .potts(let w):
-                  filter.addMessages(range: sub, into: acc.base, scale: w, base: unaryAdded ? nil : negU + start * nv)
-                  unaryAdded = true
-                case .matrix(let mu):
-                  message.base.update(repeating: .zero, count: sub.count * nv)
-                  filter.addMessages(range: sub, into: message.base, scale: 1, base: nil)
-                  Self.subtractCompatibility(mu, labels: labels, message: message.base, from: acc.base,
-                                             pixels: sub.count, vectors: nv)
-                }
-              }
+              Self.logits(terms, pixels: sub, unary: negU + start * nv, vectors: nv, labels: labels,
+                          into: acc.base, scratch: message.base)
               if last && labelsOnly {
                 // The argmax of the logits is the argmax of their softmax.
                 Self.argmax(acc.base, pixels: sub.count, labels: labels, into: labelPointer! + start)
@@ -352,6 +336,30 @@ public final class DenseCRF {
       }
     }
     withExtendedLifetime(q) { finish(q.base, labelOutput) }
+  }
+
+  /// The logits of one block of `pixels`: -U plus every filter's messages, weighted by its
+  /// compatibility, into `acc` (`scratch` holds a matrix term's messages).
+  static func logits(_ terms: [(MessageFilter, LabelCompatibility)], pixels sub: Range<Int>, unary: UnsafePointer<SIMD8<Float>>,
+                     vectors nv: Int, labels: Int, into acc: UnsafeMutablePointer<SIMD8<Float>>,
+                     scratch message: UnsafeMutablePointer<SIMD8<Float>>) {
+    // The first Potts term reads -U as it writes; otherwise copy -U first.
+    var unaryAdded = false
+    if case .potts = terms.first?.1 {} else {
+      acc.update(from: unary, count: sub.count * nv)
+      unaryAdded = true
+    }
+    for (filter, compatibility) in terms {
+      switch compatibility {
+      case .potts(let w):
+        filter.addMessages(range: sub, into: acc, scale: w, base: unaryAdded ? nil : unary)
+        unaryAdded = true
+      case .matrix(let mu):
+        message.update(repeating: .zero, count: sub.count * nv)
+        filter.addMessages(range: sub, into: message, scale: 1, base: nil)
+        subtractCompatibility(mu, labels: labels, message: message, from: acc, pixels: sub.count, vectors: nv)
+      }
+    }
   }
 
   /// The first largest label of each of `pixels` rows.
