@@ -200,24 +200,8 @@ struct RunContents {
 
   init(run: URL, datasetOverride: String?) {
     self.run = run
-    let fm = FileManager.default
-
-    // config.json (written by `aepsl run`): shown as it is, key by key.
     let layout = RunLayout(run: run)
-    let configURL = layout.configFile
-    if fm.fileExists(atPath: configURL.path) {
-      if let data = try? Data(contentsOf: configURL),
-         let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] {
-        config = object.keys.sorted().map { ($0, jsonText(object[$0]!)) }
-        configProblem = nil
-      } else {
-        config = nil
-        configProblem = "config.json is not a JSON object"
-      }
-    } else {
-      config = nil
-      configProblem = nil
-    }
+    (config, configProblem) = Self.readConfig(layout.configFile)
 
     erase = ManifestInfo.read(directory: layout.erase.root, relativePath: "erase")
     steps = Self.numberedDirectories(in: layout.erase.root, prefix: "step-").map { number, dir in
@@ -242,17 +226,7 @@ struct RunContents {
     datasetPath = resolvedPath
     datasetProblem = problem
 
-    var metrics: [String: MetricsRow] = [:]
-    for entry in MetricsEntry.rows + MetricsEntry.testRows + [MetricsEntry.predict] {
-      let url = layout.metrics.appendingPathComponent("\(entry.name).json")
-      guard fm.fileExists(atPath: url.path) else { continue }
-      do {
-        let report = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: url))
-        metrics[entry.name] = MetricsRow(entry: entry, report: report)
-      } catch {
-        metrics[entry.name] = MetricsRow(entry: entry, problem: "metrics/\(entry.name).json cannot be read: \(error)")
-      }
-    }
+    let metrics = Self.readMetrics(layout.metrics)
     self.metrics = metrics
     let predictSplit = predict?.parameters["split"].flatMap { $0.isEmpty ? nil : $0 } ?? "val"
     let heldOut = Self.heldOutSplit(metrics: metrics, dataset: dataset)
@@ -284,6 +258,33 @@ struct RunContents {
     } catch {
       (warnings, warningsProblem) = ([], "\(error)")
     }
+  }
+
+  /// config.json (written by `aepsl run`), key by key as it is, or why it cannot be shown
+  /// (nil and nil: the run has none).
+  static func readConfig(_ url: URL) -> ([(String, String)]?, String?) {
+    guard FileManager.default.fileExists(atPath: url.path) else { return (nil, nil) }
+    guard let data = try? Data(contentsOf: url),
+          let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+      return (nil, "config.json is not a JSON object")
+    }
+    return (object.keys.sorted().map { ($0, jsonText(object[$0]!)) }, nil)
+  }
+
+  /// Every metrics file the report knows, read or with why it cannot be.
+  static func readMetrics(_ directory: URL) -> [String: MetricsRow] {
+    var metrics: [String: MetricsRow] = [:]
+    for entry in MetricsEntry.rows + MetricsEntry.testRows + [MetricsEntry.predict] {
+      let url = directory.appendingPathComponent("\(entry.name).json")
+      guard FileManager.default.fileExists(atPath: url.path) else { continue }
+      do {
+        let report = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: url))
+        metrics[entry.name] = MetricsRow(entry: entry, report: report)
+      } catch {
+        metrics[entry.name] = MetricsRow(entry: entry, problem: "metrics/\(entry.name).json cannot be read: \(error)")
+      }
+    }
+    return metrics
   }
 
   /// The dataset at `named` (an absolute path, or relative to the working directory), its
