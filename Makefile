@@ -25,12 +25,14 @@ demo: build
 # data-parallel tests (Tests/DistributedTests) run mpirun, which --with-mpi installs; the export
 # tests (Tests/ExportTests) run onnxruntime from .venv-test, which python-test-env.sh makes; the
 # real-file tests (Tests/VOCFilesTests) read labelme-examples, which --with-test-data installs.
-# Then the example package is built and run against the aepsl the tests built.
+# The example package is built and run against the aepsl the tests built before the tests run,
+# so that the run ends with the test summary line.
 test:
 	@bash scripts/install-deps.sh --with-chromium --with-mpi --with-python3 --with-test-data
 	@bash scripts/python-test-env.sh
-	$(RELEASE_TEST)
+	$(SWIFT) build -c release -Xswiftc -enable-testing --scratch-path .build-test --traits MPI --build-tests
 	SWIFT=$(SWIFT) bash scripts/check-example.sh .build-test/release/aepsl
+	$(RELEASE_TEST) --skip-build
 
 # Examples/LabelImage, a package that depends on aepsl, built and checked against `aepsl predict`.
 example: build
