@@ -55,13 +55,14 @@ public enum EraseStage {
     if communicator.isRoot { try writeJSON(config, to: layout.configurationFile) }
     let (dataset, set, mean) = try prepareImages(config, layout: layout, progress: progress, log: log, communicator: communicator)
     var finalLosses: [Float] = []
-    var reason: String?
+    var stop: StepStop?
     for t in 1...config.maxSteps {
-      reason = try step(t, config: config, spec: spec, dataset: dataset, set: set, mean: mean, finalLosses: &finalLosses,
-                        layout: layout, progress: progress, log: log, communicator: communicator)
-      if reason != nil { break }
+      stop = try step(t, config: config, spec: spec, dataset: dataset, set: set, mean: mean, finalLosses: &finalLosses,
+                      layout: layout, progress: progress, log: log, communicator: communicator)
+      if stop != nil { break }
     }
-    let merged = Array(1...(reason == nil ? finalLosses.count : finalLosses.count - 1))
+    let reason = stop?.reason
+    let merged = Array(1...(stop?.mergesStep == false ? finalLosses.count - 1 : finalLosses.count))
     let why = reason ?? "every step converged up to --max-steps \(config.maxSteps); merged steps 1-\(merged.last ?? 0)"
     let summary = EraseSummary(finalLosses: finalLosses, mergedSteps: merged, reason: why)
     var notes = ["merged_steps": merged.map(String.init).joined(separator: ","), "reason": why,
@@ -140,18 +141,28 @@ public enum EraseStage {
     return (dataset, set, mean)
   }
 
+  /// Why erasing ends at a step, and whether that step's regions are merged.
+  struct StepStop: Equatable {
+    var reason: String
+    /// false: the step did not converge and is dropped; true: it is merged, but erased
+    /// nothing, so a next step would train on the same images again.
+    var mergesStep: Bool
+  }
+
   /// Step t: trains its classifier (or finds it trained), appends its final loss, and unless
-  /// the stopping rule ends erasing there (returning why), mines its regions. A finished
-  /// step is read back from its manifest.
+  /// the stopping rule ends erasing there, mines its regions; returns why erasing ends after
+  /// it, or nil to go on. A finished step is read back from its manifest.
   static func step(_ t: Int, config: EraseConfiguration, spec: BackboneSpec, dataset: VOCDataset, set: ClassificationSet,
                    mean: [UInt8], finalLosses: inout [Float], layout: EraseLayout, progress: ProgressReporter.Options,
-                   log: @escaping (String) -> Void, communicator: Communicator) throws -> String? {
+                   log: @escaping (String) -> Void, communicator: Communicator) throws -> StepStop? {
     let stepDir = layout.step(t)
     if let manifest = try StageManifest.read(from: stepDir), let loss = manifest.notes["final_loss"].flatMap(Float.init) {
       finalLosses.append(loss)
-      if manifest.notes["converged"] == "false" { return manifest.notes["reason"] ?? "step \(t) did not converge" }
+      if manifest.notes["converged"] == "false" {
+        return StepStop(reason: manifest.notes["reason"] ?? "step \(t) did not converge", mergesStep: false)
+      }
       log("erase: step \(t) already done (final loss \(loss))")
-      return nil
+      return manifest.notes["newly_erased_fraction"].flatMap(Double.init) == 0 ? nothingErased(step: t) : nil
     }
     let stepStarted = Date()
     try makeDirectory(stepDir.appendingPathComponent("cams"))
@@ -170,19 +181,30 @@ public enum EraseStage {
                           notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)
       }
       log("erase: \(reason)")
-      return reason
+      return StepStop(reason: reason, mergesStep: false)
     }
     // CAMs on the current images, discriminative regions, cumulative erasure.
-    try mineRegions(config, model: model, set: set, source: source, step: t, layout: layout, progress: progress,
-                    shard: Shard.whole.split(across: communicator))
+    let area = try mineRegions(config, model: model, set: set, source: source, step: t, layout: layout, progress: progress,
+                               shard: Shard.whole.split(across: communicator))
     // Every rank's regions are written before the step counts as done and step t + 1 reads them.
     communicator.barrier()
+    let totals = communicator.allreduceSum([area.pixels, area.erased, area.newlyErased])
+    let (erased, newlyErased) = (totals[1] / max(1, totals[0]), totals[2] / max(1, totals[0]))
     if communicator.isRoot {
       try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [config.dataset], startedAt: stepStarted,
-                        notes: ["final_loss": "\(final)", "converged": "true"]).write(to: stepDir)
+                        notes: ["final_loss": "\(final)", "converged": "true", "erased_fraction": "\(erased)",
+                                "newly_erased_fraction": "\(newlyErased)"]).write(to: stepDir)
     }
-    log(String(format: "erase: step %d done, final loss %.4f", t, final))
-    return nil
+    log(String(format: "erase: step %d done, final loss %.4f, erased %.1f%% of the pixels (%.1f%% new)",
+               t, final, 100 * erased, 100 * newlyErased))
+    return newlyErased == 0 ? nothingErased(step: t) : nil
+  }
+
+  /// A step whose CAMs marked no pixel anywhere: erasing more would train the next step on
+  /// the same images as this one.
+  static func nothingErased(step t: Int) -> StepStop {
+    StepStop(reason: "step \(t) erased nothing: every labelled class's CAM was zero on every image, so a step \(t + 1) "
+               + "would see the same images; merged steps 1-\(t)", mergesStep: true)
   }
 
   /// Trains step t's classifier into `model` and returns its loss curve, or loads it when
@@ -321,19 +343,38 @@ public enum EraseStage {
     return out
   }
 
-  /// CAMs and erased regions of the images of `shard` (the whole set by default).
+  /// Pixels of a shard's images, those erased after a step, and those it erased itself.
+  struct ErasedArea {
+    var pixels = 0.0, erased = 0.0, newlyErased = 0.0
+
+    mutating func add(previous: [UInt8]?, erased now: [UInt8]) {
+      let before = previous?.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } ?? 0
+      let after = now.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }
+      (pixels, erased, newlyErased) = (pixels + Double(now.count), erased + Double(after), newlyErased + Double(after - before))
+    }
+  }
+
+  /// CAMs and erased regions of the images of `shard` (the whole set by default), and how
+  /// much of them is erased.
+  @discardableResult
   static func mineRegions(_ config: EraseConfiguration, model: Classifier, set: ClassificationSet, source: SampleSource,
-                          step t: Int, layout: EraseLayout, progress: ProgressReporter.Options, shard: Shard = .whole) throws {
+                          step t: Int, layout: EraseLayout, progress: ProgressReporter.Options,
+                          shard: Shard = .whole) throws -> ErasedArea {
     let extractor = CAMExtractor(scales: config.camScales, flip: config.camFlip, longerSide: config.workingSide)
     let mine = (0..<source.count).filter(shard.contains)
     let bar = ProgressReporter("erase step \(t) CAMs", total: mine.count, unit: "images", options: progress)
+    var area = ErasedArea()
     for i in mine {
       let id = source.ids[i]
       try Interruption.check(stage: "erase step \(t) CAMs",
                              detail: "the \(i) images done are kept in \(layout.step(t).appendingPathComponent("erased").path)")
       defer { bar.advance() }
+      let previous = t > 1 ? try LabelMap(contentsOf: layout.erased(t - 1, id)).labels : nil
       if FileManager.default.fileExists(atPath: layout.erased(t, id).path),
-         FileManager.default.fileExists(atPath: layout.cam(t, id).path) { continue }
+         FileManager.default.fileExists(atPath: layout.cam(t, id).path) {
+        area.add(previous: previous, erased: try LabelMap(contentsOf: layout.erased(t, id)).labels)
+        continue
+      }
       let sample = try source.load(i)
       let image = sample.image.converted(toChannels: 3)
       let labels = set.samples[i].labels
@@ -344,12 +385,13 @@ public enum EraseStage {
         .map { $0.map { Float(Float16($0)) } }
       let (w, h) = (image.width, image.height)
       try NumPyArray.write(cams.flatMap { $0 }, shape: [labels.count, h, w], precision: .float16, to: layout.cam(t, id))
-      let previous = t > 1 ? try LabelMap(contentsOf: layout.erased(t - 1, id)).labels : nil
       let erased = cumulativeErasure(previous: previous, cams: cams, rule: config.rule, delta: config.delta, pixels: w * h)
       // The CAM file first, the erased region last: its presence marks the image done.
       try LabelMap(width: w, height: h, labels: erased).write(to: layout.erased(t, id))
+      area.add(previous: previous, erased: erased)
     }
     bar.finish()
+    return area
   }
 
   /// The erased region after this step: the previous step's (erased pixels stay erased) plus

@@ -7,6 +7,7 @@ public struct RunWarning: Sendable, Equatable, Codable, CustomStringConvertible 
     case classifierDidNotLearn = "classifier-did-not-learn"
     case stoppingRuleCouldNotJudge = "stopping-rule-could-not-judge"
     case finalModelBelowEarlier = "final-model-below-earlier"
+    case stepErasedNothing = "step-erased-nothing"
   }
 
   public var kind: Kind
@@ -108,6 +109,19 @@ public enum RunDiagnostics {
       likelyCause: "the classifiers did not train to convergence, so the loss ratio says nothing about what erasing removed.",
       option: "train step 1 to convergence first (more erase.minIterationsPerClass or erase.schedule.minIterations), or set "
         + "erase.maxSteps (--max-steps) to the steps to merge.")
+  }
+
+  /// A merged erasing step whose CAMs marked no pixel of any training image
+  /// (`newlyErasedFraction` 0): it adds nothing to the object regions, and erasing ended there.
+  public static func erasedNothing(step: Int, newlyErasedFraction: Double, erasedFraction: Double) -> RunWarning? {
+    guard newlyErasedFraction == 0 else { return nil }
+    return RunWarning(
+      kind: .stepErasedNothing,
+      what: String(format: "erasing step %d erased nothing: every labelled class's CAM was zero on every training image, "
+                     + "and the object regions cover %.1f%% of the pixels after it.", step, 100 * erasedFraction),
+      likelyCause: "a classifier whose scores for the labelled classes come from no positive evidence in the image: it did "
+        + "not learn (too few updates, or an initialisation that does not suit the images).",
+      option: "more updates (erase.schedule.epochs, erase.minIterationsPerClass), or other initial weights (erase.initWeights).")
   }
 
   /// The final model is worse on val than an earlier one (`scores`: model name to val

@@ -39,6 +39,12 @@ public enum RunWarnings {
         warnings.append(w)
       }
     }
+    for step in summary.mergedSteps {
+      guard let notes = try? StageManifest.read(from: layout.step(step))?.notes,
+            let new = notes["newly_erased_fraction"].flatMap(Double.init), let all = notes["erased_fraction"].flatMap(Double.init),
+            let w = RunDiagnostics.erasedNothing(step: step, newlyErasedFraction: new, erasedFraction: all) else { continue }
+      warnings.append(w)
+    }
     // The ratio rule compares every step with step 1; the chance rule (stopChanceFraction)
     // compares with the constant predictor, which no step 1 can fool.
     if config.stopChanceFraction == nil,

@@ -1,5 +1,6 @@
 import AEPSLFiles
 import AEPSLData
+import AEPSLDistributed
 import AEPSLEngine
 import AEPSLImaging
 @testable import AEPSLMethod
@@ -133,7 +134,9 @@ struct EraseStageEndToEndTests {
       #expect(FileManager.default.fileExists(atPath: layout.checkpoint(t).path))
       let curve = try String(contentsOf: layout.lossCurve(t), encoding: .utf8).split(separator: "\n")
       #expect(curve.first == "epoch,loss" && curve.count == 2)
-      #expect(try StageManifest.read(from: layout.step(t)) != nil)
+      let notes = try #require(try StageManifest.read(from: layout.step(t))).notes
+      let erased = try #require(notes["erased_fraction"].flatMap(Double.init))
+      #expect(erased > 0 && erased < 1, "step \(t) records the share of pixels erased: \(notes)")
     }
     var imagesWithErasure = 0
     for sample in set.samples {
@@ -207,6 +210,54 @@ struct EraseStageEndToEndTests {
     maskConfig.output = nil
     _ = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { rerun.append($0) })
     #expect(rerun.first?.contains("already done") == true)
+  }
+
+  /// A classifier whose CAMs are zero everywhere (its linear weights zero) erases nothing:
+  /// the step counts it, a finished step says so when resumed, erasing ends there with the
+  /// step merged, and the run warns.
+  @Test func aStepThatErasesNothingEndsErasingAndWarns() throws {
+    let dataset = try Self.makeDataset()
+    defer { try? FileManager.default.removeItem(at: dataset) }
+    let config = Self.configuration(dataset)
+    let voc = try VOCDataset(root: dataset)
+    let set = try voc.classificationSet(split: "train")
+    let layout = EraseLayout(run: dataset.appendingPathComponent("run"))
+    try FileManager.default.createDirectory(at: layout.step(1).appendingPathComponent("cams"), withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: layout.step(1).appendingPathComponent("erased"), withIntermediateDirectories: true)
+    let model = Classifier(spec: try #require(config.spec), classes: voc.classes.count, seed: 0)
+    let quiet = ProgressReporter.Options(quiet: true)
+
+    let someErased = try EraseStage.mineRegions(config, model: model, set: set, source: set.source(), step: 1,
+                                                layout: layout, progress: quiet)
+    #expect(someErased.pixels == Double(set.count * 48 * 48))
+    #expect(someErased.erased > 0 && someErased.newlyErased == someErased.erased)
+    // Resumed: the images done are read back and counted the same.
+    let resumed = try EraseStage.mineRegions(config, model: model, set: set, source: set.source(), step: 1,
+                                             layout: layout, progress: quiet)
+    #expect(resumed.erased == someErased.erased && resumed.newlyErased == someErased.newlyErased)
+
+    try FileManager.default.removeItem(at: layout.step(1))
+    try FileManager.default.createDirectory(at: layout.step(1).appendingPathComponent("cams"), withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(at: layout.step(1).appendingPathComponent("erased"), withIntermediateDirectories: true)
+    model.classifier.weight.value.fill(0)
+    let nothing = try EraseStage.mineRegions(config, model: model, set: set, source: set.source(), step: 1,
+                                             layout: layout, progress: quiet)
+    #expect(nothing.pixels == someErased.pixels && nothing.erased == 0 && nothing.newlyErased == 0)
+
+    // A finished step that erased nothing ends erasing, merged, when the run resumes.
+    try StageManifest(stage: "erase-step", parameters: ["step": "1"], inputs: [], startedAt: Date(),
+                      notes: ["final_loss": "0.5", "converged": "true", "erased_fraction": "0",
+                              "newly_erased_fraction": "0"]).write(to: layout.step(1))
+    var losses: [Float] = []
+    let stop = try EraseStage.step(1, config: config, spec: try #require(config.spec), dataset: voc, set: set, mean: [0, 0, 0],
+                                   finalLosses: &losses, layout: layout, progress: quiet, log: { _ in },
+                                   communicator: SingleProcess())
+    #expect(stop?.mergesStep == true && stop?.reason.contains("step 1 erased nothing") == true, "\(String(describing: stop))")
+    #expect(losses == [0.5])
+
+    let warning = try #require(RunDiagnostics.erasedNothing(step: 2, newlyErasedFraction: 0, erasedFraction: 0.12))
+    #expect(warning.kind == .stepErasedNothing && warning.what.contains("step 2 erased nothing") && warning.what.contains("12.0%"))
+    #expect(RunDiagnostics.erasedNothing(step: 2, newlyErasedFraction: 0.001, erasedFraction: 0.12) == nil)
   }
 
   @Test func largefovRunsTheSameStage() throws {
