@@ -21,6 +21,10 @@ public struct PredictConfiguration: Sendable, Equatable {
   /// A missing or unreadable image: stop (`fail`), or predict the others and list it in the
   /// manifest (`skip`), where evaluation finds it and leaves it out of the scores.
   public var onBadImage = BadImagePolicy.fail
+  /// Label maps this checkpoint already made of the same images with the same settings
+  /// (`aepsl run`'s RUN/predictions/<final model>): read from here rather than computed
+  /// again, so that only the overlays are new.
+  public var sameLabelsIn: String?
 
   public init(checkpoint: String, output: String) {
     self.checkpoint = checkpoint
@@ -156,7 +160,9 @@ public enum PredictStage {
         skipped.append(SkippedImage(id: id, file: url.path, reason: problemText(error)))
         continue
       }
-      let labels = try inference.labelMap(image, refiner: refinement.refine)
+      let made = config.sameLabelsIn.map { URL(fileURLWithPath: $0).appendingPathComponent("\(id).png") }
+      let labels = try made.flatMap { fm.fileExists(atPath: $0.path) ? try LabelMap(contentsOf: $0) : nil }
+        ?? inference.labelMap(image, refiner: refinement.refine)
       // The overlay first, the label map last: its presence marks the image done.
       if config.overlay { try image.overlaying(labels: labels).write(to: overlay) }
       try labels.write(to: target)

@@ -34,13 +34,15 @@ extension Pipeline {
                         notes: ["skipped": "the dataset has no split '\(config.predict.split)'"]).write(to: layout.predict)
       return
     }
-    var final = predictConfiguration(finalVariant, output: layout.predict)
-    final.overlay = true
-    try PredictStage.run(final, refinement: refinement, progress: progress, log: log)
     for variant in scoredVariants {
       try PredictStage.run(predictConfiguration(variant, output: layout.predictions(variant)), refinement: refinement,
                            progress: progress, log: log)
     }
+    // The final model's label maps are among those just made: only its overlays are new.
+    var final = predictConfiguration(finalVariant, output: layout.predict)
+    final.overlay = true
+    if scoredVariants.contains(finalVariant) { final.sameLabelsIn = layout.predictions(finalVariant).path }
+    try PredictStage.run(final, refinement: refinement, progress: progress, log: log)
   }
 
   /// `variant`'s segmenter on the evaluation split into `output`, without overlays.

@@ -179,6 +179,20 @@ struct SegmentationStageTests {
     #expect(p2.calls == 0 && p2.lines.contains { $0.contains("already done") })
     #expect(try Self.modified(out.appendingPathComponent("manifest.json")) == predicted)
 
+    // Label maps this model already made are read, not computed again: only overlays are new.
+    var overlays = predict
+    overlays.output = f.root.appendingPathComponent("pred-overlays").path
+    overlays.sameLabelsIn = out.path
+    try LabelMap(width: 64, height: 64, labels: [UInt8](repeating: 0, count: 64 * 64)).write(to: out.appendingPathComponent("\(ids[0]).png"))
+    let p3 = Recorder()
+    try PredictStage.run(overlays, refinement: Self.countingRefinement(p3), progress: .init(quiet: true), log: p3.log)
+    #expect(p3.calls == 0)
+    for id in ids {
+      #expect(try Data(contentsOf: URL(fileURLWithPath: overlays.output).appendingPathComponent("\(id).png"))
+                == Data(contentsOf: out.appendingPathComponent("\(id).png")))
+      #expect(FileManager.default.fileExists(atPath: URL(fileURLWithPath: overlays.output).appendingPathComponent("overlay/\(id).jpg").path))
+    }
+
     // A directory of images of any size.
     let images = f.root.appendingPathComponent("images")
     try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)

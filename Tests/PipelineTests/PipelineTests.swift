@@ -186,6 +186,9 @@ struct PipelineEndToEndTests {
       #expect(prediction.width == image.width && prediction.height == image.height)
       let valid = prediction.labels.allSatisfy { Int($0) <= dataset.classes.count }
       #expect(valid, "prediction \(id) holds labels beyond the classes")
+      // The final model's label maps are its scored predictions, read rather than made twice.
+      #expect(try Data(contentsOf: run.appendingPathComponent("predict/\(id).png"))
+                == Data(contentsOf: run.appendingPathComponent("predictions/psl-plus/\(id).png")))
     }
     let metrics = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: run.appendingPathComponent("metrics/predict.json")))
     #expect(metrics.split == "val" && metrics.images == val.count)
