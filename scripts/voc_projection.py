@@ -9,7 +9,8 @@ BENCHMARKS.md, VOC-scale cost, says which figures are measured and which assumed
   train      largefov training images/s at 321x321 crops (batch 10)
   cam        erasing CAM images/s at 500x375 (forward + CAM + files)
   masks      pseudo-mask images/s
-  predict    prediction images/s at 500x375 with the dense CRF (PSL+ masks and val)
+  predict    prediction images/s at 500x375 with the dense CRF (PSL+ masks, and val: aepsl run
+             scores PSL and PSL+ there, and the final model's overlays reuse its label maps)
   scaling_1_to_2  training speed-up from 1 to 2 threads (measured)
 
 Assumptions (printed with the table):
@@ -63,7 +64,7 @@ def stage_hours(rates, cores_per_machine, machines):
         "train-seg: PSL (20 epochs)": SEG_EPOCHS * TRAIN_AUG / seg_rate,
         "train-seg: PSL+ masks (predict + CRF, 10,582)": TRAIN_AUG / (rates["predict"] * shard),
         "train-seg: PSL+ (20 epochs)": SEG_EPOCHS * TRAIN_AUG / seg_rate,
-        "predict val + CRF (1,449)": VAL / (rates["predict"] * shard),
+        "predict val + CRF (1,449, PSL and PSL+)": 2 * VAL / (rates["predict"] * shard),
     }
     return {k: v / 3600 for k, v in hours.items()}
 
