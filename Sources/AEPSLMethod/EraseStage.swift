@@ -180,7 +180,6 @@ public enum EraseStage {
         try StageManifest(stage: "erase-step", parameters: ["step": "\(t)"], inputs: [], startedAt: stepStarted,
                           notes: ["final_loss": "\(final)", "converged": "false", "reason": reason]).write(to: stepDir)
       }
-      log("erase: \(reason)")
       return StepStop(reason: reason, mergesStep: false)
     }
     // CAMs on the current images, discriminative regions, cumulative erasure.

@@ -257,6 +257,16 @@ final class ReportPage {
       let merged = contents.mergedSteps.map { $0.map(String.init).joined(separator: ", ") } ?? "?"
       let reason = erase.notes["reason"].map { $0.isEmpty ? "" : " (\($0))" } ?? ""
       out += Markup.note("Merged steps (RUN/erase/manifest.json): \(merged)\(reason).")
+      let shares = contents.steps.compactMap { step -> String? in
+        guard let all = step.manifest?.notes["erased_fraction"].flatMap(Double.init) else { return nil }
+        let new = step.manifest?.notes["newly_erased_fraction"].flatMap(Double.init)
+        let added = step.number > 1 ? new.map { String(format: " (+%.1f)", 100 * $0) } ?? "" : ""
+        return String(format: "after step %d %.1f%%", step.number, 100 * all) + added
+      }
+      if !shares.isEmpty {
+        out += Markup.note("Share of the training images' pixels erased: " + shares.joined(separator: ", ")
+                             + ". A step that adds little found little beyond what was erased before it.")
+      }
     } else {
       out += Markup.note("Erasing has not finished (no RUN/erase/manifest.json): which steps are merged is not decided yet.")
     }

@@ -67,6 +67,7 @@ struct ReportTests {
     #expect(occurrences(of: "<polyline class=\"series\"", in: losses) == 3 + 3)
     #expect(losses.contains("step 1: merged") && losses.contains("step 2: merged"))
     #expect(losses.contains("step 3: did not converge: not merged"))
+    #expect(losses.contains("after step 1 11.7%, after step 2 14.5% (+2.8)"), "the share of pixels erased step by step")
     #expect(losses.contains(">psl-plus<"))
     #expect(!losses.contains("psl-plus-masks"), "the second round's masks are no variant")
     #expect(losses.contains("unreadable rows of loss.csv") == false)

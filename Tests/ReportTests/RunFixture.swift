@@ -174,7 +174,9 @@ struct RunFixture {
         try LabelMap(width: Self.width, height: Self.height, labels: erased).write(to: layout.erased(step, id))
       }
       try StageManifest(stage: "erase-step", parameters: ["step": "\(step)"], inputs: [dataset.path], startedAt: started,
-                        finishedAt: started.addingTimeInterval(61), notes: ["final_loss": "\(losses.last!)", "converged": "true"])
+                        finishedAt: started.addingTimeInterval(61),
+                        notes: ["final_loss": "\(losses.last!)", "converged": "true", "erased_fraction": step == 1 ? "0.117" : "0.145",
+                                "newly_erased_fraction": step == 1 ? "0.117" : "0.028"])
         .write(to: layout.step(step))
     }
     // What aepsl erase records of its settings: the dataset (absolute), split, rule, delta.
