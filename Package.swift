@@ -138,7 +138,7 @@ let package = Package(
     // Every command's --help and validate(), in process (like swift-argument-parser's example tests).
     .testTarget(
       name: "CLITests",
-      dependencies: ["AEPSLCommands", "AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLMethod", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+      dependencies: ["AEPSLBench", "AEPSLCommands", "AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLMethod", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
     // The exported ONNX model run by onnxruntime (Python, .venv-test) against aepsl's own outputs.
     .testTarget(
