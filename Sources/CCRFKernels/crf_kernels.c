@@ -18,10 +18,14 @@ int crf_kernels_have_avx2(void) {
 
 // The 3-vector case (17 to 24 labels: VOC's 21) with its rows in registers; the compiler
 // unrolls the k loops of the general case for it when `vectors` is the constant 3.
-static inline AVX2 void splat_rows(const float *rows, int vectors, long lower, long upper, const int32_t *vc,
-                                   const float *wc, int d1, const float *pre, float *buffer) {
+// The point's rows are loaded once into registers (they cannot alias the lattice buffer).
+static inline AVX2 void splat_rows(const float *restrict rows, int vectors, long lower, long upper,
+                                   const int32_t *restrict vc, const float *restrict wc, int d1,
+                                   const float *restrict pre, float *restrict buffer) {
   for (long i = lower; i < upper; i++) {
     const float *q = rows + (i - lower) * vectors * 8;
+    __m256 qv[8];  // vectors <= 8 here (64 labels); the caller falls back beyond
+    for (int k = 0; k < vectors; k++) qv[k] = _mm256_load_ps(q + 8 * k);
     float scale = pre ? pre[i] : 1.0f;
     const int32_t *cv = vc + i * d1;
     const float *cw = wc + i * d1;
@@ -29,7 +33,7 @@ static inline AVX2 void splat_rows(const float *rows, int vectors, long lower, l
       __m256 w = _mm256_set1_ps(cw[r] * scale);
       float *row = buffer + (long)cv[r] * vectors * 8;
       for (int k = 0; k < vectors; k++) {
-        _mm256_store_ps(row + 8 * k, _mm256_fmadd_ps(w, _mm256_load_ps(q + 8 * k), _mm256_load_ps(row + 8 * k)));
+        _mm256_store_ps(row + 8 * k, _mm256_fmadd_ps(w, qv[k], _mm256_load_ps(row + 8 * k)));
       }
     }
   }
@@ -44,9 +48,9 @@ AVX2 void crf_splat_avx2(const float *rows, int vectors, long lower, long upper,
   }
 }
 
-static inline AVX2 void slice_rows(const float *values, int vectors, long lower, long upper, const int32_t *vc,
-                                   const float *wc, int d1, const float *post, float factor, float *out,
-                                   const float *base) {
+static inline AVX2 void slice_rows(const float *restrict values, int vectors, long lower, long upper,
+                                   const int32_t *restrict vc, const float *restrict wc, int d1,
+                                   const float *restrict post, float factor, float *out, const float *base) {
   for (long i = lower; i < upper; i++) {
     __m256 s[8];  // vectors <= 8 here (64 labels); the caller falls back beyond
     for (int k = 0; k < vectors; k++) s[k] = _mm256_setzero_ps();
