@@ -30,7 +30,9 @@ packages, and the script finds or makes an interpreter that has them, then re-ru
 it: engine (torch, numpy) tries $AEPSL_PYTHON when set, else .venv-bench/bin/python and
 /opt/aepsl-torch/bin/python; crf (numpy, pydensecrf2 or pydensecrf) tries .venv-crf/bin/python.
 When none can import them, the git-ignored virtual environment (.venv-bench or .venv-crf at the
-repository root) is created with `python3 -m venv` and the packages installed with pip.
+repository root) is created with `python3 -m venv` and the packages installed with pip, at the
+versions scripts/requirements-bench.txt pins (the crf side falls back to the unpinned original
+pydensecrf when pydensecrf2 cannot be installed).
 """
 
 import argparse
@@ -68,16 +70,30 @@ class Environment:
         return [self.python] + self.others
 
 
+REQUIREMENTS = os.path.join(ROOT, "scripts", "requirements-bench.txt")
+
+
+def pinned(*names):
+    """The pins of `names` in scripts/requirements-bench.txt (a name it does not pin: unpinned)."""
+    pins = {}
+    with open(REQUIREMENTS) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if "==" in line:
+                pins[line.split("==", 1)[0].strip().lower()] = line
+    return [pins.get(name.lower(), name) for name in names]
+
+
 def engine_environment():
     given = os.environ.get("AEPSL_PYTHON", "")
     # $AEPSL_PYTHON replaces the usual places; .venv-bench is still created when it lacks torch.
-    return Environment("import torch, numpy", ".venv-bench", [["torch", "numpy"]],
+    return Environment("import torch, numpy", ".venv-bench", [pinned("torch", "numpy")],
                        others=[given] if given else ["/opt/aepsl-torch/bin/python"])
 
 
 def crf_environment():
     return Environment("import numpy, pydensecrf.densecrf, pydensecrf.utils", ".venv-crf",
-                       [["numpy", "pydensecrf2"], ["numpy", "pydensecrf"]])
+                       [pinned("numpy", "pydensecrf2"), ["numpy", "pydensecrf"]])
 
 
 def importable(python, probe):
