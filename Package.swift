@@ -55,11 +55,11 @@ let package = Package(
       name: "AEPSLMethod",
       dependencies: ["AEPSLData", "AEPSLDistributed", "AEPSLEngine", "AEPSLFiles", "AEPSLImaging"]
     ),
-    // The fully connected CRF: mean field on permutohedral lattices; pure Swift (Foundation,
-    // Dispatch), with AEPSLFiles for its errors.
+    // The fully connected CRF: mean field on permutohedral lattices in Swift (Foundation,
+    // Dispatch), with AEPSLFiles for its errors and CCRFKernels for its hot loops on AVX2.
     .target(
       name: "AEPSLCRF",
-      dependencies: ["AEPSLFiles"]
+      dependencies: ["AEPSLFiles", "CCRFKernels"]
     ),
     // The run report: one self-contained HTML page (inline SVG plots, images as files beside it).
     .target(
@@ -119,6 +119,9 @@ let package = Package(
       name: "CImageCodecs",
       linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]
     ),
+    // The dense CRF's splat, blur, slice and softmax compiled for AVX2 and FMA by a target
+    // attribute per function (no unsafe flags), chosen at run time by AEPSLCRF.
+    .target(name: "CCRFKernels"),
 
     // MARK: - Tests
     .target(name: "AEPSLTestSupport", dependencies: ["AEPSLEngine"], path: "Sources/AEPSLTestSupport"),
@@ -138,7 +141,7 @@ let package = Package(
     // Every command's --help and validate(), in process (like swift-argument-parser's example tests).
     .testTarget(
       name: "CLITests",
-      dependencies: ["AEPSLCommands", "AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLMethod", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+      dependencies: ["AEPSLBench", "AEPSLCommands", "AEPSLData", "AEPSLEngine", "AEPSLFiles", "AEPSLMethod", .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
     // The exported ONNX model run by onnxruntime (Python, .venv-test) against aepsl's own outputs.
     .testTarget(

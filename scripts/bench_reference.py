@@ -8,9 +8,14 @@ engine (`aepsl bench engine --compare-pytorch`): the networks of the Swift bench
 PyTorch on the CPU: `tiny` (128x128, batch 32) and `largefov` (DeepLab-LargeFOV on VGG-16,
 321x321, batch 2), each a classifier with global average pooling and a 20-class linear layer,
 trained with the squared error of sigmoid scores (Caffe's Euclidean loss, as the engine's) and
-SGD (momentum 0.9, weight decay 5e-4). For every network it measures the default (contiguous
-NCHW) and channels_last layouts, each in a fresh child process (so that peak memory is per
-network and layout), and picks the best of the two per figure.
+SGD (momentum 0.9, weight decay 5e-4); inference runs with batch norm folded into the
+convolutions (torch.nn.utils.fusion.fuse_conv_bn_eval), as aepsl's does; and a PSL training
+step of the segmenter (backbone, 1x1 score convolution to 21 maps and the classification
+branch; loss = classification + CE(scores, mask) + CE(scores, online mask), as aepsl's
+train-seg). For every network it measures float32 in the default (contiguous NCHW) and
+channels_last layouts, and bfloat16 autocast (channels_last) where the CPU has native bf16
+(avx512_bf16 or amx_bf16 in /proc/cpuinfo; elsewhere it says so and skips it), each in a
+fresh child process (so that peak memory is per network, precision and layout).
 
 crf (`aepsl bench crf --compare-pydensecrf`): pydensecrf's DenseCRF2D on the image and class
 probabilities the Swift benchmark wrote, with the same parameters: unary_from_softmax (-log of
@@ -25,10 +30,14 @@ packages, and the script finds or makes an interpreter that has them, then re-ru
 it: engine (torch, numpy) tries $AEPSL_PYTHON when set, else .venv-bench/bin/python and
 /opt/aepsl-torch/bin/python; crf (numpy, pydensecrf2 or pydensecrf) tries .venv-crf/bin/python.
 When none can import them, the git-ignored virtual environment (.venv-bench or .venv-crf at the
-repository root) is created with `python3 -m venv` and the packages installed with pip.
+repository root) is created with `python3 -m venv` and the packages installed with pip, at the
+versions scripts/requirements-bench.txt pins (the crf side falls back to the unpinned original
+pydensecrf when pydensecrf2 cannot be installed).
 """
 
 import argparse
+import contextlib
+import copy
 import json
 import os
 import resource
@@ -61,16 +70,30 @@ class Environment:
         return [self.python] + self.others
 
 
+REQUIREMENTS = os.path.join(ROOT, "scripts", "requirements-bench.txt")
+
+
+def pinned(*names):
+    """The pins of `names` in scripts/requirements-bench.txt (a name it does not pin: unpinned)."""
+    pins = {}
+    with open(REQUIREMENTS) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if "==" in line:
+                pins[line.split("==", 1)[0].strip().lower()] = line
+    return [pins.get(name.lower(), name) for name in names]
+
+
 def engine_environment():
     given = os.environ.get("AEPSL_PYTHON", "")
     # $AEPSL_PYTHON replaces the usual places; .venv-bench is still created when it lacks torch.
-    return Environment("import torch, numpy", ".venv-bench", [["torch", "numpy"]],
+    return Environment("import torch, numpy", ".venv-bench", [pinned("torch", "numpy")],
                        others=[given] if given else ["/opt/aepsl-torch/bin/python"])
 
 
 def crf_environment():
     return Environment("import numpy, pydensecrf.densecrf, pydensecrf.utils", ".venv-crf",
-                       [["numpy", "pydensecrf2"], ["numpy", "pydensecrf"]])
+                       [pinned("numpy", "pydensecrf2"), ["numpy", "pydensecrf"]])
 
 
 def importable(python, probe):
@@ -118,6 +141,21 @@ NETWORKS = {
 }
 CLASSES = 20
 LAYOUTS = ["contiguous", "channels_last"]
+# (precision, layout) of every PyTorch run; bf16 only where native_bf16() finds the CPU support.
+FP32_RUNS = [("fp32", layout) for layout in LAYOUTS]
+BF16_RUNS = [("bf16", "channels_last")]
+BF16_FLAGS = ["avx512_bf16", "amx_bf16"]
+
+
+def native_bf16():
+    """The CPU's native bf16 flags (from /proc/cpuinfo); empty when it has none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            line = next((l for l in f if l.startswith("flags")), "")
+    except OSError:
+        line = ""
+    flags = set(line.split(":", 1)[-1].split())
+    return [f for f in BF16_FLAGS if f in flags]
 
 
 def current_rss_mib():
@@ -179,10 +217,74 @@ def build(name):
         def forward(self, x):
             return self.classifier(self.backbone(x).mean(dim=(2, 3)))
 
-    return Classifier()
+    class Segmenter(nn.Module):
+        """Sources/AEPSLEngine/Models.swift, Segmenter: score maps [N, 21, h, w] and class logits."""
+
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(*[copy.deepcopy(layer) for layer in layers])
+            self.score = nn.Conv2d(features, CLASSES + 1, 1)
+            self.classifier = nn.Linear(features, CLASSES)
+
+        def forward(self, x):
+            f = self.backbone(x)
+            return self.score(f), self.classifier(f.mean(dim=(2, 3)))
+
+    return Classifier(), Segmenter()
 
 
-def run_child(name, layout, threads, warmup, iterations, seed):
+def fold_batch_norm(model):
+    """An inference copy of `model` with every Conv2d + BatchNorm2d pair of its backbone fused
+    into one convolution (PyTorch's fuse_conv_bn_eval), as aepsl folds them for inference."""
+    import torch.nn as nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    folded = copy.deepcopy(model).eval()
+    layers, out = list(folded.backbone), []
+    i = 0
+    while i < len(layers):
+        if (isinstance(layers[i], nn.Conv2d) and i + 1 < len(layers)
+                and isinstance(layers[i + 1], nn.BatchNorm2d)):
+            out.append(fuse_conv_bn_eval(layers[i], layers[i + 1]))
+            i += 2
+        else:
+            out.append(layers[i])
+            i += 1
+    folded.backbone = nn.Sequential(*out)
+    return folded
+
+
+def psl_loss(scores, logits, mask, y, image_labels):
+    """aepsl's SegmentationLoss(prohibitive: true) with the mse classification term:
+    cls(v, y) + CE(f, S) + CE(f, S'), CE the mean over pixels whose label is not 255, S' the
+    online mask (Sources/AEPSLMethod/OnlineMask.swift): argmax over background and the image's
+    classes of p_k weighted by v_k = sigmoid(logit_k) (background by 1), without gradient."""
+    import torch
+    import torch.nn.functional as F
+
+    n = scores.shape[0]
+    scores, logits = scores.float(), logits.float()
+    seg = F.cross_entropy(scores, mask, ignore_index=255)
+    with torch.no_grad():
+        weights = torch.cat([torch.ones(n, 1), torch.sigmoid(logits)], dim=1)
+        weights = torch.where(image_labels, weights, torch.full_like(weights, -1.0))
+        online = (torch.softmax(scores, dim=1) * weights[:, :, None, None]).argmax(dim=1)
+    cls = (torch.sigmoid(logits) - y).pow(2).sum() / (2 * n)
+    return cls + seg + F.cross_entropy(scores, online)
+
+
+def timed(step, n):
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def run_child(name, precision, layout, threads, warmup, iterations, seed):
+    """One network in one precision and layout: inference (batch norm folded), the classifier's
+    training step, then the segmenter's PSL training step, in this order, as the Swift side."""
     import torch
 
     torch.set_num_threads(threads)
@@ -190,42 +292,42 @@ def run_child(name, layout, threads, warmup, iterations, seed):
     side, batch, _, _ = NETWORKS[name]
     baseline = current_rss_mib()
 
-    model = build(name)
+    model, segmenter = build(name)
     x = torch.randn(batch, 3, side, side)
     y = (torch.rand(batch, CLASSES) < 0.5).float()
     if layout == "channels_last":
         model = model.to(memory_format=torch.channels_last)
+        segmenter = segmenter.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
-
-    def timed(step, n):
-        times = []
-        for _ in range(n):
-            t0 = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t0)
-        return times
+    # bf16: torch.autocast runs convolutions and matrix products in bfloat16 and keeps the
+    # weights, their gradients and the losses in float32 (mixed precision).
+    cast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if precision == "bf16" else contextlib.nullcontext
 
     # Inference first (then training), as the Swift side does: the peak after inference is
     # inference's, the peak after training is training's.
     model.eval()
+    folded = fold_batch_norm(model)
 
     def infer():
-        with torch.inference_mode():
-            model(x)
+        with torch.inference_mode(), cast():
+            folded(x)
 
     timed(infer, warmup)
     infer_times = timed(infer, iterations)
     peak_infer = peak_rss_mib()
+    del folded
 
     model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
     losses = []
 
     def train():
         opt.zero_grad(set_to_none=True)
+        with cast():
+            logits = model(x)
         # The engine's loss (Loss.sigmoidSquaredError, Caffe's Euclidean loss):
         # 1 / (2N) sum over images and classes of (sigmoid(z) - y)^2.
-        loss = (torch.sigmoid(model(x)) - y).pow(2).sum() / (2 * batch)
+        loss = (torch.sigmoid(logits.float()) - y).pow(2).sum() / (2 * batch)
         loss.backward()
         opt.step()
         losses.append(loss.item())
@@ -233,34 +335,80 @@ def run_child(name, layout, threads, warmup, iterations, seed):
     timed(train, warmup)
     train_times = timed(train, iterations)
     peak_train = peak_rss_mib()
+    del model, opt
+
+    segment_times, segment_losses = run_segmenter(segmenter, x, batch, cast, warmup, iterations)
 
     def figures(times):
         med = statistics.median(times)
         return {"images_per_s": batch / med, "median_s": med, "iteration_s": times}
 
     return {
-        "network": name, "layout": layout, "batch": batch, "input": [batch, 3, side, side],
+        "network": name, "precision": precision, "layout": layout, "batch": batch, "input": [batch, 3, side, side],
         "threads": torch.get_num_threads(),
-        "train": figures(train_times), "infer": figures(infer_times),
+        "train": figures(train_times), "infer": figures(infer_times), "segment_train": figures(segment_times),
         "rss_mib": {"baseline": baseline, "peak_after_inference": peak_infer, "peak_after_training": peak_train,
                     "inference_increase": peak_infer - baseline, "training_increase": peak_train - baseline},
         "loss_first": losses[0], "loss_last": losses[-1],
+        "segment_loss_first": segment_losses[0], "segment_loss_last": segment_losses[-1],
     }
 
 
-def engine(a):
-    """Times the networks in PyTorch, each layout in a child process; prints one JSON object."""
+def run_segmenter(segmenter, x, batch, cast, warmup, iterations):
+    """Times the PSL training step of the segmenter on random masks (labels 0..20 at the score
+    maps' resolution) with image labels {1, 2}, as Sources/AEPSLBench/BenchNetwork+Segmenter.swift."""
+    import torch
 
-    if a.child:
-        result = run_child(a.child, a.layout, a.threads, a.warmup, a.iterations, a.seed)
-        with open(a.output, "w") as f:
-            json.dump(result, f)
-        return
+    segmenter.train()
+    with torch.no_grad():
+        h, w = segmenter(x[:1])[0].shape[2:]
+    mask = torch.randint(0, CLASSES + 1, (batch, h, w))
+    y = (torch.rand(batch, CLASSES) < 0.2).float()
+    image_labels = torch.zeros(batch, CLASSES + 1, dtype=torch.bool)
+    image_labels[:, :3] = True  # background and classes 1 and 2 (0-based 0 and 1)
+    opt = torch.optim.SGD(segmenter.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+    losses = []
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with cast():
+            scores, logits = segmenter(x)
+        loss = psl_loss(scores, logits, mask, y, image_labels)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+
+    timed(step, warmup)
+    return timed(step, iterations), losses
+
+
+def best_of(runs, figure, key, lowest=False):
+    """The run (key) with the best value of one figure among `runs`."""
+    pick = min if lowest else max
+    return pick(runs, key=lambda k: runs[k][figure][key])
+
+
+def engine(a):
+    """Times the networks in PyTorch, each precision and layout in a child process; prints one JSON object."""
 
     import torch
 
+    bf16 = native_bf16()
+    plan = FP32_RUNS + (BF16_RUNS if bf16 and not a.no_bf16 else [])
+    skipped = None
+    if not bf16:
+        skipped = ("this CPU has no native bfloat16 (neither %s in /proc/cpuinfo): PyTorch's bf16 "
+                   "autocast rows are skipped" % " nor ".join(BF16_FLAGS))
+    elif a.no_bf16:
+        skipped = "--no-bf16: PyTorch's bf16 autocast rows are skipped"
     out = {"torch_version": torch.__version__, "threads": a.threads, "python": sys.version.split()[0],
-           "mkldnn": torch.backends.mkldnn.is_available(), "interpreter": sys.executable, "networks": {}}
+           "mkldnn": torch.backends.mkldnn.is_available(), "interpreter": sys.executable,
+           "cpu_capability": torch.backends.cpu.get_cpu_capability(), "bf16_flags": bf16,
+           "inference": "batch norm folded into the convolutions (torch.nn.utils.fusion.fuse_conv_bn_eval)",
+           "networks": {}}
+    if skipped:
+        out["bf16_skipped"] = skipped
+        log(skipped)
     env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
     for name in a.networks.split(","):
         if name not in NETWORKS:
@@ -269,27 +417,33 @@ def engine(a):
         warmup = dw if a.warmup is None else a.warmup
         iterations = di if a.iterations is None else a.iterations
         runs = {}
-        for layout in a.layouts.split(","):
-            print(f"pytorch {name} {layout}: {warmup} warm-up + {iterations} timed iterations", file=sys.stderr, flush=True)
+        for precision, layout in plan:
+            key = f"{precision} {layout}"
+            log(f"pytorch {name} {key}: {warmup} warm-up + {iterations} timed iterations")
             with tempfile.NamedTemporaryFile(suffix=".json") as tmp:
-                subprocess.run([sys.executable, os.path.abspath(__file__), "engine", "--child", name, "--layout", layout,
+                subprocess.run([sys.executable, os.path.abspath(__file__), "engine", "--child", name,
+                                "--precision", precision, "--layout", layout,
                                 "--threads", str(a.threads), "--warmup", str(warmup), "--iterations", str(iterations),
                                 "--seed", str(a.seed), "--output", tmp.name],
                                check=True, env=env, stdout=sys.stderr)
                 with open(tmp.name) as f:
-                    runs[layout] = json.load(f)
-            r = runs[layout]
-            print(f"  train {r['train']['images_per_s']:.2f} images/s, infer {r['infer']['images_per_s']:.2f} images/s, "
-                  f"peak RSS +{r['rss_mib']['training_increase']:.0f} MiB", file=sys.stderr, flush=True)
-        best_train = max(runs, key=lambda k: runs[k]["train"]["images_per_s"])
-        best_infer = max(runs, key=lambda k: runs[k]["infer"]["images_per_s"])
-        best_mem = min(runs, key=lambda k: runs[k]["rss_mib"]["training_increase"])
-        best_mem_inf = min(runs, key=lambda k: runs[k]["rss_mib"]["inference_increase"])
+                    runs[key] = json.load(f)
+            r = runs[key]
+            log(f"  train {r['train']['images_per_s']:.2f} images/s, PSL step {r['segment_train']['images_per_s']:.2f} "
+                f"images/s, infer {r['infer']['images_per_s']:.2f} images/s, peak RSS +{r['rss_mib']['training_increase']:.0f} MiB")
+        fp32 = {k: v for k, v in runs.items() if k.startswith("fp32 ")}
+        best_train, best_infer = best_of(fp32, "train", "images_per_s"), best_of(fp32, "infer", "images_per_s")
+        best_segment = best_of(fp32, "segment_train", "images_per_s")
+        best_mem = best_of(fp32, "rss_mib", "training_increase", lowest=True)
+        best_mem_inf = best_of(fp32, "rss_mib", "inference_increase", lowest=True)
         out["networks"][name] = {
-            "warmup": warmup, "iterations": iterations, "layouts": runs,
+            "warmup": warmup, "iterations": iterations, "runs": runs,
+            # The best float32 run per figure, for the ratios.
             "best": {
                 "train_images_per_s": runs[best_train]["train"]["images_per_s"], "train_layout": best_train,
                 "infer_images_per_s": runs[best_infer]["infer"]["images_per_s"], "infer_layout": best_infer,
+                "segment_train_images_per_s": runs[best_segment]["segment_train"]["images_per_s"],
+                "segment_train_layout": best_segment,
                 "training_rss_increase_mib": runs[best_mem]["rss_mib"]["training_increase"], "training_rss_layout": best_mem,
                 "inference_rss_increase_mib": runs[best_mem_inf]["rss_mib"]["inference_increase"],
                 "inference_rss_layout": best_mem_inf,
@@ -372,8 +526,9 @@ def main():
     e.add_argument("--warmup", type=int, help="warm-up iterations (default: tiny 3, largefov 1)")
     e.add_argument("--iterations", type=int, help="timed iterations (default: tiny 20, largefov 5)")
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--layouts", default=",".join(LAYOUTS))
+    e.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast runs even where the CPU has bf16")
     e.add_argument("--child", help=argparse.SUPPRESS)
+    e.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help=argparse.SUPPRESS)
     e.add_argument("--layout", help=argparse.SUPPRESS)
     e.add_argument("--output", help=argparse.SUPPRESS)
 
@@ -395,7 +550,7 @@ def main():
     if a.command == "engine":
         ensure_environment(engine_environment())
         if a.child:
-            result = run_child(a.child, a.layout, a.threads, a.warmup, a.iterations, a.seed)
+            result = run_child(a.child, a.precision, a.layout, a.threads, a.warmup, a.iterations, a.seed)
             with open(a.output, "w") as f:
                 json.dump(result, f)
             return

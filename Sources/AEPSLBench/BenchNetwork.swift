@@ -27,7 +27,9 @@ public struct BenchNetwork: Sendable {
     return 2 * Double(macs) / 1e9
   }
 
-  /// Inference (folded batch norm) then training, in this process; returns the figures.
+  /// Inference (folded batch norm), then the classifier's training step, then the segmenter's
+  /// PSL training step, in this process; returns the figures. Peak memory is the classifier's:
+  /// the segmenter is measured after it, in the same process.
   public func measure(seed: UInt64, warmup: Int, iterations: Int) -> [String: Any] {
     let baseline = BenchMemory.currentRSSMiB()
     let model = Classifier(spec: spec, classes: Self.classes, seed: seed)
@@ -39,24 +41,11 @@ public struct BenchNetwork: Sendable {
     let y = Tensor(shape: [batch, Self.classes])
     for i in 0..<y.count { y.data[i] = rng.nextUniform() < 0.5 ? 1 : 0 }
 
-    func timed(_ n: Int, _ body: () -> Void) -> [Double] {
-      (0..<n).map { _ in
-        let start = DispatchTime.now().uptimeNanoseconds
-        body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-      }
-    }
-    func figures(_ times: [Double], gflop: Double) -> [String: Any] {
-      let median = times.sorted()[times.count / 2]
-      let m = times.count % 2 == 0 ? (median + times.sorted()[times.count / 2 - 1]) / 2 : median
-      return ["images_per_s": Double(batch) / m, "median_s": m, "iteration_s": times, "gflops": gflop / m]
-    }
-
     // Inference, as the pipeline runs it (the classifier folds batch norm into the
     // convolutions; the first call, a warm-up, builds the folded copy).
     let infer = { _ = model.forward(x, training: false) }
-    _ = timed(warmup, infer)
-    let inferFigures = figures(timed(iterations, infer), gflop: forwardGFLOP)
+    _ = Self.timed(warmup, infer)
+    let inferFigures = Self.figures(Self.timed(iterations, infer), batch: batch, gflop: forwardGFLOP)
     let peakInfer = BenchMemory.peakRSSMiB()
 
     let sgd = SGD(parameters: model.parameters, learningRate: 1e-3, momentum: 0.9, weightDecay: 5e-4)
@@ -68,16 +57,19 @@ public struct BenchNetwork: Sendable {
       sgd.step()
       losses.append(loss.value)
     }
-    _ = timed(warmup, train)
-    let trainFigures = figures(timed(iterations, train), gflop: 3 * forwardGFLOP)
+    _ = Self.timed(warmup, train)
+    let trainFigures = Self.figures(Self.timed(iterations, train), batch: batch, gflop: 3 * forwardGFLOP)
     let peakTrain = BenchMemory.peakRSSMiB()
+    let segmentFigures = measureSegmenterStep(seed: seed, warmup: warmup, iterations: iterations)
 
     return [
       "network": name, "batch": batch, "input": inputShape, "threads": ComputeThreads.current,
       "warmup": warmup, "iterations": iterations,
       "forward_gflop_per_image": forwardGFLOP / Double(batch),
-      "train": trainFigures, "infer": inferFigures,
+      "train": trainFigures, "infer": inferFigures, "segment_train": segmentFigures,
+      "segment_forward_gflop_per_image": segmenterForwardGFLOPPerImage,
       "train_gflops": trainFigures["gflops"]!, "infer_gflops": inferFigures["gflops"]!,
+      "segment_train_gflops": segmentFigures["gflops"]!,
       "rss_mib": ["baseline": baseline, "peak_after_inference": peakInfer, "peak_after_training": peakTrain,
                   "inference_increase": peakInfer - baseline, "training_increase": peakTrain - baseline],
       "loss_first": Double(losses.first ?? .nan), "loss_last": Double(losses.last ?? .nan),

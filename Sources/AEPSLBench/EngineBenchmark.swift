@@ -57,10 +57,10 @@ public struct EngineBenchmark {
     var loads: [String: Double] = [:]
 
     // 1. The machine's peak.
-    var peakGFLOPs = 0.0
+    var peaks = BenchPeaks(fp32: 0, bf16: 0)
     if !skipPeak {
       let peak = try undisturbed("FMA peak", &loads) { Self.measurePeak(threads: threads) }
-      peakGFLOPs = FMAPeak.ISA.allCases.compactMap { peak[$0.rawValue] as? Double }.max() ?? 0
+      peaks = Self.peaks(peak)
       report["peak_gflops"] = peak
     }
 
@@ -73,15 +73,16 @@ public struct EngineBenchmark {
       guard let net = BenchNetwork.named(name) else { continue }
       let (w, n) = (warmup ?? net.warmup, iterations ?? net.iterations)
       print("aepsl \(name): \(w) warm-up + \(n) timed iterations (inference, then training)")
-      let r = try undisturbed("aepsl \(name)", &loads) { try runChild(name, warmup: w, iterations: n, peak: peakGFLOPs) }
+      let r = try undisturbed("aepsl \(name)", &loads) { try runChild(name, warmup: w, iterations: n, peak: peaks.fp32) }
       ours[name] = r
       guard let reference else { continue }
       let out = try undisturbed("pytorch \(name)", &loads) {
         try reference.run("engine", arguments: ["--threads", "\(threads)", "--networks", name, "--warmup", "\(w)",
                                                 "--iterations", "\(n)", "--seed", "\(seed)"])
       }
-      for key in ["torch_version", "threads", "python", "mkldnn", "interpreter"] { info[key] = out[key] }
-      theirs[name] = try Self.pytorchFigures(out, network: name, forwardGFLOPPerImage: r.double("forward_gflop_per_image"))
+      for key in ["torch_version", "threads", "python", "mkldnn", "interpreter", "cpu_capability", "bf16_flags",
+                  "bf16_skipped", "inference"] { info[key] = out[key] }
+      theirs[name] = try Self.pytorchFigures(out, network: name)
     }
     report["aepsl"] = ours
     if comparePyTorch { report["pytorch"] = info.merging(["networks": theirs]) { $1 } }
@@ -89,10 +90,11 @@ public struct EngineBenchmark {
     Self.warnAboutLoad(loads)
 
     // 3. The table.
-    let rows = BenchTable.rows(ours: ours, theirs: theirs, peak: peakGFLOPs)
+    let rows = BenchTable.rows(ours: ours, theirs: theirs, peaks: peaks)
     report["comparison"] = rows.map(\.json)
     print("")
     print(BenchTable.render(rows, withPyTorch: comparePyTorch))
+    for line in BenchTable.notes(pytorch: comparePyTorch ? info : nil, peaks: peaks) { print(line) }
     if let json {
       try writeFileAtomically(JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys]),
                               to: URL(fileURLWithPath: json))
@@ -114,16 +116,18 @@ public struct EngineBenchmark {
     return peak
   }
 
-  /// PyTorch's figures for one network, with its GFLOP/s from the engine's FLOP count.
-  static func pytorchFigures(_ out: [String: Any], network: String, forwardGFLOPPerImage flops: Double) throws -> [String: Any] {
-    guard var t = (out["networks"] as? [String: Any])?[network] as? [String: Any],
-          let best = t["best"] as? [String: Any]
-    else {
+  /// The peak of each precision from the measured FMA loops (`measurePeak`'s figures).
+  static func peaks(_ peak: [String: Any]) -> BenchPeaks {
+    let fp32 = FMAPeak.ISA.allCases.compactMap { peak[$0.rawValue] as? Double }.max() ?? 0
+    return BenchPeaks(fp32: fp32, bf16: 2 * ((peak[FMAPeak.ISA.avx512.rawValue] as? Double) ?? 0))
+  }
+
+  /// PyTorch's figures for one network (its runs per precision and layout).
+  static func pytorchFigures(_ out: [String: Any], network: String) throws -> [String: Any] {
+    guard let t = (out["networks"] as? [String: Any])?[network] as? [String: Any], t["runs"] is [String: Any] else {
       throw AEPSLError(file: ReferenceRunner.script, problem: "printed no figures for \(network)",
                        fix: "Run it by hand to see what it printed.")
     }
-    t["train_gflops"] = 3 * flops * ((best["train_images_per_s"] as? Double) ?? 0)
-    t["infer_gflops"] = flops * ((best["infer_images_per_s"] as? Double) ?? 0)
     return t
   }
 
@@ -177,9 +181,11 @@ public struct EngineBenchmark {
     if peak > 0 {
       r["train_percent_of_peak"] = 100 * r.double("train_gflops") / peak
       r["infer_percent_of_peak"] = 100 * r.double("infer_gflops") / peak
+      r["segment_train_percent_of_peak"] = 100 * r.double("segment_train_gflops") / peak
     }
-    print(String(format: "  train %.2f images/s (%.1f GFLOP/s), infer %.2f images/s (%.1f GFLOP/s), peak RSS +%.0f MiB",
+    print(String(format: "  train %.2f images/s (%.1f GFLOP/s), PSL step %.2f images/s (%.1f GFLOP/s), infer %.2f images/s (%.1f GFLOP/s), peak RSS +%.0f MiB",
                  r.double("train", "images_per_s"), r.double("train_gflops"),
+                 r.double("segment_train", "images_per_s"), r.double("segment_train_gflops"),
                  r.double("infer", "images_per_s"), r.double("infer_gflops"),
                  r.double("rss_mib", "training_increase")))
     return r

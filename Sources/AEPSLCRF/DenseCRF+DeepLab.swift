@@ -5,10 +5,11 @@ extension DenseCRF {
   /// `parameters.scaleWithImage` the spatial deviations are scaled to this image first
   /// (`CRFParameters.forImage`).
   public convenience init(image: [UInt8], width: Int, height: Int, probabilities: [Float], labels: Int,
-                          parameters given: CRFParameters = CRFParameters(), threads: Int = crfDefaultThreads) throws {
+                          parameters given: CRFParameters = CRFParameters(), threads: Int = crfDefaultThreads,
+                          vectorCode: CRFVectorCode = .best) throws {
     try given.validate()
     let parameters = given.forImage(width: width, height: height)
-    try self.init(width: width, height: height, labels: labels, threads: threads)
+    try self.init(width: width, height: height, labels: labels, threads: threads, vectorCode: vectorCode)
     try setUnary(probabilities: probabilities, floor: parameters.probabilityFloor)
     if parameters.gaussianWeight > 0 {
       try addPairwiseGaussian(sxy: parameters.gaussianSXY, compatibility: .potts(weight: parameters.gaussianWeight),

@@ -1,3 +1,4 @@
+import CCRFKernels
 import Foundation
 
 /// A fully connected CRF over the pixels of an image (Kraehenbuehl and Koltun 2011): a unary
@@ -21,6 +22,8 @@ public final class DenseCRF {
   public let labels: Int
   /// Threads for building lattices and for inference.
   public var threads: Int
+  /// The code of the hot loops: the fastest this CPU runs unless told (tests compare them).
+  public let vectorCode: CRFVectorCode
   public private(set) var potentials: [PairwisePotential] = []
 
   /// SIMD8 vectors per pixel.
@@ -31,13 +34,15 @@ public final class DenseCRF {
 
   var pixelCount: Int { width * height }
 
-  public init(width: Int, height: Int, labels: Int, threads: Int = crfDefaultThreads) throws {
+  public init(width: Int, height: Int, labels: Int, threads: Int = crfDefaultThreads,
+              vectorCode: CRFVectorCode = .best) throws {
     guard width > 0 && height > 0 else { throw CRFError.badInput("image size must be positive, got \(width)x\(height)") }
     guard labels >= 1 else { throw CRFError.badInput("need at least one label, got \(labels)") }
     self.width = width
     self.height = height
     self.labels = labels
     self.threads = max(1, threads)
+    self.vectorCode = vectorCode
     vectors = (labels + 7) / 8
     negativeUnary = VectorBuffer(count: width * height * vectors, zeroed: true)
     setPadding(negativeUnary.base, uniform: -1e30)
@@ -71,7 +76,7 @@ public final class DenseCRF {
     nonFinite.initialize(to: 0)
     defer { nonFinite.deallocate() }
     let n = pixelCount, nv = vectors, labels = self.labels, base = negativeUnary.base, stride = nv * 8
-    let raw = UnsafeMutableRawPointer(base).assumingMemoryBound(to: Float.self)
+    let raw = UnsafeMutableRawPointer(base).assumingMemoryBound(to: Float.self), code = vectorCode
     let lastMask = Self.laneMask(labels: labels)
     planes.withUnsafeBufferPointer { src in
       let src = src.baseAddress!
@@ -82,6 +87,12 @@ public final class DenseCRF {
           for l in 0..<labels {
             let plane = src + l &* n
             for i in start..<end { raw[i &* stride &+ l] = plane[i] }
+          }
+          if code.usesAVX2(vectors: nv) {
+            let bad = crf_unary_rows_avx2(floats(base + start &* nv), end &- start, Int32(nv), Int32(labels), floor ?? 0)
+            if bad != 0 { nonFinite.pointee = 1 }
+            start = end
+            continue
           }
           // x * 0 is 0 for finite x and NaN otherwise.
           var probe = SIMD8<Float>()
@@ -184,7 +195,7 @@ public final class DenseCRF {
     let features = potential.features(threads: threads)
     let lattice = try PermutohedralLattice(features: features, dimensions: potential.dimensions, threads: threads)
     filters.append(LatticeFilter(lattice: lattice, normalization: potential.normalization, vectors: vectors,
-                                 threads: threads))
+                                 threads: threads, code: vectorCode))
     potentials.append(potential)
   }
 
@@ -266,7 +277,7 @@ public final class DenseCRF {
     var labelOutput = [Int32](repeating: 0, count: labelsOnly ? n : 0)
     let negU = negativeUnary.base, qb = q.base
     let mask = Self.laneMask(labels: labels)
-    let threads = self.threads, grain = 1024, block = 64
+    let threads = self.threads, grain = 1024, block = 64, code = vectorCode
     let parts = partCount(n, threads: threads, grain: grain)
     let terms = Array(zip(filters, potentials.map(\.compatibility)))
     let shiftArray = softmaxShifts()
@@ -289,8 +300,8 @@ public final class DenseCRF {
           while start < range.upperBound {
             let sub = start..<min(start + block, range.upperBound)
             let target = keepQ ? qb + start * nv : fresh.base
-            Self.softmax(negU + start * nv, into: target, pixels: sub.count, vectors: nv, lastMask: mask,
-                         shifts: shifts.map { $0 + start })
+            Self.softmax(negU + start * nv, into: target, pixels: sub.count, vectors: nv, labels: labels,
+                         lastMask: mask, shifts: shifts.map { $0 + start }, code: code)
             if iterations > 0 { for (filter, _) in terms { filter.splat(range: sub, rows: target, part: part) } }
             start = sub.upperBound
           }
@@ -317,13 +328,13 @@ public final class DenseCRF {
                 // The argmax of the logits is the argmax of their softmax.
                 Self.argmax(acc.base, pixels: sub.count, labels: labels, into: labelPointer! + start)
                 if store {
-                  Self.softmax(acc.base, into: qb + start * nv, pixels: sub.count, vectors: nv, lastMask: mask,
-                               shifts: shifts.map { $0 + start })
+                  Self.softmax(acc.base, into: qb + start * nv, pixels: sub.count, vectors: nv, labels: labels,
+                               lastMask: mask, shifts: shifts.map { $0 + start }, code: code)
                 }
               } else {
                 let target = store ? qb + start * nv : fresh.base
-                Self.softmax(acc.base, into: target, pixels: sub.count, vectors: nv, lastMask: mask,
-                             shifts: shifts.map { $0 + start })
+                Self.softmax(acc.base, into: target, pixels: sub.count, vectors: nv, labels: labels,
+                             lastMask: mask, shifts: shifts.map { $0 + start }, code: code)
                 if !last { for (filter, _) in terms { filter.splat(range: sub, rows: target, part: part) } }
               }
               start = sub.upperBound
@@ -336,103 +347,5 @@ public final class DenseCRF {
       }
     }
     withExtendedLifetime(q) { finish(q.base, labelOutput) }
-  }
-
-  /// The logits of one block of `pixels`: -U plus every filter's messages, weighted by its
-  /// compatibility, into `acc` (`scratch` holds a matrix term's messages).
-  static func logits(_ terms: [(MessageFilter, LabelCompatibility)], pixels sub: Range<Int>, unary: UnsafePointer<SIMD8<Float>>,
-                     vectors nv: Int, labels: Int, into acc: UnsafeMutablePointer<SIMD8<Float>>,
-                     scratch message: UnsafeMutablePointer<SIMD8<Float>>) {
-    // The first Potts term reads -U as it writes; otherwise copy -U first.
-    var unaryAdded = false
-    if case .potts = terms.first?.1 {} else {
-      acc.update(from: unary, count: sub.count * nv)
-      unaryAdded = true
-    }
-    for (filter, compatibility) in terms {
-      switch compatibility {
-      case .potts(let w):
-        filter.addMessages(range: sub, into: acc, scale: w, base: unaryAdded ? nil : unary)
-        unaryAdded = true
-      case .matrix(let mu):
-        message.update(repeating: .zero, count: sub.count * nv)
-        filter.addMessages(range: sub, into: message, scale: 1, base: nil)
-        subtractCompatibility(mu, labels: labels, message: message, from: acc, pixels: sub.count, vectors: nv)
-      }
-    }
-  }
-
-  /// The first largest label of each of `pixels` rows.
-  static func argmax(_ rows: UnsafePointer<SIMD8<Float>>, pixels: Int, labels: Int,
-                     into out: UnsafeMutablePointer<Int32>) {
-    let stride = (labels + 7) / 8 * 8
-    let raw = UnsafeRawPointer(rows).assumingMemoryBound(to: Float.self)
-    for p in 0..<pixels {
-      let row = raw + p &* stride
-      var best = 0
-      var value = row[0]
-      for l in 1..<max(1, labels) where row[l] > value {
-        best = l
-        value = row[l]
-      }
-      out[p] = Int32(truncatingIfNeeded: best)
-    }
-  }
-
-  /// acc_l -= sum_l' mu(l, l') m_l' per pixel.
-  static func subtractCompatibility(_ mu: [Float], labels: Int, message: UnsafeMutablePointer<SIMD8<Float>>,
-                                    from acc: UnsafeMutablePointer<SIMD8<Float>>, pixels: Int, vectors: Int) {
-    let accRaw = UnsafeMutableRawPointer(acc).assumingMemoryBound(to: Float.self)
-    let mRaw = UnsafeMutableRawPointer(message).assumingMemoryBound(to: Float.self)
-    mu.withUnsafeBufferPointer { mu in
-      for p in 0..<pixels {
-        let m = mRaw + p &* vectors &* 8, a = accRaw + p &* vectors &* 8
-        for l in 0..<labels {
-          let row = mu.baseAddress! + l &* labels
-          var s: Float = 0
-          for k in 0..<labels { s += row[k] * m[k] }
-          a[l] -= s
-        }
-      }
-    }
-  }
-
-  /// Row-wise softmax of `pixels` rows of `vectors` SIMD8 lanes; padding lanes come out 0.
-  /// Each row is shifted by shifts[p] (see `softmaxShifts`), or by its max when that is NaN
-  /// or there are no shifts.
-  @inline(__always)
-  static func softmax(_ logits: UnsafePointer<SIMD8<Float>>, into out: UnsafeMutablePointer<SIMD8<Float>>,
-                      pixels: Int, vectors: Int, lastMask: SIMD8<Int32>, shifts: UnsafePointer<Float>? = nil) {
-    if vectors == 3 {
-      for p in 0..<pixels {
-        let a = logits + p &* 3
-        let x0 = a[0], x1 = a[1], x2 = a[2]
-        var mx = shifts?[p] ?? .nan
-        if mx.isNaN { mx = hmax(vmax(vmax(x0, x1), x2)) }
-        let e0 = vectorExp(x0 - mx), e1 = vectorExp(x1 - mx), e2 = blend(lastMask, vectorExp(x2 - mx), .zero)
-        let inv = 1 / hsum(e0 + e1 + e2)
-        let o = out + p &* 3
-        o[0] = e0 * inv; o[1] = e1 * inv; o[2] = e2 * inv
-      }
-      return
-    }
-    for p in 0..<pixels {
-      let a = logits + p &* vectors, o = out + p &* vectors
-      var mx = shifts?[p] ?? .nan
-      if mx.isNaN {
-        var m = a[0]
-        for k in 1..<max(1, vectors) { m = vmax(m, a[k]) }
-        mx = hmax(m)
-      }
-      var total = SIMD8<Float>()
-      for k in 0..<vectors {
-        var e = vectorExp(a[k] - mx)
-        if k == vectors &- 1 { e = blend(lastMask, e, .zero) }
-        o[k] = e
-        total += e
-      }
-      let inv = 1 / hsum(total)
-      for k in 0..<vectors { o[k] *= inv }
-    }
   }
 }

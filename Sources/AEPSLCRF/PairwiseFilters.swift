@@ -24,6 +24,7 @@ protocol MessageFilter: AnyObject {
 final class LatticeFilter: MessageFilter {
   let lattice: PermutohedralLattice
   let vectors: Int
+  let code: CRFVectorCode
   private let pre: UnsafeMutablePointer<Float>
   private let post: UnsafeMutablePointer<Float>
   // Read on every block of every update: no runtime exclusivity checks (a swift_beginAccess
@@ -36,9 +37,11 @@ final class LatticeFilter: MessageFilter {
   @exclusivity(unchecked) private var values: UnsafeMutablePointer<SIMD8<Float>>
   let unitResponse: [Float]
 
-  init(lattice: PermutohedralLattice, normalization: KernelNormalization, vectors: Int, threads: Int) {
+  init(lattice: PermutohedralLattice, normalization: KernelNormalization, vectors: Int, threads: Int,
+       code: CRFVectorCode) {
     self.lattice = lattice
     self.vectors = vectors
+    self.code = code
     let n = lattice.count, m = lattice.vertexCount
     x = VectorBuffer(count: (m + 1) * vectors)
     y = VectorBuffer(count: (m + 1) * vectors)
@@ -79,18 +82,18 @@ final class LatticeFilter: MessageFilter {
   func clear(part: Int) { partials[part].zero() }
 
   func splat(range: Range<Int>, rows: UnsafePointer<SIMD8<Float>>, part: Int) {
-    lattice.splat(range: range, rows: rows, vectors: vectors, pre: pre, into: partials[part].base)
+    lattice.splat(range: range, rows: rows, vectors: vectors, pre: pre, into: partials[part].base, code: code)
   }
 
   func finishSplat(threads: Int) {
     values = lattice.reduceAndBlur(partials: partials[0..<usedParts].map(\.base), vectors: vectors,
-                                   x: x.base, y: y.base, threads: threads)
+                                   x: x.base, y: y.base, threads: threads, code: code)
   }
 
   func addMessages(range: Range<Int>, into out: UnsafeMutablePointer<SIMD8<Float>>, scale: Float,
                    base: UnsafePointer<SIMD8<Float>>?) {
     lattice.slice(values: values, vectors: vectors, range: range, post: post, into: out, scale: scale,
-                  accumulate: true, base: base)
+                  accumulate: true, base: base, code: code)
   }
 }
 

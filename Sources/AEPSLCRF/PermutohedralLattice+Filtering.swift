@@ -1,3 +1,4 @@
+import CCRFKernels
 import Foundation
 
 /// Filtering on a built lattice: the fast path (splat, blur, slice over SIMD8 rows) and the
@@ -10,10 +11,13 @@ extension PermutohedralLattice {
   /// every point i in `range` (pre nil: 1). One thread per buffer.
   @inline(__always)
   func splat(range: Range<Int>, rows: UnsafePointer<SIMD8<Float>>, vectors: Int, pre: UnsafePointer<Float>?,
-             into buffer: UnsafeMutablePointer<SIMD8<Float>>) {
+             into buffer: UnsafeMutablePointer<SIMD8<Float>>, code: CRFVectorCode = .portable) {
     let d1 = dimensions + 1
     let vertices = vertexOfCorner, weights = weightOfCorner
-    if vectors == 3 {
+    if code.usesAVX2(vectors: vectors) {
+      crf_splat_avx2(floats(rows), Int32(vectors), range.lowerBound, range.upperBound, vertices, weights, Int32(d1), pre,
+                     floats(buffer))
+    } else if vectors == 3 {
       for i in range {
         let q = rows + (i &- range.lowerBound) &* 3
         let q0 = q[0], q1 = q[1], q2 = q[2]
@@ -53,7 +57,7 @@ extension PermutohedralLattice {
   /// row M zero (the absent neighbour). Returns the buffer that holds the result.
   func reduceAndBlur(partials: [UnsafeMutablePointer<SIMD8<Float>>], vectors: Int,
                      x: UnsafeMutablePointer<SIMD8<Float>>, y: UnsafeMutablePointer<SIMD8<Float>>,
-                     threads: Int) -> UnsafeMutablePointer<SIMD8<Float>> {
+                     threads: Int, code: CRFVectorCode = .portable) -> UnsafeMutablePointer<SIMD8<Float>> {
     let m = vertexCount, d1 = dimensions + 1
     let first = partials[0]
     if partials.count > 1 {
@@ -61,7 +65,11 @@ extension PermutohedralLattice {
         parallelRanges(m * vectors, threads: threads, grain: 4096) { _, range in
           for p in 1..<partials.count {
             let other = partials[p]
-            for e in range { first[e] += other[e] }
+            if code == .avx2 {
+              crf_add_avx2(floats(first), floats(other), range.lowerBound, range.upperBound)
+            } else {
+              for e in range { first[e] += other[e] }
+            }
           }
         }
       }
@@ -74,7 +82,9 @@ extension PermutohedralLattice {
       let src = source, dst = target
       parallelRanges(m, threads: threads, grain: 1024) { _, range in
         let pairs = nb + j &* m &* 2
-        if vectors == 3 {
+        if code.usesAVX2(vectors: vectors) {
+          crf_blur_avx2(floats(src), floats(dst), pairs, range.lowerBound, range.upperBound, Int32(vectors))
+        } else if vectors == 3 {
           for v in range {
             let p = src + v &* 3
             let n1 = src + Int(pairs[2 &* v]) &* 3
@@ -109,11 +119,15 @@ extension PermutohedralLattice {
   @inline(__always)
   func slice(values: UnsafePointer<SIMD8<Float>>, vectors: Int, range: Range<Int>, post: UnsafePointer<Float>?,
              into out: UnsafeMutablePointer<SIMD8<Float>>, scale: Float, accumulate: Bool,
-             base: UnsafePointer<SIMD8<Float>>? = nil) {
+             base: UnsafePointer<SIMD8<Float>>? = nil, code: CRFVectorCode = .portable) {
     let d1 = dimensions + 1
     let vertices = vertexOfCorner, weights = weightOfCorner
     let factor = scale * alpha
-    if vectors == 3 {
+    if code.usesAVX2(vectors: vectors) {
+      if !accumulate && base == nil { out.update(repeating: .zero, count: range.count &* vectors) }
+      crf_slice_avx2(floats(values), Int32(vectors), range.lowerBound, range.upperBound, vertices, weights, Int32(d1), post,
+                     factor, floats(out), base.map(floats))
+    } else if vectors == 3 {
       for i in range {
         var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>()
         let cv = vertices + i &* d1, cw = weights + i &* d1
@@ -206,9 +220,10 @@ extension PermutohedralLattice {
     }
   }
 
-  /// The fast filter of `values` ([count][valueSize]) with `threads` threads: returns
+  /// The fast filter of `values` ([count][valueSize]) with `threads` threads and `code`: returns
   /// sum_j k(f_i, f_j) values_j as the lattice approximates it, [count][valueSize].
-  public func filter(_ values: [Float], valueSize: Int, threads: Int = crfDefaultThreads) -> [Float] {
+  public func filter(_ values: [Float], valueSize: Int, threads: Int = crfDefaultThreads,
+                     code: CRFVectorCode = .best) -> [Float] {
     precondition(values.count == count * valueSize, "filter needs \(count) x \(valueSize) values, got \(values.count)")
     let vectors = (valueSize + 7) / 8, stride = vectors * 8
     let input = VectorBuffer(count: count * vectors, zeroed: true)
@@ -220,13 +235,13 @@ extension PermutohedralLattice {
     let output = VectorBuffer(count: count * vectors)
     parallelRanges(count, threads: threads) { part, range in
       self.splat(range: range, rows: input.base + range.lowerBound * vectors, vectors: vectors, pre: nil,
-                 into: partials[part].base)
+                 into: partials[part].base, code: code)
     }
     let blurred = reduceAndBlur(partials: partials.map(\.base), vectors: vectors, x: x.base, y: y.base,
-                                threads: threads)
+                                threads: threads, code: code)
     parallelRanges(count, threads: threads) { _, range in
       self.slice(values: blurred, vectors: vectors, range: range, post: nil,
-                 into: output.base + range.lowerBound * vectors, scale: 1, accumulate: false)
+                 into: output.base + range.lowerBound * vectors, scale: 1, accumulate: false, code: code)
     }
     let outRaw = UnsafeMutableRawPointer(output.base).assumingMemoryBound(to: Float.self)
     var result = [Float](repeating: 0, count: count * valueSize)

@@ -20,16 +20,21 @@ struct BenchEngineCommand: ParsableCommand {
     discussion: """
       Networks: tiny (128x128, batch 32) and largefov (321x321, batch 2), each a classifier \
       (backbone, global average pooling, 20-class linear layer). Training = forward, squared \
-      error of sigmoid scores, backward, SGD step (momentum 0.9, weight decay 5e-4); inference \
-      = forward with batch norm folded into the convolutions, same batch. Throughput is the \
-      batch over the median iteration time. FLOPs: 2 x multiply-adds of a forward pass; a \
-      training step counts 3 forward passes. Each network runs in a child process; its memory \
-      figure is the peak RSS (getrusage) minus the RSS before the network was built. The FMA \
-      peak runs first, in the same invocation. With --compare-pytorch, \
-      `scripts/bench_reference.py engine` runs the same networks in PyTorch (default and \
-      channels_last layouts, best of the two) with the same thread count; it runs itself with \
-      $AEPSL_PYTHON, else .venv-bench/bin/python, else /opt/aepsl-torch/bin/python, and creates \
-      .venv-bench with torch and numpy when none of them has torch.
+      error of sigmoid scores, backward, SGD step (momentum 0.9, weight decay 5e-4); PSL step = \
+      the same for the segmenter (1x1 score layer to 21 maps and the classification branch) \
+      with train-seg's loss (classification + CE against a mask + CE against the online mask); \
+      inference = forward with batch norm folded into the convolutions, same batch. Throughput \
+      is the batch over the median iteration time. FLOPs: 2 x multiply-adds of a forward pass; \
+      a training step counts 3 forward passes. Each network runs in a child process; its \
+      memory figure is the peak RSS (getrusage) minus the RSS before the network was built. \
+      The FMA peak runs first, in the same invocation. aepsl runs float32 only. With \
+      --compare-pytorch, `scripts/bench_reference.py engine` runs the same networks and steps \
+      in PyTorch with the same thread count: float32 in the default and channels_last layouts \
+      (inference with batch norm folded by fuse_conv_bn_eval), and bf16 autocast where the CPU \
+      has native bf16 (avx512_bf16 or amx_bf16; elsewhere the table says so and has no bf16 \
+      rows). It runs itself with $AEPSL_PYTHON, else .venv-bench/bin/python, else \
+      /opt/aepsl-torch/bin/python, and creates .venv-bench with torch and numpy when none of \
+      them has torch.
       """)
 
   @OptionGroup var compute: ComputeOptions
@@ -106,7 +111,9 @@ struct BenchCRFCommand: ParsableCommand {
       (DenseCRF2D, unary_from_softmax, addPairwiseGaussian, addPairwiseBilateral, inference; \
       one thread) on the same image and probabilities with the same parameters; it installs \
       pydensecrf2 (or pydensecrf) and numpy into .venv-crf when they are missing. Reported: the \
-      speed ratio pydensecrf/aepsl and the fraction of pixels with the same label.
+      speed ratio pydensecrf/aepsl (targets: 3x on one thread, 5x on two or more) and the \
+      fraction of pixels with the same label (target: 99.9%). The hot loops run the fastest \
+      code the CPU has (AVX2 and FMA where present, else portable SIMD).
       """)
 
   @OptionGroup var crf: CRFOptions
@@ -137,6 +144,12 @@ struct BenchCRFCommand: ParsableCommand {
   @Flag(help: "Also run pydensecrf on the same input and report the ratio and label agreement.")
   var comparePydensecrf = false
 
+  @Flag(help: """
+    Also time the portable SIMD code (SSE2) beside the fastest this CPU runs, runs interleaved, \
+    and report their label agreement.
+    """)
+  var comparePortable = false
+
   @OptionGroup var json: JSONOutputOption
 
   func validate() throws {
@@ -150,7 +163,7 @@ struct BenchCRFCommand: ParsableCommand {
     let scene = try image.map { try CRFBenchmark.scene(image: $0, probabilities: probs!) }
       ?? CRFScene.synthetic(width: width, height: height, labels: classes, seed: seed)
     try CRFBenchmark(scene: scene, parameters: crf.parameters, threads: threads.threads, repeats: repeats,
-                     comparePydensecrf: comparePydensecrf, json: json.path).run()
+                     comparePydensecrf: comparePydensecrf, comparePortable: comparePortable, json: json.path).run()
   }
 }
 
