@@ -199,11 +199,11 @@ public enum EraseStage {
     return newlyErased == 0 ? nothingErased(step: t) : nil
   }
 
-  /// A step whose CAMs marked no pixel anywhere: erasing more would train the next step on
-  /// the same images as this one.
+  /// A step whose CAMs marked no pixel that was not erased already: erasing more would train
+  /// the next step on the same images as this one.
   static func nothingErased(step t: Int) -> StepStop {
-    StepStop(reason: "step \(t) erased nothing: every labelled class's CAM was zero on every image, so a step \(t + 1) "
-               + "would see the same images; merged steps 1-\(t)", mergesStep: true)
+    StepStop(reason: "step \(t) erased nothing new: its CAMs' regions were empty or already erased on every image, so a "
+               + "step \(t + 1) would see the same images; merged steps 1-\(t)", mergesStep: true)
   }
 
   /// Trains step t's classifier into `model` and returns its loss curve, or loads it when

@@ -111,16 +111,18 @@ public enum RunDiagnostics {
         + "erase.maxSteps (--max-steps) to the steps to merge.")
   }
 
-  /// A merged erasing step whose CAMs marked no pixel of any training image
-  /// (`newlyErasedFraction` 0): it adds nothing to the object regions, and erasing ended there.
+  /// A merged erasing step whose CAMs marked no pixel of any training image that earlier
+  /// steps had not erased (`newlyErasedFraction` 0): it adds nothing to the object regions,
+  /// and erasing ended there.
   public static func erasedNothing(step: Int, newlyErasedFraction: Double, erasedFraction: Double) -> RunWarning? {
     guard newlyErasedFraction == 0 else { return nil }
     return RunWarning(
       kind: .stepErasedNothing,
-      what: String(format: "erasing step %d erased nothing: every labelled class's CAM was zero on every training image, "
-                     + "and the object regions cover %.1f%% of the pixels after it.", step, 100 * erasedFraction),
-      likelyCause: "a classifier whose scores for the labelled classes come from no positive evidence in the image: it did "
-        + "not learn (too few updates, or an initialisation that does not suit the images).",
+      what: String(format: "erasing step %d erased nothing new: its CAMs' regions were empty or already erased on every "
+                     + "training image, and the object regions cover %.1f%% of the pixels after it.", step, 100 * erasedFraction),
+      likelyCause: "a classifier whose scores for the labelled classes come from no positive evidence in the image (all-zero "
+        + "CAMs: it did not learn, from too few updates or an initialisation that does not suit the images), or one that "
+        + "still looks where earlier steps erased.",
       option: "more updates (erase.schedule.epochs, erase.minIterationsPerClass), or other initial weights (erase.initWeights).")
   }
 

@@ -252,11 +252,17 @@ struct EraseStageEndToEndTests {
     let stop = try EraseStage.step(1, config: config, spec: try #require(config.spec), dataset: voc, set: set, mean: [0, 0, 0],
                                    finalLosses: &losses, layout: layout, progress: quiet, log: { _ in },
                                    communicator: SingleProcess())
-    #expect(stop?.mergesStep == true && stop?.reason.contains("step 1 erased nothing") == true, "\(String(describing: stop))")
+    #expect(stop?.mergesStep == true && stop?.reason.contains("step 1 erased nothing new") == true, "\(String(describing: stop))")
     #expect(losses == [0.5])
 
+    // A later step counts only what it adds to the regions before it.
+    var later = EraseStage.ErasedArea()
+    later.add(previous: [1, 0, 0, 0], erased: [1, 1, 0, 0])
+    later.add(previous: [0, 1, 1, 0], erased: [0, 1, 1, 0])
+    #expect(later.pixels == 8 && later.erased == 4 && later.newlyErased == 1)
+
     let warning = try #require(RunDiagnostics.erasedNothing(step: 2, newlyErasedFraction: 0, erasedFraction: 0.12))
-    #expect(warning.kind == .stepErasedNothing && warning.what.contains("step 2 erased nothing") && warning.what.contains("12.0%"))
+    #expect(warning.kind == .stepErasedNothing && warning.what.contains("step 2 erased nothing new") && warning.what.contains("12.0%"))
     #expect(RunDiagnostics.erasedNothing(step: 2, newlyErasedFraction: 0.001, erasedFraction: 0.12) == nil)
   }
 
