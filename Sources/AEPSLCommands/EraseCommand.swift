@@ -47,11 +47,11 @@ struct EraseCommand: ParsableCommand {
   @Option(help: "Stop by the paper's rule instead: a step whose final-epoch loss exceeds this times step 1's stops erasing (off when absent; 1.3 measured on the demo).")
   var stopRatio: Float?
 
-  @Option(help: "Comma-separated scales whose CAMs are averaged, e.g. 0.75,1,1.25.")
-  var camScales = "1"
+  @Option(help: "Comma-separated scales of the working resolution whose CAMs are averaged. Default: 0.5,1,1.5,2 for tiny, 1 for largefov.")
+  var camScales: String?
 
-  @Flag(help: "Also average the CAMs of horizontally flipped images.")
-  var camFlip = false
+  @Flag(inversion: .prefixedNo, help: "Also average the CAMs of horizontally flipped images. Default: on for tiny, off for largefov.")
+  var camFlip: Bool?
 
   @Option(help: "Optimizer of the classifiers: sgd or adam. Default: adam for tiny, sgd for largefov.")
   var optimizer: OptimizerKind?
@@ -68,10 +68,13 @@ struct EraseCommand: ParsableCommand {
     guard stopChanceFraction > 0 && stopChanceFraction < 1 else {
       throw ValidationError("--stop-chance-fraction must be in (0, 1), got \(stopChanceFraction).")
     }
-    guard parsedScales != nil else { throw ValidationError("--cam-scales must be positive numbers separated by commas, got '\(camScales)'.") }
+    if let camScales, parsedScales == nil {
+      throw ValidationError("--cam-scales must be positive numbers separated by commas, got '\(camScales)'.")
+    }
   }
 
   var parsedScales: [Float]? {
+    guard let camScales else { return nil }
     let v = camScales.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
     guard !v.isEmpty, v.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
     return v.map { $0! }
@@ -89,8 +92,8 @@ struct EraseCommand: ParsableCommand {
     if let loss = training.clsLoss { c.loss = loss }
     training.apply(schedule: &c.schedule, batchSize: &c.batchSize, cropSize: &c.cropSize)
     if let optimizer { c.schedule.optimizer = optimizer == .sgd ? nil : optimizer }
-    c.camScales = parsedScales ?? [1]
-    c.camFlip = camFlip
+    if let scales = parsedScales { c.camScales = scales }
+    if let camFlip { c.camFlip = camFlip }
     if let side = training.imageSide { c.imageSide = side }
     c.seed = compute.seed
     c.onBadImage = badImages.onBadImage

@@ -37,13 +37,18 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   public var cropSize: Int
   public var minScale: Float
   public var maxScale: Float
-  public var camScales: [Float] = [1]
+  /// The scales (of the working resolution) whose CAMs are averaged, and whether the
+  /// horizontally flipped image's are too. `tiny`: 0.5, 1, 1.5 and 2 with flips, as CAM
+  /// codebases do: its regions are more precise and PSL+ was better on val (RESULTS.md,
+  /// "CAMs from several scales"); `largefov`: 1 without flips (not measured, and at VOC's
+  /// size fifteen times the pixels would make the CAMs a large share of the run).
+  public var camScales: [Float]
   /// The working resolution of training crops and CAMs (CAMs come back at the image's own
   /// size): by default the crop size, so that a crop shows the whole image its tags describe.
   public var imageSide = WorkingResolution.crop
   /// The working resolution's longer side in pixels (nil: each image's own size).
   public var workingSide: Int? { imageSide.longerSide(crop: cropSize) }
-  public var camFlip = false
+  public var camFlip: Bool
   public var seed: UInt64 = 0
   /// A missing, corrupt, too small or too large training image stops the stage (`fail`) or
   /// is left out and listed in the manifest and in erase/skipped_images.json (`skip`).
@@ -62,6 +67,7 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
     (schedule, batchSize, cropSize, minScale, maxScale) = NetworkTrainingDefaults(
       net: net, largefov: TrainingSchedule(epochs: 5, learningRate: 0.001), tiny: tiny, tinyBatchSize: 32).fields
     (loss, minIterationsPerClass) = net == "largefov" ? (.mse, nil) : (.bce, 33)
+    (camScales, camFlip) = net == "largefov" ? ([1], false) : ([0.5, 1, 1.5, 2], true)
   }
 
   /// The schedule a step trains with on `classes` classes and `batchesPerEpoch` batches: at

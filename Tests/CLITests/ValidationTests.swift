@@ -129,4 +129,17 @@ struct ValidationTests {
       "\(Self.erase)\(extra)".split(separator: " ").map(String.init)) as? EraseCommand)
     #expect(erase.configuration.schedule.optimizer == optimizer && erase.configuration.loss == loss)
   }
+
+  /// --cam-scales and --[no-]cam-flip override the network's defaults both ways.
+  @Test(arguments: [
+    ("", [Float(0.5), 1, 1.5, 2], true),
+    (" --cam-scales 1 --no-cam-flip", [1], false),
+    (" --net largefov", [1], false),
+    (" --net largefov --cam-scales 0.75,1 --cam-flip", [0.75, 1], true),
+  ])
+  func camScalesDefaultByNetwork(extra: String, scales: [Float], flip: Bool) throws {
+    let erase = try #require(try AEPSL.parseAsRoot(
+      "\(Self.erase)\(extra)".split(separator: " ").map(String.init)) as? EraseCommand)
+    #expect(erase.configuration.camScales == scales && erase.configuration.camFlip == flip)
+  }
 }

@@ -31,14 +31,7 @@ struct MPITests {
   /// (stdout and stderr).
   static func aepsl(_ arguments: [String], ranks: Int? = nil, hosts: NetnsHosts? = nil,
                     mca: [(String, String)] = []) throws -> (status: Int32, output: String) {
-    let p = try launch(arguments, ranks: ranks, hosts: hosts, mca: mca)
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    try runMerged(try launch(arguments, ranks: ranks, hosts: hosts, mca: mca))
   }
 
   /// The process that runs `aepsl arguments` as `aepsl` does, not yet started.

@@ -1,3 +1,4 @@
+import AEPSLTestSupport
 import Foundation
 import Testing
 
@@ -83,15 +84,6 @@ final class NetnsHosts {
   /// Runs a command to its end; its status and output (stdout and stderr).
   @discardableResult
   static func shell(_ arguments: [String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: arguments[0])
-    p.arguments = Array(arguments.dropFirst())
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    try runMerged(URL(fileURLWithPath: arguments[0]), Array(arguments.dropFirst()))
   }
 }

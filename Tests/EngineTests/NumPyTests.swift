@@ -1,4 +1,5 @@
 import AEPSLFiles
+import AEPSLTestSupport
 import Foundation
 import Testing
 @testable import AEPSLEngine
@@ -145,7 +146,7 @@ private func floatBytes(_ values: [Float]) -> [UInt8] {
       print(json.dumps({"dtype": a.dtype.str, "shape": list(a.shape), "c": bool(a.flags.c_contiguous),
                         "bits": [int(b) for b in a.reshape(-1).view(np.uint32)]}))
       """
-    let result = try SerializationPython.run(python, ["-c", script, url.path])
+    let result = try runCapturing(python, ["-c", script, url.path])
     try #require(result.status == 0, "numpy could not load the file: \(result.stderr)")
     struct Loaded: Decodable { let dtype: String; let shape: [Int]; let c: Bool; let bits: [UInt32] }
     let loaded = try JSONDecoder().decode(Loaded.self, from: Data(result.stdout.utf8))
@@ -171,7 +172,7 @@ private func floatBytes(_ values: [Float]) -> [UInt8] {
           np.lib.format.write_array(f, np.ones((2, 2), dtype=np.float32), version=(2, 0))
       np.save(d + "/fortran.npy", np.asfortranarray(np.ones((2, 3), dtype=np.float32)))
       """
-    let result = try SerializationPython.run(python, ["-c", script, directory.path])
+    let result = try runCapturing(python, ["-c", script, directory.path])
     try #require(result.status == 0, "numpy failed: \(result.stderr)")
     func load(_ name: String) throws -> Tensor { try NumPyArray.read(contentsOf: directory.appendingPathComponent(name)) }
 

@@ -1,4 +1,5 @@
 import AEPSLFiles
+import AEPSLTestSupport
 import Foundation
 import Testing
 @testable import AEPSLEngine
@@ -18,25 +19,9 @@ enum SerializationPython {
     if let override = ProcessInfo.processInfo.environment["AEPSL_PYTHON"] { candidates.insert(override, at: 0) }
     for path in candidates where FileManager.default.isExecutableFile(atPath: path) {
       let url = URL(fileURLWithPath: path)
-      if let result = try? run(url, ["-c", "import \(modules)"]), result.status == 0 { return url }
+      if let result = try? runCapturing(url, ["-c", "import \(modules)"]), result.status == 0 { return url }
     }
     return nil
-  }
-
-  /// Runs a process to completion and returns its exit status and output.
-  static func run(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = executable
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    // Read before waiting: a full pipe would otherwise block the child forever.
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
   }
 }
 
@@ -289,7 +274,7 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     let directory = try makeSerializationTemporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let url = directory.appendingPathComponent("python.safetensors")
-    let result = try SerializationPython.run(python, [Self.fixtureScript.path, "write", url.path])
+    let result = try runCapturing(python, [Self.fixtureScript.path, "write", url.path])
     try #require(result.status == 0, "fixture script failed: \(result.stderr)")
 
     let file = try SafetensorsFile(contentsOf: url)
@@ -318,7 +303,7 @@ private func bitsEqual(_ a: [Float], _ b: [Float]) -> Bool {
     let weights = Tensor(shape: [2, 8, 1, 1], values: (0..<16).map { Float($0) * 0.5 - 3 })
     try SafetensorsFile.write([("conv.weight", weights.blocked()), ("conv.bias", Tensor(shape: [2], values: [0.1, -0.2]))],
                               metadata: ["epoch": "7"], to: url)
-    let result = try SerializationPython.run(python, [Self.fixtureScript.path, "read", url.path])
+    let result = try runCapturing(python, [Self.fixtureScript.path, "read", url.path])
     try #require(result.status == 0, "python could not read the file: \(result.stderr)")
 
     struct Entry: Decodable { let dtype: String; let shape: [Int]; let values: [Double] }

@@ -98,23 +98,3 @@ func exportTestPython(sourceLocation: SourceLocation = #_sourceLocation) throws 
   }
   return python
 }
-
-/// Runs a process to completion: exit status, standard output and standard error.
-func runProcess(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-  let process = Process()
-  process.executableURL = executable
-  process.arguments = arguments
-  let out = Pipe(), err = Pipe()
-  process.standardOutput = out
-  process.standardError = err
-  try process.run()
-  // Both pipes are drained concurrently: a child that fills one while we block on the other
-  // would never finish.
-  nonisolated(unsafe) var stderrData = Data()
-  let group = DispatchGroup()
-  DispatchQueue.global().async(group: group) { stderrData = err.fileHandleForReading.readDataToEndOfFile() }
-  let stdout = out.fileHandleForReading.readDataToEndOfFile()
-  group.wait()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
-}

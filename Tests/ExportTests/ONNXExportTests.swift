@@ -61,7 +61,7 @@ struct ONNXExportTests {
       try Image(width: w, height: h, channels: 3, pixels: pixels).write(to: images.appendingPathComponent("\(name).png"))
     }
     arguments += ["--reference-images", images.path, "--reference-out", cases.path]
-    let export = try runProcess(binary, arguments)
+    let export = try runCapturing(binary, arguments)
     try #require(export.status == 0, "aepsl \(arguments.joined(separator: " ")) failed: \(export.stderr)")
 
     for (i, input) in c.inputs.enumerated() {
@@ -70,7 +70,7 @@ struct ONNXExportTests {
       for (name, value) in exported.referenceOutputs(x) { try NumPyArray.write(value, to: cases.appendingPathComponent("\(name)_\(i).npy")) }
     }
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("check_onnx.py")
-    let check = try runProcess(python, [script.path, file.path, cases.path])
+    let check = try runCapturing(python, [script.path, file.path, cases.path])
     #expect(check.status == 0, "check_onnx.py: \(check.stdout)\n\(check.stderr)")
     let report = try #require(try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: Any], "\(check.stdout)\n\(check.stderr)")
     #expect(report["classes"] as? [String] == ExportFixture.classNames)

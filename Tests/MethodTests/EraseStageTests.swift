@@ -69,6 +69,13 @@ struct StoppingRuleTests {
     #expect(largefov.schedule.optimizer == nil && largefov.loss == .mse)
   }
 
+  @Test func tinyAveragesCAMsOverScalesAndFlips() {
+    let tiny = EraseConfiguration(dataset: "", net: "tiny")
+    #expect(tiny.camScales == [0.5, 1, 1.5, 2] && tiny.camFlip)
+    let largefov = EraseConfiguration(dataset: "", net: "largefov")
+    #expect(largefov.camScales == [1] && !largefov.camFlip)
+  }
+
   @Test func nonFiniteLossNeverConverges() {
     let rule = StoppingRule(ratio: 100)
     #expect(!rule.converged(finalLoss: .nan, firstStepLoss: 0.2))

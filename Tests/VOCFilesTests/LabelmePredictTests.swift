@@ -29,8 +29,8 @@ struct LabelmePredictTests {
     let checkpoint = d.root.appendingPathComponent("segmenter.safetensors")
     try Self.writeSegmenter(to: checkpoint)
     let out = d.root.appendingPathComponent("pred")
-    let predict = try runTool(binary, ["predict", "--checkpoint", checkpoint.path, "--dataset", d.root.path, "--split", "val",
-                                       "--out", out.path, "--threads", "1"])
+    let predict = try runMerged(binary, ["predict", "--checkpoint", checkpoint.path, "--dataset", d.root.path, "--split", "val",
+                                         "--out", out.path, "--threads", "1"])
     try #require(predict.status == 0, "aepsl predict: \(predict.output)")
     for id in LabelmeVOCTests.ids {
       let labels = try LabelMap(contentsOf: out.appendingPathComponent("\(id).png"))
@@ -40,7 +40,7 @@ struct LabelmePredictTests {
     }
 
     let json = d.root.appendingPathComponent("eval.json")
-    let eval = try runTool(binary, ["eval", "--pred", out.path, "--dataset", d.root.path, "--split", "val", "--json", json.path])
+    let eval = try runMerged(binary, ["eval", "--pred", out.path, "--dataset", d.root.path, "--split", "val", "--json", json.path])
     try #require(eval.status == 0, "aepsl eval: \(eval.output)")
     let report = try JSONDecoder().decode(EvaluationReport.self, from: Data(contentsOf: json))
     #expect(report.images == 3)
@@ -86,18 +86,4 @@ struct LabelmePredictTests {
     // Measured: 0.65 -> 0.86, 0.88 and 0.86 on the three photos.
     #expect(after > 0.8 && after > before + 0.15, "\(id): \(before) -> \(after)")
   }
-}
-
-/// Runs the aepsl binary; its standard output and error together.
-func runTool(_ binary: URL, _ arguments: [String]) throws -> (status: Int32, output: String) {
-  let process = Process()
-  process.executableURL = binary
-  process.arguments = arguments
-  let pipe = Pipe()
-  process.standardOutput = pipe
-  process.standardError = pipe
-  try process.run()
-  let data = pipe.fileHandleForReading.readDataToEndOfFile()
-  process.waitUntilExit()
-  return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""Where each erasing step's regions go: a diagnostic of a finished `aepsl erase`, scored
+against the training split's ground truth (evaluation only: nothing in aepsl reads it).
+
+    python3 scripts/erased_regions.py RUN DATASET [--delta 0.2]
+
+Per step t, the region R_t is every labelled class's CAM (RUN/erase/step-t/cams) at least
+(1 - delta) of its peak, the max-ratio rule. Printed per step, over all training images:
+  region     R_t, as a share of all pixels
+  in-earlier the share of R_t inside what steps 1..t-1 erased (RUN/erase/step-t/erased)
+  precision  the share of R_t on an object of the class whose CAM made it
+  new        the right pixels R_t adds, as a share of all object pixels
+  recall     the object pixels covered so far by right regions
+Needs numpy and Pillow (`pip install numpy pillow`).
+"""
+import argparse
+import os
+
+import numpy as np
+from PIL import Image
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run")
+    p.add_argument("dataset")
+    p.add_argument("--delta", type=float, default=0.2)
+    a = p.parse_args()
+    ids = open(f"{a.dataset}/ImageSets/Segmentation/train.txt").read().split()
+    steps = 0  # the steps with CAMs (a step erasing dropped may have none)
+    while os.path.exists(f"{a.run}/erase/step-{steps + 1}/cams/{ids[0]}.npy"):
+        steps += 1
+    totals = np.zeros((steps, 4))  # region, in earlier, right, new right
+    objects = pixels = 0
+    for i in ids:
+        truth = np.array(Image.open(f"{a.dataset}/SegmentationClass/{i}.png"))
+        labels = sorted(set(np.unique(truth).tolist()) - {0, 255})  # the CAM files' order
+        objects += ((truth > 0) & (truth != 255)).sum()
+        pixels += truth.size
+        earlier = np.zeros(truth.shape, bool)
+        covered = np.zeros(truth.shape, bool)
+        for t in range(steps):
+            cams = np.load(f"{a.run}/erase/step-{t + 1}/cams/{i}.npy").astype(np.float32)
+            region = np.zeros(truth.shape, bool)
+            right = np.zeros(truth.shape, bool)
+            for cam, c in zip(cams, labels):
+                if cam.max() <= 0:
+                    continue
+                r = cam >= (1 - a.delta) * cam.max()
+                region |= r
+                right |= r & (truth == c)
+            totals[t] += [region.sum(), (region & earlier).sum(), right.sum(), (right & ~covered).sum()]
+            covered |= right
+            earlier = np.array(Image.open(f"{a.run}/erase/step-{t + 1}/erased/{i}.png")) > 0
+    print(f"objects cover {100 * objects / pixels:.1f}% of the pixels of {len(ids)} training images")
+    print("step  region%  in-earlier%  precision%  new%  recall%")
+    recall = 0.0
+    for t, (region, inside, right, new) in enumerate(totals):
+        recall += new
+        print(f"{t + 1:4d}  {100 * region / pixels:7.2f}  {100 * inside / max(region, 1):11.1f}  "
+              f"{100 * right / max(region, 1):10.1f}  {100 * new / objects:4.1f}  {100 * recall / objects:7.1f}")
+
+
+if __name__ == "__main__":
+    main()
