@@ -2,30 +2,45 @@
 """Where each erasing step's regions go: a diagnostic of a finished `aepsl erase`, scored
 against the training split's ground truth (evaluation only: nothing in aepsl reads it).
 
-    python3 scripts/erased_regions.py RUN DATASET [--delta 0.2]
+    python3 scripts/erased_regions.py RUN DATASET
 
-Per step t, the region R_t is every labelled class's CAM (RUN/erase/step-t/cams) at least
-(1 - delta) of its peak, the max-ratio rule. Printed per step, over all training images:
+Per step t, the region R_t is what the run's erasing rule and delta (RUN/erase/
+configuration.json) make of every labelled class's CAM (RUN/erase/step-t/cams), as
+`ErasingRule.region` does (`erased_by`). Printed per step, over all training images:
   region     R_t, as a share of all pixels
-  in-earlier the share of R_t inside what steps 1..t-1 erased (RUN/erase/step-t/erased)
+  in-earlier the share of R_t inside what steps 1..t-1 erased (RUN/erase/step-(t-1)/erased)
   precision  the share of R_t on an object of the class whose CAM made it
   new        the right pixels R_t adds, as a share of all object pixels
   recall     the object pixels covered so far by right regions
 Needs numpy and Pillow (`pip install numpy pillow`).
 """
 import argparse
+import json
 import os
 
 import numpy as np
 from PIL import Image
 
 
+def erased_by(cam, rule, delta):
+    """The pixels of one CAM that `rule` erases (none for an all-zero CAM)."""
+    if cam.max() <= 0:
+        return np.zeros(cam.shape, bool)
+    if rule == "max-ratio":
+        threshold = (1 - delta) * cam.max()
+    else:  # top-fraction: the ceil(delta * n) highest, ties included
+        keep = int(np.ceil(cam.size * delta))
+        threshold = np.sort(cam, axis=None)[::-1][min(keep, cam.size) - 1]
+    return (cam >= threshold) & (cam > 0)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run")
     p.add_argument("dataset")
-    p.add_argument("--delta", type=float, default=0.2)
     a = p.parse_args()
+    config = json.load(open(f"{a.run}/erase/configuration.json"))
+    rule, delta = config["rule"], config["delta"]
     ids = open(f"{a.dataset}/ImageSets/Segmentation/train.txt").read().split()
     steps = 0  # the steps with CAMs (a step erasing dropped may have none)
     while os.path.exists(f"{a.run}/erase/step-{steps + 1}/cams/{ids[0]}.npy"):
@@ -44,9 +59,7 @@ def main():
             region = np.zeros(truth.shape, bool)
             right = np.zeros(truth.shape, bool)
             for cam, c in zip(cams, labels):
-                if cam.max() <= 0:
-                    continue
-                r = cam >= (1 - a.delta) * cam.max()
+                r = erased_by(cam, rule, delta)
                 region |= r
                 right |= r & (truth == c)
             totals[t] += [region.sum(), (region & earlier).sum(), right.sum(), (right & ~covered).sum()]
