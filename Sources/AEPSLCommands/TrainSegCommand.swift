@@ -166,7 +166,7 @@ struct TrainSegCommand: ParsableCommand {
 /// The training defaults `aepsl train-seg --help` states (SegmentationConfiguration's).
 enum SegmentationDefaults: TrainingDefaults {
   static let help = TrainingHelp(
-    epochs: "Epochs, exactly. Default: 12 for tiny, or more on a small dataset to make at least 600 updates; 20 for largefov.",
+    epochs: "Epochs, exactly. Default: 12 for tiny, or more to make at least 1,800 updates (36 on 800 images); 20 for largefov.",
     batchSize: "16 for tiny, 4 for largefov",
     learningRate: "Base learning rate (poly decay, power 0.9). Default: 0.05 for tiny, 0.001 for largefov.",
     classificationLoss: "mse (the paper's)",

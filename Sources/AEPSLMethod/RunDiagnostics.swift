@@ -8,6 +8,7 @@ public struct RunWarning: Sendable, Equatable, Codable, CustomStringConvertible 
     case stoppingRuleCouldNotJudge = "stopping-rule-could-not-judge"
     case finalModelBelowEarlier = "final-model-below-earlier"
     case stepErasedNothing = "step-erased-nothing"
+    case boundBelowWeak = "bound-below-weak"
   }
 
   public var kind: Kind
@@ -137,7 +138,26 @@ public enum RunDiagnostics {
       kind: .finalModelBelowEarlier,
       what: String(format: "the final model (%@) scores %.2f val mIoU, below %@'s %.2f.", final, finalScore, best.model, best.valMIoU),
       likelyCause: "the later round trained on masks worse than the ones it replaced (PSL+ retrains on the first round's "
-        + "CRF-refined predictions; when those are poor, it learns their errors).",
-      option: "predict.finalModel \"\(best.model)\" (the model that goes to RUN/predict), or segmentation.pslPlus false.")
+        + "CRF-refined predictions; when those are poor, it learns their errors), or segmenters stopped before they "
+        + "learned the objects (small objects and many classes need more updates).",
+      option: "predict.finalModel \"\(best.model)\" (the model that goes to RUN/predict), segmentation.pslPlus false, "
+        + "or more updates (segmentation.schedule.minIterations).")
+  }
+
+  /// The fully supervised bound, trained on the ground-truth masks with the same schedule,
+  /// should score above every weakly supervised model on val. When one beats it by more than
+  /// `margin` mIoU points, the bound is no bound, and the weak / full ratio says nothing.
+  public static func upperBound(_ bound: Double, weak scores: [(model: String, valMIoU: Double)],
+                                margin: Double = 0.5) -> RunWarning? {
+    guard let best = scores.filter({ !(ModelVariant(rawValue: $0.model)?.isUpperBound ?? false) })
+      .max(by: { $0.valMIoU < $1.valMIoU }), best.valMIoU > bound + margin else { return nil }
+    return RunWarning(
+      kind: .boundBelowWeak,
+      what: String(format: "the fully supervised upper bound scores %.2f val mIoU, below %@'s %.2f: it is no upper bound, "
+                     + "and weak / full says nothing.", bound, best.model, best.valMIoU),
+      likelyCause: "the segmenters stopped before they learned the objects: trained from scratch on exact masks of small "
+        + "objects, the bound learns the background first and needs more updates than the schedule gave (the weak "
+        + "models' larger pseudo masks hide this).",
+      option: "more updates for every segmenter (segmentation.schedule.minIterations, or segmentation.schedule.epochs).")
   }
 }

@@ -55,15 +55,21 @@ public enum RunWarnings {
     return warnings
   }
 
-  /// The final model against the earlier round on the evaluation split (RUN/metrics).
+  /// The final model against the earlier round, and the weak models against the fully
+  /// supervised bound, on the evaluation split (RUN/metrics).
   public static func scores(run: URL, finalModel: ModelVariant) -> [RunWarning] {
     let layout = RunLayout(run: run)
-    let scores: [(model: String, valMIoU: Double)] = [ModelVariant.psl, .pslPlus].compactMap { variant in
+    func valMIoU(_ variant: ModelVariant) -> Double? {
       guard let data = try? Data(contentsOf: layout.metricsFile(.model(variant))),
             let report = try? JSONDecoder().decode(EvaluationReport.self, from: data) else { return nil }
-      return (variant.rawValue, report.meanIoU * 100)
+      return report.meanIoU * 100
     }
-    return RunDiagnostics.finalModel(finalModel.rawValue, scores: scores).map { [$0] } ?? []
+    let scores: [(model: String, valMIoU: Double)] = [ModelVariant.psl, .pslPlus].compactMap { variant in
+      valMIoU(variant).map { (variant.rawValue, $0) }
+    }
+    let final = RunDiagnostics.finalModel(finalModel.rawValue, scores: scores)
+    let bound = valMIoU(.full).flatMap { RunDiagnostics.upperBound($0, weak: scores) }
+    return [final, bound].compactMap { $0 }
   }
 
   /// The constant predictor's loss for the erasing configuration's training labels, or nil

@@ -66,6 +66,17 @@ struct RunDiagnosticsTests {
     #expect(RunDiagnostics.finalModel("psl-plus", scores: [("psl", 50.3), ("psl-plus", 50.0), ("full", 90)]) == nil)
   }
 
+  @Test("a bound below a weak model on val is no bound, and the warning asks for more updates")
+  func boundBelowWeak() {
+    // tiny-objects with 600 segmenter updates (RESULTS.md): the bound 44.12, PSL 69.71.
+    let w = RunDiagnostics.upperBound(44.12, weak: [("psl", 69.71), ("psl-plus", 56.77)])
+    #expect(w?.kind == .boundBelowWeak && w?.what.contains("psl's 69.71") == true)
+    #expect(w?.option.contains("segmentation.schedule.minIterations") == true)
+    #expect(RunDiagnostics.upperBound(84.02, weak: [("psl", 70.92), ("psl-plus", 71.87)]) == nil)
+    #expect(RunDiagnostics.upperBound(70.0, weak: [("psl", 70.3)]) == nil, "within the margin")
+    #expect(RunDiagnostics.upperBound(50, weak: []) == nil)
+  }
+
   @Test("classifier score: accuracy, exact match and average precision by hand")
   func classifierScore() {
     // Two classes, three images: labels {0}, {1}, {0, 1}.

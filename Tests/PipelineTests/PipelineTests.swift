@@ -78,7 +78,7 @@ struct RunConfigurationTests {
     #expect(c.erase.schedule.epochs == 2 && c.erase.schedule.minIterations == nil)
     #expect(c.segmentation.schedule.epochs == 3 && c.segmentation.schedule.minIterations == 50)
     let defaults = try RunConfiguration.resolve(overrides: nil, file: "-", net: nil, dataset: nil)
-    #expect(defaults.erase.schedule.minIterations == 200 && defaults.segmentation.schedule.minIterations == 600)
+    #expect(defaults.erase.schedule.minIterations == 200 && defaults.segmentation.schedule.minIterations == 1800)
   }
 
   @Test func theNetworkPicksEverySectionsDefaults() throws {
