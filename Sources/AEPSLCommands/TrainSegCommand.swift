@@ -38,8 +38,8 @@ struct TrainSegCommand: ParsableCommand {
       new layers (score layer, classification branch) at 10x/20x the base rate for \
       weights/biases with --init (1x/2x from scratch). largefov: lr 0.001, batch 4 (DeepLab \
       uses 10; 4 fits a CPU), crop 321, scales 0.5-1.5, 20 epochs, weight decay 5e-4. tiny: \
-      lr 0.05, batch 16, crop 128, scales 0.75-1.25, 12 epochs, weight decay 1e-4 (a couple of \
-      minutes on the synthetic set).
+      lr 0.05, batch 16, crop 128, scales 0.75-1.25, 12 epochs but at least 1,800 updates, weight \
+      decay 1e-4 (several minutes on the synthetic set).
 
       Writes RUN/seg/<variant>/{segmenter.safetensors, loss.csv, manifest.json} with variant \
       psl, deeplab (--psl off), full or full-psl, and psl-plus (with RUN/seg/psl-plus-masks/). \
