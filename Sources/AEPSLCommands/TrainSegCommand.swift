@@ -92,6 +92,12 @@ struct TrainSegCommand: ParsableCommand {
   @Option(name: .customLong("plus-lr"), help: "PSL+: base learning rate of the second round. Default: the first round's (--lr).")
   var plusLR: Float?
 
+  @Option(name: .customLong("plus-epochs"), help: """
+    PSL+: epochs of the second round, exactly. Default: the first round's schedule (--epochs, \
+    or tiny's 12 epochs but at least 1,800 updates).
+    """)
+  var plusEpochs: Int?
+
   @OptionGroup var confidence: ConfidenceOption
 
   @Option(help: """
@@ -108,6 +114,7 @@ struct TrainSegCommand: ParsableCommand {
 
   func validate() throws {
     if let plusLR { try Check.positive(plusLR, "--plus-lr") }
+    if let plusEpochs { try Check.atLeast(1, plusEpochs, "--plus-epochs") }
     if let weightDecay, weightDecay < 0 { throw ValidationError("--weight-decay must not be negative.") }
     let c = configuration
     guard c.minScale > 0 && c.minScale <= c.maxScale else {
@@ -138,6 +145,7 @@ struct TrainSegCommand: ParsableCommand {
     c.confidenceThreshold = confidence.confidence
     c.plusUncertain = plusUncertain
     c.plusLearningRate = plusLR
+    c.plusEpochs = plusEpochs
     c.seed = compute.seed
     c.onBadImage = badImages.onBadImage
     if let side = training.imageSide { c.imageSide = side }

@@ -93,6 +93,10 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
   public var confidenceThreshold: Float = 0.1
   /// PSL+: the second round's base learning rate; nil: the first round's.
   public var plusLearningRate: Float?
+  /// PSL+: the second round's epochs, exactly (no minimum of updates); nil: the first round's
+  /// schedule. A second round that starts from the first round's network is a fine-tune and
+  /// may need fewer updates than one trained from the start.
+  public var plusEpochs: Int?
   /// PSL+: which pixels of the refined predictions are left at 255 (`keep`: none, measured
   /// better; see `PlusUncertainPixels.crfChanged`).
   public var plusUncertain = PlusUncertainPixels.keep

@@ -74,6 +74,7 @@ public enum SegmentationStage {
     if config.plusUncertain != .keep { plusExtra["uncertain"] = config.plusUncertain.rawValue }
     var plusConfig = config
     if let lr = config.plusLearningRate { plusConfig.schedule.learningRate = lr }
+    if let epochs = config.plusEpochs { (plusConfig.schedule.epochs, plusConfig.schedule.minIterations) = (epochs, nil) }
     rounds.append(try trainRound(variant: .pslPlus, config: plusConfig, spec: spec, dataset: dataset,
                                  split: split, set: set, masks: .directory(plusMasks), extra: plusExtra,
                                  start: start, layout: layout, progress: progress, log: log, communicator: communicator))

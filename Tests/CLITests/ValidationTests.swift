@@ -37,6 +37,7 @@ struct ValidationTests {
     Rejection("\(trainSeg) --batch-size 0", "--batch-size must be at least 1"),
     Rejection("\(trainSeg) --lr 0", "--lr must be positive"),
     Rejection("\(trainSeg) --plus-lr 0", "--plus-lr must be positive"),
+    Rejection("\(trainSeg) --plus-epochs 0", "--plus-epochs must be at least 1"),
     Rejection("\(trainSeg) --weight-decay=-1", "--weight-decay must not be negative"),
     Rejection("\(trainSeg) --min-scale 2 --max-scale 1", "--min-scale must be positive and at most --max-scale"),
     Rejection("\(trainSeg) --confidence 2", "--confidence must be in [0, 1]"),

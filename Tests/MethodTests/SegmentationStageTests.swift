@@ -80,6 +80,7 @@ struct SegmentationStageTests {
     var config = Self.configuration(f)
     config.pslPlus = true
     config.plusLearningRate = 0.02
+    config.plusEpochs = 10
     config.plusUncertain = .crfChanged
     let first = Recorder()
     let rounds = try SegmentationStage.run(config, run: f.run, refinement: Self.countingRefinement(first),
@@ -95,7 +96,7 @@ struct SegmentationStageTests {
       let csv = try String(contentsOf: layout.lossCurve(variant), encoding: .utf8).split(separator: "\n")
       #expect(csv.first == "epoch,total,classification,segmentation,online,online_agreement,learning_rate")
       let curve = try SegmentationStage.readLossCurve(layout.lossCurve(variant))
-      #expect(curve.map(\.epoch) == Array(1...8))
+      #expect(curve.map(\.epoch) == Array(1...(variant == .pslPlus ? 10 : 8)))
       for row in curve {
         #expect(row.terms.total.isFinite && row.terms.classification > 0 && row.terms.segmentation >= 0 && row.terms.online >= 0)
         #expect(abs(row.terms.total - (row.terms.classification + row.terms.segmentation + row.terms.online)) < 1e-5)
@@ -113,6 +114,7 @@ struct SegmentationStageTests {
     #expect(round2.parameters["plus_init"] == "first-round" && first.lines.contains { $0.contains("psl-plus starts from") })
     // Its own learning rate and uncertain-pixel rule are recorded; round 1 keeps its rate.
     #expect(round2.parameters["lr"] == "0.02" && round2.parameters["uncertain"] == "crf-changed")
+    #expect(round2.parameters["epochs"] == "10" && round2.parameters["min_iterations"] == "none")
     #expect(try StageManifest.read(from: layout.directory(.psl))?.parameters["lr"] == "0.05")
     let plusMasks = try #require(try StageManifest.read(from: layout.plusMasks))
     #expect(plusMasks.parameters["uncertain"] == "crf-changed")
