@@ -8,8 +8,10 @@
 #   scripts/suite.sh [--quick | --full | --members a,b,...] [--out DIR] [--bin AEPSL]
 #                    [--config FILE] [--threads N] [--list]
 #
-# --quick (default) runs the members marked quick (about an hour on two idle cores), --full
-# every member. --threads goes to aepsl synth and aepsl run (default: theirs). Each heavy
+# --quick (default) runs the members marked quick, few200 and side256: about an hour on two
+# idle cores, since each member trains three segmenters of at least 1,800 updates (7-8
+# minutes each). --full runs every member: about six hours (estimated from the members'
+# one-thread walls in RESULTS.md). --threads goes to aepsl synth and aepsl run (default: theirs). Each heavy
 # command is prefixed with $SUITE_WRAP when it is set (e.g. a wrapper that takes a shared
 # lock; `aepsl run` resumes where an interrupted one stopped). $SUITE_EXTRA adds a member,
 # "name|tier|axis|synth options" (e.g. a tiny one to try the script).
@@ -36,7 +38,7 @@ while [ $# -gt 0 ]; do
     --config) config="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --list) list=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "suite.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -44,13 +46,13 @@ done
 
 # name | tier | axis | synth options (train/val/test counts included)
 suite=(
-  "demo|quick|the demo: 128x128, 6 classes, 800 images, 1-3 objects|--train 800 --val 200 --test 200"
+  "demo|full|the demo: 128x128, 6 classes, 800 images, 1-3 objects|--train 800 --val 200 --test 200"
   "few200|quick|images: 200 training images|--train 200 --val 100 --test 100 --seed 1"
   "side256|quick|size: 256x256|--train 400 --val 100 --test 100 --size 256 --seed 2"
-  "wide320|quick|aspect: 320x240, 12 classes|--train 600 --val 150 --test 150 --width 320 --height 240 --classes 12 --seed 3"
-  "tiny-objects|quick|scale: objects of 3-10% of 256x256|--train 400 --val 100 --test 100 --size 256 --object-scale 0.03-0.1 --seed 4"
-  "large-objects|quick|scale: objects of 20-60%, 1-2 per image|--train 400 --val 100 --test 100 --object-scale 0.2-0.6 --objects 1-2 --seed 5"
-  "crowd20|quick|classes 20, 1-5 objects of 3-25%, 160x160|--train 800 --val 150 --test 150 --size 160 --classes 20 --objects 1-5 --object-scale 0.03-0.25 --seed 6"
+  "wide320|full|aspect: 320x240, 12 classes|--train 600 --val 150 --test 150 --width 320 --height 240 --classes 12 --seed 3"
+  "tiny-objects|full|scale: objects of 3-10% of 256x256|--train 400 --val 100 --test 100 --size 256 --object-scale 0.03-0.1 --seed 4"
+  "large-objects|full|scale: objects of 20-60%, 1-2 per image|--train 400 --val 100 --test 100 --object-scale 0.2-0.6 --objects 1-2 --seed 5"
+  "crowd20|full|classes 20, 1-5 objects of 3-25%, 160x160|--train 800 --val 150 --test 150 --size 160 --classes 20 --objects 1-5 --object-scale 0.03-0.25 --seed 6"
   "many3000|full|images: 3000 training images, 12 classes|--train 3000 --val 300 --test 300 --classes 12 --seed 7"
   "voc500|full|size 500x375, 20 classes, 1-4 objects of 5-60%|--train 800 --val 150 --test 150 --width 500 --height 375 --classes 20 --objects 1-4 --object-scale 0.05-0.6 --seed 8"
 )
