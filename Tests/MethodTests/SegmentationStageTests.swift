@@ -140,7 +140,7 @@ struct SegmentationStageTests {
     let again = try SegmentationStage.run(config, run: f.run, refinement: Self.countingRefinement(second),
                                           progress: .init(quiet: true), log: second.log)
     #expect(second.calls == 0)
-    #expect(again.map { $0.curve.count } == [8, 8])
+    #expect(again.map { $0.curve.count } == [8, 10])
     #expect(second.lines.filter { $0.contains("already") }.count == 3, "\(second.lines)")
     #expect(try ([.psl, .pslPlus] as [ModelVariant]).map { try Self.modified(layout.directory($0).appendingPathComponent("manifest.json")) } == stamps)
 
