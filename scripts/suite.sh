@@ -8,12 +8,12 @@
 #   scripts/suite.sh [--quick | --full | --members a,b,...] [--out DIR] [--bin AEPSL]
 #                    [--config FILE] [--threads N] [--list]
 #
-# --quick (default) runs the members marked quick, few200 and side256: about an hour on two
+# --quick (default) runs the members marked quick, few200 and side256: about an hour (estimated) on two
 # idle cores, since each member trains three segmenters of at least 1,800 updates (7-8
 # minutes each). --full runs every member: about six hours (estimated from the members'
-# one-thread walls in RESULTS.md). --threads goes to aepsl synth and aepsl run (default: theirs). Each heavy
-# command is prefixed with $SUITE_WRAP when it is set (e.g. a wrapper that takes a shared
-# lock; `aepsl run` resumes where an interrupted one stopped). $SUITE_EXTRA adds a member,
+# one-thread walls in RESULTS.md). --threads goes to aepsl synth and aepsl run (default:
+# theirs). Each heavy command is prefixed with $SUITE_WRAP when it is set (e.g. a wrapper that
+# takes a shared lock; `aepsl run` resumes where an interrupted one stopped). $SUITE_EXTRA adds a member,
 # "name|tier|axis|synth options" (e.g. a tiny one to try the script).
 # Columns: CAM-only and AE masks are train mIoU (the pseudo masks, scored on the training
 # split); PSL, PSL+ and the fully supervised bound are test mIoU (with the dense CRF), and

@@ -112,7 +112,7 @@ struct SegmentationStageTests {
     #expect(round2.parameters["masks"] == layout.plusMasks.standardizedFileURL.path || round2.parameters["masks"] == layout.plusMasks.path)
     // From scratch, PSL+ starts from round 1's network.
     #expect(round2.parameters["plus_init"] == "first-round" && first.lines.contains { $0.contains("psl-plus starts from") })
-    // Its own learning rate and uncertain-pixel rule are recorded; round 1 keeps its rate.
+    // Its own learning rate, epochs and uncertain-pixel rule are recorded; round 1 keeps its rate.
     #expect(round2.parameters["lr"] == "0.02" && round2.parameters["uncertain"] == "crf-changed")
     #expect(round2.parameters["epochs"] == "10" && round2.parameters["min_iterations"] == "none")
     #expect(try StageManifest.read(from: layout.directory(.psl))?.parameters["lr"] == "0.05")
