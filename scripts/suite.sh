@@ -8,12 +8,13 @@
 #   scripts/suite.sh [--quick | --full | --members a,b,...] [--out DIR] [--bin AEPSL]
 #                    [--config FILE] [--threads N] [--list]
 #
-# --quick (default) runs the members marked quick, few200 and side256: about an hour (estimated) on two
-# idle cores, since each member trains three segmenters of at least 1,800 updates (7-8
-# minutes each). --full runs every member: about six hours (estimated from the members'
-# one-thread walls in RESULTS.md). --threads goes to aepsl synth and aepsl run (default:
-# theirs). Each heavy command is prefixed with $SUITE_WRAP when it is set (e.g. a wrapper that
-# takes a shared lock; `aepsl run` resumes where an interrupted one stopped). $SUITE_EXTRA adds a member,
+# --quick (default) runs the members marked quick, few200 and side256: about an hour on two
+# idle cores (estimated), since each member trains three segmenters of at least 1,800
+# updates (7-8 minutes each at two threads on 128-px crops). --full runs every member: about
+# six hours (estimated from the members' one-thread walls in RESULTS.md). --threads goes to
+# aepsl synth and aepsl run (default: theirs). Each heavy command is prefixed with
+# $SUITE_WRAP when it is set (e.g. a wrapper that takes a shared lock; `aepsl run` resumes
+# where an interrupted one stopped). $SUITE_EXTRA adds a member,
 # "name|tier|axis|synth options" (e.g. a tiny one to try the script).
 # Columns: CAM-only and AE masks are train mIoU (the pseudo masks, scored on the training
 # split); PSL, PSL+ and the fully supervised bound are test mIoU (with the dense CRF), and
@@ -38,7 +39,7 @@ while [ $# -gt 0 ]; do
     --config) config="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --list) list=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "suite.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
