@@ -4,9 +4,10 @@ against the training split's ground truth (evaluation only: nothing in aepsl rea
 
     python3 scripts/erased_regions.py RUN DATASET
 
-Per step t, the region R_t is what the run's erasing rule and delta (RUN/erase/
-configuration.json) make of every labelled class's CAM (RUN/erase/step-t/cams), as
-`ErasingRule.region` does (`erased_by`). Printed per step, over all training images:
+Per step t, the region R_t is what the run's erasing rule, delta and later-regions rule
+(RUN/erase/configuration.json) make of every labelled class's CAM (RUN/erase/step-t/cams), as
+`ErasingRule.region` and `StepRegions` do (`erased_by`, `touching_parts`). Printed per step,
+over all training images:
   region     R_t, as a share of all pixels
   in-earlier the share of R_t inside what steps 1..t-1 erased (RUN/erase/step-(t-1)/erased)
   precision  the share of R_t on an object of the class whose CAM made it
@@ -34,6 +35,46 @@ def erased_by(cam, rule, delta):
     return (cam >= threshold) & (cam > 0)
 
 
+def reach(config, width, height):
+    """One CAM cell in image pixels, as `EraseConfiguration.stepRegions` computes it (both
+    networks have an output stride of 8)."""
+    side = config["imageSide"]
+    side = config["cropSize"] if side == "crop" else None if side == "own" else int(side)
+    scale = side / max(width, height) if side else 1.0
+    return max(1, int(np.ceil(8 / scale - 1e-9)))
+
+
+def touching_parts(region, earlier, r=1):
+    """The 8-connected components of `region` with a pixel within r pixels (along x and y) of
+    one of `earlier`."""
+    h, w = region.shape
+    near = earlier.copy()
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            near[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] |= \
+                earlier[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
+    kept = np.zeros_like(region)
+    seen = np.zeros_like(region)
+    for start in zip(*np.nonzero(region)):
+        if seen[start]:
+            continue
+        seen[start] = True
+        component, touches, k = [start], False, 0
+        while k < len(component):
+            y, x = component[k]
+            k += 1
+            touches = touches or near[y, x]
+            for ny in range(max(y - 1, 0), min(y + 2, h)):
+                for nx in range(max(x - 1, 0), min(x + 2, w)):
+                    if region[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        component.append((ny, nx))
+        if touches:
+            for p in component:
+                kept[p] = True
+    return kept
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run")
@@ -41,6 +82,7 @@ def main():
     a = p.parse_args()
     config = json.load(open(f"{a.run}/erase/configuration.json"))
     rule, delta = config["rule"], config["delta"]
+    touching = config.get("laterRegions", "all") == "touching"
     ids = open(f"{a.dataset}/ImageSets/Segmentation/train.txt").read().split()
     steps = 0  # the steps with CAMs (a step erasing dropped may have none)
     while os.path.exists(f"{a.run}/erase/step-{steps + 1}/cams/{ids[0]}.npy"):
@@ -54,12 +96,16 @@ def main():
         pixels += truth.size
         earlier = np.zeros(truth.shape, bool)
         covered = np.zeros(truth.shape, bool)
+        mined = {c: np.zeros(truth.shape, bool) for c in labels}
         for t in range(steps):
             cams = np.load(f"{a.run}/erase/step-{t + 1}/cams/{i}.npy").astype(np.float32)
             region = np.zeros(truth.shape, bool)
             right = np.zeros(truth.shape, bool)
             for cam, c in zip(cams, labels):
                 r = erased_by(cam, rule, delta)
+                if touching and mined[c].any():
+                    r = touching_parts(r, mined[c], reach(config, truth.shape[1], truth.shape[0]))
+                mined[c] |= r
                 region |= r
                 right |= r & (truth == c)
             totals[t] += [region.sum(), (region & earlier).sum(), right.sum(), (right & ~covered).sum()]

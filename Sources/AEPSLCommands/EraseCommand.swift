@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 
 extension ErasingRule: ExpressibleByArgument {}
+extension LaterRegions: ExpressibleByArgument {}
 extension ClassificationLoss: ExpressibleByArgument {}
 
 
@@ -40,6 +41,9 @@ struct EraseCommand: ParsableCommand {
 
   @Option(help: "delta of the erasing rule.")
   var delta: Float = 0.2
+
+  @Option(help: "Which parts of a later step's regions are erased and mined: all, or touching (only the connected parts within one CAM cell of what earlier steps mined for the same class). Default: \(EraseConfiguration(dataset: "").laterRegions.rawValue).")
+  var laterRegions = EraseConfiguration(dataset: "").laterRegions
 
   @Option(help: "A step whose final-epoch loss exceeds this share of a constant predictor's loss stops erasing (RESULTS.md: how the default was chosen).")
   var stopChanceFraction: Float = EraseConfiguration(dataset: "").stopChanceFraction ?? 0.88
@@ -87,6 +91,7 @@ struct EraseCommand: ParsableCommand {
     c.maxSteps = maxSteps
     c.rule = eraseRule
     c.delta = delta
+    c.laterRegions = laterRegions
     c.stopChanceFraction = stopChanceFraction
     if let stopRatio { (c.stopRatio, c.stopChanceFraction) = (stopRatio, nil) }
     if let loss = training.clsLoss { c.loss = loss }

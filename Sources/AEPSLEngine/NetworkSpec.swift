@@ -29,6 +29,14 @@ public struct BackboneSpec: Sendable, Equatable {
     return inputChannels
   }
 
+  /// How many input pixels one feature-map cell spans along x and y: the product of the pools' strides.
+  public var outputStride: Int {
+    layers.reduce(1) { s, layer in
+      if case let .maxPool(_, _, stride, _, _) = layer { return s * stride }
+      return s
+    }
+  }
+
   /// Names the networks the command line knows.
   public static func named(_ name: String) -> BackboneSpec? {
     switch name {

@@ -14,6 +14,8 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   public var maxSteps = 4
   public var rule = ErasingRule.maxRatio
   public var delta: Float = 0.2
+  /// Which parts of a later step's regions are erased and mined (`LaterRegions`).
+  public var laterRegions = LaterRegions.all
   /// The paper's stopping rule, used when `stopChanceFraction` is nil: a step whose
   /// final-epoch loss exceeds this times step 1's did not converge, erasing stops and the
   /// steps before it are merged. The paper gives no number (RESULTS.md: how 1.3 was chosen).
@@ -80,6 +82,14 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   }
 
   var spec: BackboneSpec? { BackboneSpec.named(net) }
+
+  /// An image's regions step by step under this rule, delta and `laterRegions`, with a reach
+  /// of one CAM cell at the working resolution.
+  public func stepRegions(labels: Int, width: Int, height: Int) -> StepRegions {
+    let scale = Augmentation.workingScale(longerSide: workingSide, width: width, height: height)
+    return StepRegions(labels: labels, width: width, height: height, rule: rule, delta: delta, later: laterRegions,
+                       reach: StepRegions.cell(outputStride: spec?.outputStride ?? 8, workingScale: scale))
+  }
 
   /// A rendering of every field for the manifest and for comparing settings. Nested values
   /// are JSON with sorted keys: a dictionary's own order changes from process to process.

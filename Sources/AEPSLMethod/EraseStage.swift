@@ -384,7 +384,13 @@ public enum EraseStage {
         .map { $0.map { Float(Float16($0)) } }
       let (w, h) = (image.width, image.height)
       try NumPyArray.write(cams.flatMap { $0 }, shape: [labels.count, h, w], precision: .float16, to: layout.cam(t, id))
-      let erased = cumulativeErasure(previous: previous, cams: cams, rule: config.rule, delta: config.delta, pixels: w * h)
+      var regions = config.stepRegions(labels: labels.count, width: w, height: h)
+      // What each class mined before this step (`touching` keeps what adjoins it), from the
+      // earlier steps' CAMs as the masks stage reads them.
+      if config.laterRegions == .touching {
+        for s in 1..<t { _ = regions.add(cams: try storedCAMs(layout.cam(s, id), labels: labels.count, width: w, height: h)) }
+      }
+      let erased = cumulativeErasure(previous: previous, regions: regions.add(cams: cams), pixels: w * h)
       // The CAM file first, the erased region last: its presence marks the image done.
       try LabelMap(width: w, height: h, labels: erased).write(to: layout.erased(t, id))
       area.add(previous: previous, erased: erased)
@@ -394,14 +400,24 @@ public enum EraseStage {
   }
 
   /// The erased region after this step: the previous step's (erased pixels stay erased) plus
-  /// the discriminative region of every labelled class's CAM. 1 = erased, 0 = kept.
-  public static func cumulativeErasure(previous: [UInt8]?, cams: [[Float]], rule: ErasingRule, delta: Float,
-                                       pixels: Int) -> [UInt8] {
+  /// this step's region of every labelled class (`StepRegions`). 1 = erased, 0 = kept.
+  public static func cumulativeErasure(previous: [UInt8]?, regions: [[Bool]], pixels: Int) -> [UInt8] {
     var erased = previous ?? [UInt8](repeating: 0, count: pixels)
-    for cam in cams {
-      for (p, inside) in rule.region(cam: cam, delta: delta).enumerated() where inside { erased[p] = 1 }
+    for region in regions {
+      for (p, inside) in region.enumerated() where inside { erased[p] = 1 }
     }
     return erased
+  }
+
+  /// One step's stored CAMs of an image, one map per label, checked against the image's size.
+  static func storedCAMs(_ url: URL, labels: Int, width: Int, height: Int) throws -> [[Float]] {
+    let cams = try NumPyArray.read(contentsOf: url)
+    guard cams.shape == [labels, height, width] else {
+      throw AEPSLError(file: url.path, problem: "has shape \(cams.shape), expected \([labels, height, width])",
+                       fix: "Delete \(url.deletingLastPathComponent().deletingLastPathComponent().path) and rerun `aepsl erase`.")
+    }
+    let plane = width * height
+    return (0..<labels).map { Array(cams.values[($0 * plane)..<(($0 + 1) * plane)]) }
   }
 
   static func writeLossCurve(_ curve: [Float], to url: URL) throws {

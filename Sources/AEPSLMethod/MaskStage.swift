@@ -71,7 +71,7 @@ public enum MaskStage {
     if config.onBadImage == .fail, let missing = skipped.first(where: { s in !erased.contains { $0.id == s.id } }) {
       throw badImageError(AEPSLError(kind: .missingFile, file: missing.file, problem: missing.reason), file: missing.file)
     }
-    let maker = Maker(config: config, rule: erase.rule, delta: erase.delta, merged: merged, layout: layout)
+    let maker = Maker(config: config, erase: erase, merged: merged, layout: layout)
     let mine = set.samples.indices.filter(sharding.mine.contains).map { set.samples[$0] }
     let bar = ProgressReporter(sharding.isSharded ? "masks (shard \(sharding.mine))" : "masks", total: mine.count, unit: "images",
                                options: progress)
@@ -109,8 +109,7 @@ public enum MaskStage {
   /// One image's pseudo mask from its CAMs of the merged steps and the background cue.
   struct Maker {
     var config: MaskConfiguration
-    var rule: ErasingRule
-    var delta: Float
+    var erase: EraseConfiguration
     var merged: [Int]
     var layout: EraseLayout
     let detector = MBDSaliency()
@@ -118,24 +117,18 @@ public enum MaskStage {
     func mask(_ sample: LabeledImage, image: Image) throws -> LabelMap {
       let (w, h) = (image.width, image.height)
       var mined = MinedRegions(width: w, height: h)
+      var steps = erase.stepRegions(labels: sample.labels.count, width: w, height: h)
       var firstCAM: [[Float]] = []
       for t in merged {
-        let cams = try NumPyArray.read(contentsOf: layout.cam(t, sample.id))
-        guard cams.shape == [sample.labels.count, h, w] else {
-          throw AEPSLError(file: layout.cam(t, sample.id).path, problem: "has shape \(cams.shape), expected \([sample.labels.count, h, w])",
-                            fix: "Delete \(layout.step(t).path) and rerun `aepsl erase`.")
-        }
-        let values = cams.values
-        for (k, c) in sample.labels.enumerated() {
-          let cam = Array(values[(k * w * h)..<((k + 1) * w * h)])
-          if t == merged.first { firstCAM.append(cam) }
-          let region = rule.region(cam: cam, delta: delta)
-          let label = c + 1
+        let cams = try EraseStage.storedCAMs(layout.cam(t, sample.id), labels: sample.labels.count, width: w, height: h)
+        if t == merged.first { firstCAM = cams }
+        for (k, region) in steps.add(cams: cams).enumerated() {
+          let label = sample.labels[k] + 1
           var r = mined.regions[label] ?? [Bool](repeating: false, count: w * h)
           var s = mined.strength[label] ?? [Float](repeating: 0, count: w * h)
           for p in 0..<(w * h) {
             if region[p] { r[p] = true }
-            s[p] = max(s[p], cam[p])
+            s[p] = max(s[p], cams[k][p])
           }
           mined.regions[label] = r
           mined.strength[label] = s

@@ -88,10 +88,54 @@ struct StoppingRuleTests {
     let previous: [UInt8] = [1, 0, 0, 0, 0, 0]
     let a: [Float] = [0, 0.1, 1.0, 0.85, 0.2, 0]
     let b: [Float] = [0, 0, 0, 0.1, 0.5, 2.0]
-    let erased = EraseStage.cumulativeErasure(previous: previous, cams: [a, b], rule: .maxRatio, delta: 0.2, pixels: 6)
+    var two = StepRegions(labels: 2, width: 6, height: 1, rule: .maxRatio, delta: 0.2, later: .all)
+    let erased = EraseStage.cumulativeErasure(previous: previous, regions: two.add(cams: [a, b]), pixels: 6)
     #expect(erased == [1, 0, 1, 1, 0, 1])
-    let fresh = EraseStage.cumulativeErasure(previous: nil, cams: [a], rule: .maxRatio, delta: 0.2, pixels: 6)
+    var one = StepRegions(labels: 1, width: 6, height: 1, rule: .maxRatio, delta: 0.2, later: .all)
+    let fresh = EraseStage.cumulativeErasure(previous: nil, regions: one.add(cams: [a]), pixels: 6)
     #expect(fresh == [0, 0, 1, 1, 0, 0])
+  }
+
+  @Test func touchingKeepsOnlyTheLaterPartsThatAdjoinTheClasssEarlierRegions() {
+    // A 5x3 image, one label. Step 1 mines the top-left corner. Step 2's CAM has two peaks:
+    // one diagonally next to step 1's region (kept), one in the far corner (dropped).
+    let w = 5
+    func cam(_ hot: [(Int, Int)]) -> [Float] {
+      var c = [Float](repeating: 0, count: w * 3)
+      for (x, y) in hot { c[y * w + x] = 1 }
+      return c
+    }
+    var touching = StepRegions(labels: 1, width: w, height: 3, rule: .maxRatio, delta: 0.2, later: .touching)
+    var all = StepRegions(labels: 1, width: w, height: 3, rule: .maxRatio, delta: 0.2, later: .all)
+    let step1 = cam([(0, 0)]), step2 = cam([(1, 1), (2, 1), (4, 2)])
+    #expect(touching.add(cams: [step1]) == all.add(cams: [step1]))
+    let kept = touching.add(cams: [step2])[0]
+    #expect(kept == cam([(1, 1), (2, 1)]).map { $0 > 0 })
+    #expect(all.add(cams: [step2])[0] == step2.map { $0 > 0 })
+    #expect(touching.mined[0] == cam([(0, 0), (1, 1), (2, 1)]).map { $0 > 0 })
+  }
+
+  @Test func touchingReachesOneCAMCellAcrossAGap() {
+    // 7x1: step 1 mines pixel 0; step 2's parts lie 3 and 6 pixels away. A reach of 3 keeps
+    // the first only.
+    var regions = StepRegions(labels: 1, width: 7, height: 1, rule: .maxRatio, delta: 0.2, later: .touching, reach: 3)
+    _ = regions.add(cams: [[1, 0, 0, 0, 0, 0, 0]])
+    #expect(regions.add(cams: [[0, 0, 0, 1, 0, 0, 1]]) == [[false, false, false, true, false, false, false]])
+    #expect(StepRegions.dilated([false, false, true, false, false, false], by: 2, width: 6) == [true, true, true, true, true, false])
+    // One cell of tiny's CAM (stride 8): 8 px at the working resolution, 20 px on a 320-px
+    // image worked at 128.
+    let tiny = EraseConfiguration(dataset: "", net: "tiny")
+    #expect(BackboneSpec.tiny.outputStride == 8 && BackboneSpec.largeFOV.outputStride == 8)
+    #expect(tiny.stepRegions(labels: 1, width: 128, height: 128).reach == 8)
+    #expect(tiny.stepRegions(labels: 1, width: 320, height: 240).reach == 20)
+  }
+
+  @Test func touchingKeepsAClasssFirstRegionWholeEvenAfterAnEmptyStep() {
+    // A class whose step-1 CAM is all zero mined nothing: its first region is kept whole.
+    var regions = StepRegions(labels: 2, width: 4, height: 1, rule: .maxRatio, delta: 0.2, later: .touching)
+    _ = regions.add(cams: [[1, 0, 0, 0], [0, 0, 0, 0]])
+    let second = regions.add(cams: [[0, 0, 0, 1], [0, 0, 0, 1]])
+    #expect(second == [[false, false, false, false], [false, false, false, true]])
   }
 
   @Test func erasingFillsTheRegionWithTheMeanPixel() throws {
@@ -180,7 +224,8 @@ struct EraseStageEndToEndTests {
     // policy alone is no change. The configuration records the dataset's absolute path.
     #expect(try EraseStage.configuration(run: run)?.dataset == dataset.standardizedFileURL.path)
     let changes: [(inout EraseConfiguration) -> Void] = [{ $0.delta = 0.3 }, { $0.stopRatio = 1.1 }, { $0.rule = .topFraction },
-                                                          { $0.camScales = [1, 0.5] }]
+                                                          { $0.camScales = [1, 0.5] },
+                                                          { $0.laterRegions = $0.laterRegions == .all ? .touching : .all }]
     for change in changes {
       var other = config
       change(&other)
@@ -207,6 +252,9 @@ struct EraseStageEndToEndTests {
       let allowed = Set([0, 255] + sample.labels.map { UInt8($0 + 1) })
       let used = Set(mask.labels)
       #expect(used.isSubset(of: allowed), "\(sample.id) uses labels \(used.subtracting(allowed)) it does not have")
+      // What the masks stage mines is what the erasing stage erased (the same `StepRegions`).
+      let erased = try LabelMap(contentsOf: layout.erased(2, sample.id)).labels
+      #expect(zip(mask.labels, erased).allSatisfy { $0 == 0 || $0 == 255 || $1 == 1 }, "\(sample.id): mined but not erased")
       let base = try LabelMap(contentsOf: camOnly.appendingPathComponent("\(sample.id).png"))
       objectPixels.merged += mask.labels.filter { $0 != 0 && $0 != 255 }.count
       objectPixels.camOnly += base.labels.filter { $0 != 0 && $0 != 255 }.count
