@@ -14,8 +14,10 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   public var maxSteps = 4
   public var rule = ErasingRule.maxRatio
   public var delta: Float = 0.2
-  /// Which parts of a later step's regions are erased and mined (`LaterRegions`).
-  public var laterRegions = LaterRegions.all
+  /// Which parts of a later step's regions are erased and mined (`LaterRegions`): `touching`,
+  /// since the paper's `all` mines background clutter at later steps (RESULTS.md, "Later
+  /// steps' regions"; measured with `tiny` only).
+  public var laterRegions = LaterRegions.touching
   /// The paper's stopping rule, used when `stopChanceFraction` is nil: a step whose
   /// final-epoch loss exceeds this times step 1's did not converge, erasing stops and the
   /// steps before it are merged. The paper gives no number (RESULTS.md: how 1.3 was chosen).

@@ -7,6 +7,7 @@ public enum LaterRegions: String, Sendable, Codable, CaseIterable {
   /// that class. Erasing looks for the next part of the same object, which adjoins the part
   /// erased before it; a later classifier's region that lies apart from its class's earlier
   /// ones is on background clutter or another object (RESULTS.md, "Later steps' regions").
+  /// The default.
   case touching
 }
 

@@ -69,6 +69,11 @@ struct StoppingRuleTests {
     #expect(largefov.schedule.optimizer == nil && largefov.loss == .mse)
   }
 
+  @Test func laterRegionsMustTouchWhatTheClassMinedBefore() {
+    #expect(EraseConfiguration(dataset: "", net: "tiny").laterRegions == .touching)
+    #expect(EraseConfiguration(dataset: "", net: "largefov").laterRegions == .touching)
+  }
+
   @Test func tinyAveragesCAMsOverScalesAndFlips() {
     let tiny = EraseConfiguration(dataset: "", net: "tiny")
     #expect(tiny.camScales == [0.5, 1, 1.5, 2] && tiny.camFlip)
