@@ -13,6 +13,8 @@ over all training images:
   precision  the share of R_t on an object of the class whose CAM made it
   new        the right pixels R_t adds, as a share of all object pixels
   recall     the object pixels covered so far by right regions
+With --figure OUT.jpg [--also RUN2] it draws, for --images training images, each step's new
+region (green on the class's object, red off it, grey erased before), one row per run.
 Needs numpy and Pillow (`pip install numpy pillow`).
 """
 import argparse
@@ -79,7 +81,13 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run")
     p.add_argument("dataset")
+    p.add_argument("--figure", help="draw the steps' regions into this image file")
+    p.add_argument("--also", help="a second run drawn under the first, image by image")
+    p.add_argument("--images", default="0,2,5", help="indices of the training images drawn")
     a = p.parse_args()
+    if a.figure:
+        figure(a)
+        return
     config = json.load(open(f"{a.run}/erase/configuration.json"))
     rule, delta = config["rule"], config["delta"]
     touching = config.get("laterRegions", "all") == "touching"
@@ -118,6 +126,33 @@ def main():
         recall += new
         print(f"{t + 1:4d}  {100 * region / pixels:7.2f}  {100 * inside / max(region, 1):11.1f}  "
               f"{100 * right / max(region, 1):10.1f}  {100 * new / objects:4.1f}  {100 * recall / objects:7.1f}")
+
+
+def figure(a):
+    ids = open(f"{a.dataset}/ImageSets/Segmentation/train.txt").read().split()
+    pad = lambda t: np.pad(t, ((2, 2), (2, 2), (0, 0)), constant_values=255)
+    rows = []
+    for i in (ids[int(k)] for k in a.images.split(",")):
+        image = np.array(Image.open(f"{a.dataset}/JPEGImages/{i}.jpg").convert("RGB"))
+        truth = np.array(Image.open(f"{a.dataset}/SegmentationClass/{i}.png"))
+        on_object = (truth > 0) & (truth != 255)
+        for n, run in enumerate([a.run] + ([a.also] if a.also else [])):
+            blank = np.full_like(image, 255)
+            tiles = [image, np.repeat(on_object[..., None], 3, 2).astype(np.uint8) * 255] if n == 0 else [blank, blank]
+            before = np.zeros(on_object.shape, bool)
+            t = 1
+            while os.path.exists(f"{run}/erase/step-{t}/erased/{i}.png"):
+                after = np.array(Image.open(f"{run}/erase/step-{t}/erased/{i}.png")) > 0
+                tile = image // 3
+                tile[before] = (90, 90, 90)
+                tile[after & ~before & on_object] = (0, 230, 0)
+                tile[after & ~before & ~on_object] = (240, 0, 0)
+                tiles.append(tile)
+                before, t = after, t + 1
+            rows.append(np.concatenate([pad(x) for x in tiles], 1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    Image.fromarray(np.concatenate(rows, 0)).save(a.figure, quality=85)
 
 
 if __name__ == "__main__":
