@@ -46,7 +46,7 @@ def reach(config, width, height):
     return max(1, int(np.ceil(8 / scale - 1e-9)))
 
 
-def touching_parts(region, earlier, r=1):
+def touching_parts(region, earlier, r):
     """The 8-connected components of `region` with a pixel within r pixels (along x and y) of
     one of `earlier`."""
     h, w = region.shape
