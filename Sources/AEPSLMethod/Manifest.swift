@@ -69,6 +69,14 @@ extension StageManifest {
     }
     return done
   }
+
+  /// When the stage in `directory` finished, from its manifest ("" when it has none): a
+  /// derived artefact records it among its parameters so that a redone source is noticed,
+  /// and a copied run directory (new file times) is not mistaken for one.
+  public static func madeAt(_ directory: URL) -> String {
+    guard let manifest = try? read(from: directory) else { return "" }
+    return ISO8601DateFormatter().string(from: manifest.finishedAt)
+  }
 }
 
 /// A parameter table as one line (sorted key=value pairs): what a training state records

@@ -55,10 +55,18 @@ public enum MaskStage {
     let summary = try EraseStage.decodeSummary(eraseManifest)
     let merged = config.steps.map { Array(1...min($0, max(summary.finalLosses.count, 1))) } ?? summary.mergedSteps
     let out = config.output.map { URL(fileURLWithPath: $0) } ?? RunLayout(run: run).masks
-    let parameters = parameterTable(config, merged: merged)
-    if let done = try StageManifest.read(from: out), done.parameters == parameters {
-      log("masks: already done in \(out.path)")
-      return out
+    var parameters = parameterTable(config, merged: merged)
+    parameters["erase_made"] = StageManifest.madeAt(layout.root)
+    if let done = try StageManifest.read(from: out) {
+      if done.parameters == parameters {
+        log("masks: already done in \(out.path)")
+        return out
+      }
+      if done.parameters["erase_made"] != parameters["erase_made"] {
+        log("masks: the erasing stage in \(layout.root.path) was made again after these masks; making them again")
+      }
+      // Until every mask is rewritten the directory is unfinished, not done with old settings.
+      try? FileManager.default.removeItem(at: out.appendingPathComponent(StageManifest.fileName))
     }
     let started = Date()
     try makeDirectory(out)

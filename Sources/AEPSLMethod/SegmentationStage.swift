@@ -57,7 +57,7 @@ public enum SegmentationStage {
     if !set.skipped.isEmpty { log("train-seg: \(set.skipped.count) bad images or masks skipped (listed in the manifest)") }
     // When the masks were made is part of what shaped the round: new masks are noticed.
     var extra: [String: String] = [:]
-    if case .directory(let dir) = masks { extra["masks_made"] = madeAt(dir) }
+    if case .directory(let dir) = masks { extra["masks_made"] = StageManifest.madeAt(dir) }
     var rounds = [try trainRound(variant: first, config: config, spec: spec, dataset: dataset, split: split, set: set,
                                  masks: masks, extra: extra, layout: layout, progress: progress, log: log,
                                  communicator: communicator)]
@@ -69,7 +69,7 @@ public enum SegmentationStage {
                                            communicator: communicator)
     let start = config.effectivePlusInit == .firstRound ? rounds[0].checkpoint : nil
     var plusExtra = ["confidence": "\(config.confidenceThreshold)", "refinement": refinement.description,
-                     "masks_made": madeAt(plusMasks), "plus_init": config.effectivePlusInit.rawValue]
+                     "masks_made": StageManifest.madeAt(plusMasks), "plus_init": config.effectivePlusInit.rawValue]
     // Named only when not the original rule, so that earlier runs are still recognised.
     if config.plusUncertain != .keep { plusExtra["uncertain"] = config.plusUncertain.rawValue }
     var plusConfig = config
@@ -191,15 +191,6 @@ public enum SegmentationStage {
     return SegmentationRound(variant: variant, directory: dir, checkpoint: layout.checkpoint(variant), curve: curve)
   }
 
-
-  /// When the stage in `directory` finished, from its manifest ("" when it has none): a
-  /// derived artefact records it so that a retrained source is noticed, and a copied run
-  /// directory (new file times) is not mistaken for one.
-  static func madeAt(_ directory: URL) -> String {
-    guard let manifest = try? StageManifest.read(from: directory) else { return "" }
-    return ISO8601DateFormatter().string(from: manifest.finishedAt)
-  }
-
-  /// `madeAt` of the directory holding a checkpoint.
-  public static func trainedAt(_ checkpoint: URL) -> String { madeAt(checkpoint.deletingLastPathComponent()) }
+  /// `StageManifest.madeAt` of the directory holding a checkpoint.
+  public static func trainedAt(_ checkpoint: URL) -> String { StageManifest.madeAt(checkpoint.deletingLastPathComponent()) }
 }

@@ -270,6 +270,16 @@ struct EraseStageEndToEndTests {
     maskConfig.output = nil
     _ = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { rerun.append($0) })
     #expect(rerun.first?.contains("already done") == true)
+
+    // An erasing stage made again (here: its manifest rewritten a minute later) makes the
+    // masks again, with the same mask settings.
+    var redone = try #require(try StageManifest.read(from: layout.root))
+    redone.finishedAt = redone.finishedAt.addingTimeInterval(60)
+    try redone.write(to: layout.root)
+    var remade: [String] = []
+    _ = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { remade.append($0) })
+    #expect(remade.first?.contains("erasing stage") == true && !remade.contains { $0.contains("already done") }, "\(remade)")
+    #expect(try StageManifest.read(from: masks)?.parameters["erase_made"] == StageManifest.madeAt(layout.root))
   }
 
   /// A classifier whose CAMs are zero everywhere (its linear weights zero) erases nothing:
