@@ -62,7 +62,8 @@ public enum MaskStage {
         log("masks: already done in \(out.path)")
         return out
       }
-      if done.parameters["erase_made"] != parameters["erase_made"] {
+      // Masks from an aepsl that did not record erase_made are remade too, without claiming why.
+      if let before = done.parameters["erase_made"], before != parameters["erase_made"] {
         log("masks: the erasing stage in \(layout.root.path) was made again after these masks; making them again")
       }
       // Until every mask is rewritten the directory is unfinished, not done with old settings.

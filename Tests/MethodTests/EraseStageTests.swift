@@ -69,7 +69,7 @@ struct StoppingRuleTests {
     #expect(largefov.schedule.optimizer == nil && largefov.loss == .mse)
   }
 
-  @Test func laterRegionsMustTouchWhatTheClassMinedBefore() {
+  @Test func laterRegionsDefaultToTouchingForBothNetworks() {
     #expect(EraseConfiguration(dataset: "", net: "tiny").laterRegions == .touching)
     #expect(EraseConfiguration(dataset: "", net: "largefov").laterRegions == .touching)
   }
