@@ -11,7 +11,7 @@
 # --quick (default) runs the members marked quick, few200 and side256: about an hour on two
 # idle cores (estimated), since each member trains three segmenters of at least 1,800
 # updates (7-8 minutes each at two threads on 128-px crops). --full runs every member: about
-# six hours (estimated from the members' one-thread walls in RESULTS.md). --threads goes to
+# seven hours (estimated from the members' one-thread walls in RESULTS.md). --threads goes to
 # aepsl synth and aepsl run (default: theirs). Each heavy command is prefixed with
 # $SUITE_WRAP when it is set (e.g. a wrapper that takes a shared lock; `aepsl run` resumes
 # where an interrupted one stopped). $SUITE_EXTRA adds a member,
