@@ -38,8 +38,9 @@ struct TrainSegCommand: ParsableCommand {
       new layers (score layer, classification branch) at 10x/20x the base rate for \
       weights/biases with --init (1x/2x from scratch). largefov: lr 0.001, batch 4 (DeepLab \
       uses 10; 4 fits a CPU), crop 321, scales 0.5-1.5, 20 epochs, weight decay 5e-4. tiny: \
-      lr 0.05, batch 16, crop 128, scales 0.75-1.25, 12 epochs but at least 1,800 updates, weight \
-      decay 1e-4 (several minutes on the synthetic set).
+      lr 0.05, batch 16, crop 128, scales 0.75-1.25, 12 epochs but at least 1,800 updates and \
+      300 per class (6,000 for 20 classes; the config's segmentation.minIterationsPerClass), \
+      weight decay 1e-4 (several minutes on the synthetic set).
 
       Writes RUN/seg/<variant>/{segmenter.safetensors, loss.csv, manifest.json} with variant \
       psl, deeplab (--psl off), full or full-psl, and psl-plus (with RUN/seg/psl-plus-masks/). \
@@ -94,7 +95,7 @@ struct TrainSegCommand: ParsableCommand {
 
   @Option(name: .customLong("plus-epochs"), help: """
     PSL+: epochs of the second round, exactly. Default: the first round's schedule (--epochs, \
-    or tiny's 12 epochs but at least 1,800 updates).
+    or tiny's 12 epochs but at least 1,800 updates and 300 per class).
     """)
   var plusEpochs: Int?
 
@@ -174,7 +175,7 @@ struct TrainSegCommand: ParsableCommand {
 /// The training defaults `aepsl train-seg --help` states (SegmentationConfiguration's).
 enum SegmentationDefaults: TrainingDefaults {
   static let help = TrainingHelp(
-    epochs: "Epochs, exactly. Default: 12 for tiny, or more to make at least 1,800 updates (36 on 800 images); 20 for largefov.",
+    epochs: "Epochs, exactly. Default: 12 for tiny, or more to make at least 1,800 updates and 300 per class (36 epochs of 800 images with 6 classes, 120 with 20); 20 for largefov.",
     batchSize: "16 for tiny, 4 for largefov",
     learningRate: "Base learning rate (poly decay, power 0.9). Default: 0.05 for tiny, 0.001 for largefov.",
     classificationLoss: "mse (the paper's)",

@@ -29,6 +29,17 @@ public struct TrainingSchedule: Sendable, Codable, Equatable {
     self.minIterations = minIterations
   }
 
+  /// This schedule on `classes` classes with at least `perClass` updates per class (nil: no
+  /// such minimum): each class needs about as many updates to be told apart from the others,
+  /// so 20 classes train longer than the demo's 6. Epochs given exactly (`minIterations`
+  /// nil) stay exact.
+  public func withMinimum(perClass: Int?, classes: Int) -> TrainingSchedule {
+    guard let least = minIterations, let perClass else { return self }
+    var out = self
+    out.minIterations = max(least, perClass * classes)
+    return out
+  }
+
   /// This schedule for a loader of `batchesPerEpoch` batches: `epochs`, or more when that
   /// gives fewer than `minIterations` iterations.
   public func resolved(batchesPerEpoch: Int) -> TrainingSchedule {

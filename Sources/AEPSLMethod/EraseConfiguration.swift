@@ -78,9 +78,7 @@ public struct EraseConfiguration: Sendable, Codable, Equatable {
   /// least `minIterations`, and `minIterationsPerClass` per class, when the epochs were not
   /// given exactly (`minIterations` nil).
   public func schedule(classes: Int, batchesPerEpoch: Int) -> TrainingSchedule {
-    var s = schedule
-    if let least = s.minIterations, let perClass = minIterationsPerClass { s.minIterations = max(least, perClass * classes) }
-    return s.resolved(batchesPerEpoch: batchesPerEpoch)
+    schedule.withMinimum(perClass: minIterationsPerClass, classes: classes).resolved(batchesPerEpoch: batchesPerEpoch)
   }
 
   var spec: BackboneSpec? { BackboneSpec.named(net) }

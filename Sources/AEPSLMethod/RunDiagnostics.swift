@@ -9,6 +9,7 @@ public struct RunWarning: Sendable, Equatable, Codable, CustomStringConvertible 
     case finalModelBelowEarlier = "final-model-below-earlier"
     case stepErasedNothing = "step-erased-nothing"
     case boundBelowWeak = "bound-below-weak"
+    case classificationBranchDidNotLearn = "classification-branch-did-not-learn"
   }
 
   public var kind: Kind
@@ -141,7 +142,27 @@ public enum RunDiagnostics {
         + "CRF-refined predictions; when those are poor, it learns their errors), or segmenters stopped before they "
         + "learned the objects (small objects and many classes need more updates).",
       option: "predict.finalModel \"\(best.model)\" (the model that goes to RUN/predict), segmentation.pslPlus false, "
-        + "or more updates (segmentation.schedule.minIterations).")
+        + "or more updates (segmentation.minIterationsPerClass, segmentation.schedule.minIterations).")
+  }
+
+  /// A PSL round's classification branch did not learn the image labels when its final
+  /// classification loss is above `learnedFraction` of the constant predictor's. Its
+  /// confidences weight the image's own classes against the unweighted background, in the
+  /// online mask and at test time, so low ones turn objects into background. The share is
+  /// loose: branches that learned end far below it, those that did not far above
+  /// (RESULTS.md, "A classification branch that learns").
+  public static func classificationBranch(model: String, finalLoss: Double, constantLoss: Double,
+                                          learnedFraction: Double = 0.25) -> RunWarning? {
+    guard constantLoss > 0, finalLoss.isFinite, finalLoss > learnedFraction * constantLoss else { return nil }
+    return RunWarning(
+      kind: .classificationBranchDidNotLearn,
+      what: String(format: "%@'s classification branch did not learn the image labels: its final classification loss %.4f "
+                     + "is %.0f%% of the %.4f of answering each class's frequency regardless of the image.",
+                   model, finalLoss, 100 * finalLoss / constantLoss, constantLoss),
+      likelyCause: "too few updates for the number of classes (a segmenter trained from scratch learns 20 classes more "
+        + "slowly than 6): its low confidences for the image's own classes make the online mask, and the weighting at "
+        + "test time, call their objects background.",
+      option: "more updates (segmentation.minIterationsPerClass, segmentation.schedule.minIterations).")
   }
 
   /// The fully supervised bound, trained on the ground-truth masks with the same schedule,
@@ -158,6 +179,7 @@ public enum RunDiagnostics {
       likelyCause: "the segmenters stopped before they learned the objects: trained from scratch on exact masks of small "
         + "objects, the bound learns the background first and needs more updates than the schedule gave (the weak "
         + "models' larger pseudo masks hide this).",
-      option: "more updates for every segmenter (segmentation.schedule.minIterations, or segmentation.schedule.epochs).")
+      option: "more updates for every segmenter (segmentation.minIterationsPerClass, segmentation.schedule.minIterations, "
+        + "or segmentation.schedule.epochs).")
   }
 }

@@ -15,9 +15,10 @@ public enum RunWarnings {
   public static let laterStepLearnedFraction = 0.95
 
   /// Everything the run's files show so far: erasing's warnings once erasing has finished,
-  /// and the final model's once the evaluation split is scored.
+  /// each PSL round's classification branch once it has trained, and the final model's once
+  /// the evaluation split is scored.
   public static func collect(run: URL, finalModel: ModelVariant) -> [RunWarning] {
-    erasing(run: run) + scores(run: run, finalModel: finalModel)
+    erasing(run: run) + segmentation(run: run) + scores(run: run, finalModel: finalModel)
   }
 
   /// Erasing: each merged step's classifier against the loss of answering each class's
@@ -55,6 +56,20 @@ public enum RunWarnings {
     return warnings
   }
 
+  /// Each finished PSL round's classification branch against the loss of answering each
+  /// class's frequency in its training labels (dataset, split and loss from its manifest).
+  public static func segmentation(run: URL) -> [RunWarning] {
+    let layout = SegmentationLayout(run: run)
+    return [ModelVariant.psl, .pslPlus].compactMap { variant in
+      guard let manifest = try? StageManifest.read(from: layout.directory(variant)),
+            let final = manifest.notes["final_classification"].flatMap(Double.init),
+            let path = manifest.parameters["dataset"], let split = manifest.parameters["split"],
+            let loss = manifest.parameters["cls_loss"].flatMap(ClassificationLoss.init(rawValue:)),
+            let constant = constantLoss(dataset: path, split: split, loss: loss) else { return nil }
+      return RunDiagnostics.classificationBranch(model: variant.rawValue, finalLoss: final, constantLoss: constant)
+    }
+  }
+
   /// The final model against the earlier round, and the weak models against the fully
   /// supervised bound, on the evaluation split (RUN/metrics).
   public static func scores(run: URL, finalModel: ModelVariant) -> [RunWarning] {
@@ -75,10 +90,15 @@ public enum RunWarnings {
   /// The constant predictor's loss for the erasing configuration's training labels, or nil
   /// when they cannot be read.
   static func constantLoss(_ config: EraseConfiguration) -> Double? {
-    guard let dataset = try? VOCDataset(root: URL(fileURLWithPath: config.dataset)),
-          let set = try? dataset.classificationSet(split: config.split, onBadImage: .skip), set.count > 0 else { return nil }
+    constantLoss(dataset: config.dataset, split: config.split, loss: config.loss)
+  }
+
+  /// The constant predictor's `loss` for the image labels of `split` of the dataset at `path`.
+  static func constantLoss(dataset path: String, split: String, loss: ClassificationLoss) -> Double? {
+    guard let dataset = try? VOCDataset(root: URL(fileURLWithPath: path)),
+          let set = try? dataset.classificationSet(split: split, onBadImage: .skip), set.count > 0 else { return nil }
     let frequencies = RunDiagnostics.labelFrequencies(labels: set.samples.map(\.labels), classes: dataset.classes.count)
-    return RunDiagnostics.constantPredictorLoss(labelFrequencies: frequencies, loss: config.loss)
+    return RunDiagnostics.constantPredictorLoss(labelFrequencies: frequencies, loss: loss)
   }
 
   /// The loss column of an erasing step's loss.csv ("epoch,loss"); empty when unreadable.

@@ -67,6 +67,13 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
   public var supervision = Supervision.weak
   public var classificationLoss = ClassificationLoss.mse
   public var schedule: TrainingSchedule
+  /// Every round trains for at least this many updates per class (nil: the schedule's
+  /// `minIterations` alone). `tiny`: 300, so the demo's 6 classes keep their 1,800 and 20
+  /// classes get 6,000: with 1,800 the classification branch of a segmenter trained from
+  /// scratch had not learned 20 classes, its low confidences made the online mask call the
+  /// image's own objects background, and PSL fell well under plain DeepLab on the same
+  /// masks (RESULTS.md, "A classification branch that learns"). The bound trains as long.
+  public var minIterationsPerClass: Int?
   public var batchSize: Int
   public var cropSize: Int
   public var minScale: Float
@@ -123,6 +130,13 @@ public struct SegmentationConfiguration: Sendable, Codable, Equatable {
     (schedule, batchSize, cropSize, minScale, maxScale) = NetworkTrainingDefaults(
       net: net, largefov: TrainingSchedule(epochs: 20, learningRate: 0.001),
       tiny: TrainingSchedule(epochs: 12, learningRate: 0.05, weightDecay: 1e-4, minIterations: 1800), tinyBatchSize: 16).fields
+    minIterationsPerClass = net == "largefov" ? nil : 300
+  }
+
+  /// The schedule of every round on `classes` classes: at least `minIterations` updates and
+  /// `minIterationsPerClass` per class, unless the epochs were given exactly.
+  public func schedule(classes: Int) -> TrainingSchedule {
+    schedule.withMinimum(perClass: minIterationsPerClass, classes: classes)
   }
 
   var spec: BackboneSpec? { BackboneSpec.named(net) }

@@ -31,6 +31,8 @@ public enum SegmentationStage {
     let layout = SegmentationLayout(run: run)
     sweepTemporaries(layout.root, stage: "train-seg", log: log)
     let (dataset, split) = try resolveDataset(config, run: run)
+    var config = config
+    config.schedule = config.schedule(classes: dataset.classes.count)
     let listed = try dataset.classificationSet(split: split, onBadImage: config.onBadImage)
     guard listed.count > 0 else {
       throw AEPSLError(file: dataset.listURL(split: split).path, problem: "lists no labelled image",

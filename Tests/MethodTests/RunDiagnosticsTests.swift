@@ -77,6 +77,18 @@ struct RunDiagnosticsTests {
     #expect(RunDiagnostics.upperBound(50, weak: []) == nil)
   }
 
+  @Test("a PSL classification branch far above a learned loss is warned about, naming the per-class updates")
+  func classificationBranch() {
+    // crowd20 (RESULTS.md): 1,800 updates left 0.4531 of the constant predictor's 1.2636;
+    // 6,000 reached 0.0601; side256's 6 classes reached 0.0265 of 0.6369.
+    let w = RunDiagnostics.classificationBranch(model: "psl", finalLoss: 0.4531, constantLoss: 1.2636)
+    #expect(w?.kind == .classificationBranchDidNotLearn && w?.what.contains("36% of the 1.2636") == true)
+    #expect(w?.option.contains("segmentation.minIterationsPerClass") == true)
+    #expect(RunDiagnostics.classificationBranch(model: "psl", finalLoss: 0.0601, constantLoss: 1.2636) == nil)
+    #expect(RunDiagnostics.classificationBranch(model: "psl-plus", finalLoss: 0.0265, constantLoss: 0.6369) == nil)
+    #expect(RunDiagnostics.classificationBranch(model: "psl", finalLoss: .nan, constantLoss: 1) == nil)
+  }
+
   @Test("classifier score: accuracy, exact match and average precision by hand")
   func classifierScore() {
     // Two classes, three images: labels {0}, {1}, {0, 1}.

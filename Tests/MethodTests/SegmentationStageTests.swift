@@ -74,6 +74,23 @@ struct SegmentationStageTests {
     }, description: "test argmax")
   }
 
+  @Test(arguments: [
+    // (network, classes, epochs given exactly, updates at least)
+    ("tiny", 6, false, 1800),  // the demo: 6 x 300 adds nothing
+    ("tiny", 12, false, 3600),
+    ("tiny", 20, false, 6000),
+    ("tiny", 20, true, nil),  // --epochs means exactly that many
+    ("largefov", 20, false, nil),  // no minimum: 20 epochs
+  ] as [(String, Int, Bool, Int?)])
+  func moreClassesTrainEverySegmenterLonger(net: String, classes: Int, exact: Bool, updates: Int?) {
+    var c = SegmentationConfiguration(net: net)
+    if exact { (c.schedule.epochs, c.schedule.minIterations) = (3, nil) }
+    let schedule = c.schedule(classes: classes)
+    #expect(schedule.minIterations == updates)
+    // 800 images in batches of 16: 36 epochs for 6 classes, 120 for 20.
+    if let updates { #expect(schedule.resolved(batchesPerEpoch: 50).epochs == updates / 50) }
+  }
+
   @Test func pslThenPSLPlusThenPredictAndRerunsDoNothing() throws {
     let f = try Self.fixture()
     defer { try? FileManager.default.removeItem(at: f.root) }

@@ -48,6 +48,27 @@ struct RunWarningsTests {
     #expect(!lines.contains { $0.hasPrefix("WARNING") }, "\(lines)")
   }
 
+  /// The classification branch's check reads each PSL round's manifest: its final
+  /// classification loss, and the dataset, split and loss its labels are scored with.
+  @Test func aClassificationBranchThatDidNotLearnIsNamedFromTheRoundsManifest() throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-branch-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let data = root.appendingPathComponent("data"), run = root.appendingPathComponent("run")
+    _ = try SyntheticDataset(configuration: .init(seed: 1, trainCount: 8, valCount: 2, size: 32)).write(to: data, threads: 1)
+    let layout = SegmentationLayout(run: run)
+    // psl far above any constant predictor's loss (at most C/8 for mse), psl-plus at zero.
+    for (variant, final) in [(ModelVariant.psl, 100.0), (.pslPlus, 0.0)] {
+      let dir = layout.directory(variant)
+      try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+      try StageManifest(stage: "train-seg", parameters: ["dataset": data.path, "split": "train", "cls_loss": "mse"],
+                        inputs: [], startedAt: Date(), notes: ["final_classification": "\(final)"]).write(to: dir)
+    }
+    let found = RunWarnings.segmentation(run: run)
+    #expect(found.count == 1 && found.first?.kind == .classificationBranchDidNotLearn, "\(found)")
+    #expect(found.first?.what.hasPrefix("psl's classification branch") == true, "\(found)")
+    #expect(RunWarnings.segmentation(run: root.appendingPathComponent("none")).isEmpty)
+  }
+
   /// The final model's check reads the evaluation split's scores of the two rounds.
   @Test(arguments: [(ModelVariant.pslPlus, 40.0, 50.0, true), (.pslPlus, 55.0, 50.0, false), (.psl, 40.0, 50.0, false)])
   func aFinalModelBelowTheEarlierRoundIsNamed(final: ModelVariant, plus: Double, psl: Double, warns: Bool) throws {
