@@ -32,6 +32,9 @@ struct MasksCommand: ParsableCommand {
   @Option(help: "Background where the cue is below this (0-1).")
   var backgroundThreshold: Float = MaskConfiguration().backgroundThreshold
 
+  @Option(help: "Label an object only where the cue is at least this (0-1): erased regions spill over their object's edge. A mined pixel below it is left at 255 (background below --background-threshold). Default: none, every mined pixel (the paper).")
+  var objectThreshold: Float?
+
   @Option(help: "Merge only the first N erasing steps (1 = CAM-only baseline). Default: the steps the stopping rule chose.")
   var steps: Int?
 
@@ -42,13 +45,14 @@ struct MasksCommand: ParsableCommand {
   func validate() throws {
     try Check.fraction(backgroundThreshold, "--background-threshold")
     if let steps { try Check.atLeast(1, steps, "--steps") }
+    if let objectThreshold { try Check.fraction(objectThreshold, "--object-threshold") }
     if saliencyDir != nil && background != .saliency { throw ValidationError("--saliency-dir needs --background saliency.") }
   }
 
   func run() throws {
     var c = MaskConfiguration()
     (c.background, c.saliencyDirectory, c.backgroundThreshold) = (background, saliencyDir, backgroundThreshold)
-    (c.steps, c.output, c.onBadImage) = (steps, out, badImages.onBadImage)
+    (c.steps, c.output, c.onBadImage, c.objectThreshold) = (steps, out, badImages.onBadImage, objectThreshold)
     let (dir, root) = try runStage { communicator in
       try MaskStage.run(c, run: runDirectory.url, progress: progress.options,
                         sharding: StageSharding(communicator: communicator, shard: shard.value))

@@ -23,16 +23,18 @@ public enum PseudoMask {
   /// Per pixel: class c where only O_c covers it; the class with the higher CAM where
   /// several do; background where `isBackground` is true and no region covers it; 255
   /// elsewhere. Mined object regions win over the background cue: they come from the
-  /// image's own labels.
-  public static func build(_ mined: MinedRegions, isBackground: [Bool]) -> [UInt8] {
+  /// image's own labels. `mayBeObject` (nil: everywhere) limits where a region may label
+  /// an object; elsewhere the pixel is as if no region covered it.
+  public static func build(_ mined: MinedRegions, isBackground: [Bool], mayBeObject: [Bool]? = nil) -> [UInt8] {
     let n = mined.width * mined.height
     precondition(isBackground.count == n, "background cue has \(isBackground.count) pixels, image \(n)")
+    precondition(mayBeObject.map { $0.count == n } ?? true, "object cue has \(mayBeObject?.count ?? 0) pixels, image \(n)")
     var mask = [UInt8](repeating: ignore, count: n)
     var best = [Float](repeating: -1, count: n)
     for (label, region) in mined.regions.sorted(by: { $0.key < $1.key }) {
       precondition(region.count == n && label > 0 && label < 255, "bad region for class \(label)")
       let strength = mined.strength[label]
-      for i in 0..<n where region[i] {
+      for i in 0..<n where region[i] && mayBeObject?[i] != false {
         let s = strength?[i] ?? 0
         if s > best[i] { best[i] = s; mask[i] = UInt8(label) }
       }

@@ -91,6 +91,16 @@ struct ErasingTests {
     #expect(mask == [1, 3, 3, 255])
   }
 
+  @Test func anObjectLabelNeedsTheObjectCue() {
+    var mined = MinedRegions(width: 4, height: 1)
+    mined.regions[2] = [true, true, true, false]
+    mined.strength[2] = [0.9, 0.8, 0.7, 0]
+    // The region's edge pixels fail the object cue: one is background, one is left unlabelled.
+    let mask = PseudoMask.build(mined, isBackground: [true, false, false, true], mayBeObject: [false, true, false, false])
+    #expect(mask == [0, 2, 255, 0])
+    #expect(PseudoMask.build(mined, isBackground: [true, false, false, true]) == [2, 2, 2, 0])
+  }
+
   @Test func backgroundCueFillsUncoveredPixels() {
     let mined = MinedRegions(width: 3, height: 1)
     #expect(PseudoMask.build(mined, isBackground: [true, false, true]) == [0, 255, 0])

@@ -280,6 +280,20 @@ struct EraseStageEndToEndTests {
     _ = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { remade.append($0) })
     #expect(remade.first?.contains("erasing stage") == true && !remade.contains { $0.contains("already done") }, "\(remade)")
     #expect(try StageManifest.read(from: masks)?.parameters["erase_made"] == StageManifest.madeAt(layout.root))
+
+    // An object threshold is a setting of its own (absent from masks made without it): the
+    // masks are made again and label no more object pixels than before.
+    #expect(try StageManifest.read(from: masks)?.parameters["object_threshold"] == nil)
+    maskConfig.objectThreshold = 0.5
+    var thresholded: [String] = []
+    _ = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { thresholded.append($0) })
+    #expect(!thresholded.contains { $0.contains("already done") }, "\(thresholded)")
+    #expect(try StageManifest.read(from: masks)?.parameters["object_threshold"] == "0.5")
+    var fewer = 0
+    for sample in set.samples {
+      fewer += try LabelMap(contentsOf: masks.appendingPathComponent("\(sample.id).png")).labels.filter { $0 != 0 && $0 != 255 }.count
+    }
+    #expect(fewer <= objectPixels.merged)
   }
 
   /// A classifier whose CAMs are zero everywhere (its linear weights zero) erases nothing:
