@@ -27,10 +27,9 @@ public struct MaskConfiguration: Sendable, Codable, Equatable {
   /// Object labels only where the cue is at least this; a mined pixel below it is left at
   /// 255 (background where the cue is also below `backgroundThreshold`). nil: a mined region
   /// labels every pixel it covers (the paper). Erased regions come from CAMs at output
-  /// stride 8 and spill over the object's edge: on the 20-class suite members under half of
-  /// their pixels lie on their class's object, and the segmenter learns the spill
-  /// (RESULTS.md, "Where the pseudo masks' object labels lie"). Not the default until the
-  /// suite shows it on val.
+  /// stride 8 and spill over the object's edge onto background, and the segmenter learns
+  /// the spill; the salient-object cue says where the object ends (RESULTS.md, "Where the
+  /// pseudo masks' object labels lie"). Not the default until the suite shows it on val.
   public var objectThreshold: Float?
   /// Merge only the first `steps` erasing steps (1 = the CAM-only baseline); nil: the steps
   /// the stopping rule chose.
