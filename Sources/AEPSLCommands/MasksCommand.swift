@@ -32,8 +32,8 @@ struct MasksCommand: ParsableCommand {
   @Option(help: "Background where the cue is below this (0-1).")
   var backgroundThreshold: Float = MaskConfiguration().backgroundThreshold
 
-  @Option(help: "Label an object only where the cue is at least this (0-1): erased regions spill over their object's edge. A mined pixel below it is left at 255 (background below --background-threshold). Default: none, every mined pixel (the paper).")
-  var objectThreshold: Float?
+  @Option(help: "Label an object only where the cue is at least this (0-1): erased regions spill over their object's edge. A mined pixel below it is left at 255 (background below --background-threshold). 0: every mined pixel (the paper).")
+  var objectThreshold: Float = MaskConfiguration().objectThreshold ?? 0
 
   @Option(help: "Merge only the first N erasing steps (1 = CAM-only baseline). Default: the steps the stopping rule chose.")
   var steps: Int?
@@ -45,7 +45,7 @@ struct MasksCommand: ParsableCommand {
   func validate() throws {
     try Check.fraction(backgroundThreshold, "--background-threshold")
     if let steps { try Check.atLeast(1, steps, "--steps") }
-    if let objectThreshold { try Check.fraction(objectThreshold, "--object-threshold") }
+    try Check.fraction(objectThreshold, "--object-threshold")
     if saliencyDir != nil && background != .saliency { throw ValidationError("--saliency-dir needs --background saliency.") }
   }
 

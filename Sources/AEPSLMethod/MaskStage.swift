@@ -25,12 +25,12 @@ public struct MaskConfiguration: Sendable, Codable, Equatable {
   /// and 31.3 with 0.4, though 0.4's masks score higher themselves (RESULTS.md).
   public var backgroundThreshold: Float = 0.06
   /// Object labels only where the cue is at least this; a mined pixel below it is left at
-  /// 255 (background where the cue is also below `backgroundThreshold`). nil: a mined region
-  /// labels every pixel it covers (the paper). Erased regions come from CAMs at output
+  /// 255 (background where the cue is also below `backgroundThreshold`). 0 (or nil): a mined
+  /// region labels every pixel it covers (the paper). Erased regions come from CAMs at output
   /// stride 8 and spill over the object's edge onto background, and the segmenter learns
-  /// the spill; the salient-object cue says where the object ends (RESULTS.md, "Where the
-  /// pseudo masks' object labels lie"). Not the default until the suite shows it on val.
-  public var objectThreshold: Float?
+  /// the spill; the salient-object cue says where the object ends. 0.3 was chosen on val of
+  /// the suite (RESULTS.md, "Where the pseudo masks' object labels lie").
+  public var objectThreshold: Float? = 0.3
   /// Merge only the first `steps` erasing steps (1 = the CAM-only baseline); nil: the steps
   /// the stopping rule chose.
   public var steps: Int?
@@ -40,6 +40,9 @@ public struct MaskConfiguration: Sendable, Codable, Equatable {
   public var onBadImage = BadImagePolicy.fail
 
   public init() {}
+
+  /// The object threshold when it limits anything (0 and nil do not).
+  public var activeObjectThreshold: Float? { objectThreshold.flatMap { $0 > 0 ? $0 : nil } }
 }
 
 public enum MaskStage {
@@ -152,7 +155,7 @@ public enum MaskStage {
       }
       let cue = try background(sample, image: image, firstCAM: firstCAM)
       let labels = PseudoMask.build(mined, isBackground: cue.map { $0 < config.backgroundThreshold },
-                                    mayBeObject: config.objectThreshold.map { t in cue.map { $0 >= t } })
+                                    mayBeObject: config.activeObjectThreshold.map { t in cue.map { $0 >= t } })
       return LabelMap(width: w, height: h, labels: labels)
     }
 
@@ -178,8 +181,8 @@ public enum MaskStage {
     var table = ["background": c.background.rawValue, "saliency_dir": c.saliencyDirectory.map(absolutePath) ?? "",
                  "background_threshold": "\(c.backgroundThreshold)", "steps": merged.map(String.init).joined(separator: ","),
                  "on_bad_image": c.onBadImage.rawValue]
-    // Only when set, so that masks made before the option existed stay done.
-    if let t = c.objectThreshold { table["object_threshold"] = "\(t)" }
+    // Only when on, so that masks made without it (before the option existed) stay done.
+    if let t = c.activeObjectThreshold { table["object_threshold"] = "\(t)" }
     return table
   }
 }

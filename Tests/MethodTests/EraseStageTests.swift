@@ -247,6 +247,7 @@ struct EraseStageEndToEndTests {
     var maskConfig = MaskConfiguration()
     maskConfig.background = .cam
     maskConfig.backgroundThreshold = 0.05
+    maskConfig.objectThreshold = 0  // every mined pixel (the paper), so the threshold's effect can be seen below
     let masks = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { _ in })
     maskConfig.steps = 1
     maskConfig.output = run.appendingPathComponent("masks-cam-only").path
@@ -281,7 +282,7 @@ struct EraseStageEndToEndTests {
     #expect(remade.first?.contains("erasing stage") == true && !remade.contains { $0.contains("already done") }, "\(remade)")
     #expect(try StageManifest.read(from: masks)?.parameters["erase_made"] == StageManifest.madeAt(layout.root))
 
-    // An object threshold is a setting of its own (absent from masks made without it): the
+    // An object threshold is a setting of its own (absent from masks made with it off): the
     // masks are made again, and the later steps' parts outside step 1's strong CAM lose their labels.
     #expect(try StageManifest.read(from: masks)?.parameters["object_threshold"] == nil)
     maskConfig.objectThreshold = 0.5
