@@ -33,7 +33,7 @@ struct MasksCommand: ParsableCommand {
   var backgroundThreshold: Float = MaskConfiguration().backgroundThreshold
 
   @Option(help: "Label an object only where the cue is at least this (0-1): erased regions spill over their object's edge. A mined pixel below it is left at 255 (background below --background-threshold). 0: every mined pixel (the paper).")
-  var objectThreshold: Float = MaskConfiguration().objectThreshold ?? 0
+  var objectThreshold: Float = MaskConfiguration().objectThreshold
 
   @Option(help: "Merge only the first N erasing steps (1 = CAM-only baseline). Default: the steps the stopping rule chose.")
   var steps: Int?

@@ -25,13 +25,13 @@ public struct MaskConfiguration: Sendable, Codable, Equatable {
   /// and 31.3 with 0.4, though 0.4's masks score higher themselves (RESULTS.md).
   public var backgroundThreshold: Float = 0.06
   /// Object labels only where the cue is at least this; a mined pixel below it is left at
-  /// 255 (background where the cue is also below `backgroundThreshold`). 0 (or nil): a mined
-  /// region labels every pixel it covers (the paper). Erased regions come from CAMs at output
+  /// 255 (background where the cue is also below `backgroundThreshold`). 0: a mined region
+  /// labels every pixel it covers (the paper). Erased regions come from CAMs at output
   /// stride 8 and spill over the object's edge onto background, and the segmenter learns
   /// the spill; the salient-object cue says where the object ends. 0.3 was picked from the
   /// masks' label counts on train and adopted on val of the suite (RESULTS.md, "The object
   /// threshold as the default").
-  public var objectThreshold: Float? = 0.3
+  public var objectThreshold: Float = 0.3
   /// Merge only the first `steps` erasing steps (1 = the CAM-only baseline); nil: the steps
   /// the stopping rule chose.
   public var steps: Int?
@@ -42,8 +42,21 @@ public struct MaskConfiguration: Sendable, Codable, Equatable {
 
   public init() {}
 
-  /// The object threshold when it limits anything (0 and nil do not).
-  public var activeObjectThreshold: Float? { objectThreshold.flatMap { $0 > 0 ? $0 : nil } }
+  enum CodingKeys: String, CodingKey {
+    case background, saliencyDirectory, backgroundThreshold, objectThreshold, steps, output, onBadImage
+  }
+
+  /// A configuration written before `objectThreshold` existed made its masks without it: 0.
+  public init(from decoder: Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    background = try c.decode(BackgroundCue.self, forKey: .background)
+    saliencyDirectory = try c.decodeIfPresent(String.self, forKey: .saliencyDirectory)
+    backgroundThreshold = try c.decode(Float.self, forKey: .backgroundThreshold)
+    objectThreshold = try c.decodeIfPresent(Float.self, forKey: .objectThreshold) ?? 0
+    steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+    output = try c.decodeIfPresent(String.self, forKey: .output)
+    onBadImage = try c.decode(BadImagePolicy.self, forKey: .onBadImage)
+  }
 }
 
 public enum MaskStage {
@@ -156,7 +169,7 @@ public enum MaskStage {
       }
       let cue = try background(sample, image: image, firstCAM: firstCAM)
       let labels = PseudoMask.build(mined, isBackground: cue.map { $0 < config.backgroundThreshold },
-                                    mayBeObject: config.activeObjectThreshold.map { t in cue.map { $0 >= t } })
+                                    mayBeObject: config.objectThreshold > 0 ? cue.map { $0 >= config.objectThreshold } : nil)
       return LabelMap(width: w, height: h, labels: labels)
     }
 
@@ -183,7 +196,7 @@ public enum MaskStage {
                  "background_threshold": "\(c.backgroundThreshold)", "steps": merged.map(String.init).joined(separator: ","),
                  "on_bad_image": c.onBadImage.rawValue]
     // Only when on, so that masks made without it (before the option existed) stay done.
-    if let t = c.activeObjectThreshold { table["object_threshold"] = "\(t)" }
+    if c.objectThreshold > 0 { table["object_threshold"] = "\(c.objectThreshold)" }
     return table
   }
 }

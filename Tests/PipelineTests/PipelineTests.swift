@@ -135,23 +135,24 @@ struct RunConfigurationTests {
     #expect(try Pipeline(run: run, config: now, log: { _ in }).changedStage() == redo)
   }
 
-  /// A run made before the object threshold was the default: its config.json has no
-  /// masks.objectThreshold, which reads as off (what made its masks), so the masks and what
-  /// follows are redone and the erasing is kept. A config that sets 0 keeps them.
+  /// A run made before the object threshold existed: its config.json has no
+  /// masks.objectThreshold, which reads as 0 (what made its masks), so the default redoes the
+  /// masks and what follows and keeps the erasing; a config that sets 0 keeps everything.
   @Test func aRunMadeBeforeTheObjectThresholdRedoesItsMasks() throws {
     let run = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-old-\(UUID().uuidString)")
     defer { try? FileManager.default.removeItem(at: run) }
     try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
     let now = try RunConfiguration.resolve(overrides: nil, file: "-", commandLine: .init(dataset: "/data/voc"))
-    #expect(now.masks.activeObjectThreshold == 0.3)
-    var old = now
-    old.masks.objectThreshold = nil
-    try old.encoded().write(to: run.appendingPathComponent("config.json"))
-    #expect(!(String(data: try old.encoded(), encoding: .utf8) ?? "").contains("objectThreshold"), "as older versions wrote it")
+    #expect(now.masks.objectThreshold == 0.3)
+    var old = try #require(try JSONSerialization.jsonObject(with: now.encoded()) as? [String: Any])
+    var masks = try #require(old["masks"] as? [String: Any])
+    masks["objectThreshold"] = nil
+    old["masks"] = masks
+    try JSONSerialization.data(withJSONObject: old).write(to: run.appendingPathComponent("config.json"))
     #expect(try Pipeline(run: run, config: now, log: { _ in }).changedStage() == .masks)
     let off = try RunConfiguration.resolve(overrides: Data(#"{"masks": {"objectThreshold": 0}}"#.utf8), file: "-",
                                            commandLine: .init(dataset: "/data/voc"))
-    #expect(off.masks.activeObjectThreshold == nil)
+    #expect(try Pipeline(run: run, config: off, log: { _ in }).changedStage() == nil)
   }
 
   @Test func resolvedConfigurationRoundTrips() throws {
