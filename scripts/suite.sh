@@ -11,8 +11,9 @@
 # --quick (default) runs the members marked quick, few200 and side256: about an hour on two
 # idle cores (estimated), since each member trains three segmenters of at least 1,800
 # updates (7-8 minutes each at two threads on 128-px crops). --full runs every member: about
-# seven hours (estimated from the members' one-thread walls in RESULTS.md). --threads goes to
-# aepsl synth and aepsl run (default: theirs). Each heavy command is prefixed with
+# nine hours without many3000 (estimated from the stages' one-thread times in RESULTS.md,
+# "The suite with the current defaults"; the two 20-class members are half of it).
+# --threads goes to aepsl synth and aepsl run (default: theirs). Each heavy command is prefixed with
 # $SUITE_WRAP when it is set (e.g. a wrapper that takes a shared lock; `aepsl run` resumes
 # where an interrupted one stopped). $SUITE_EXTRA adds a member,
 # "name|tier|axis|synth options" (e.g. a tiny one to try the script).
