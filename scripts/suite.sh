@@ -13,8 +13,8 @@
 # updates (7-8 minutes each at two threads on 128-px crops). --full runs every member: about
 # nine hours without many3000 (estimated from the stages' one-thread times in RESULTS.md,
 # "The suite with the current defaults"; the two 20-class members are half of it).
-# --threads goes to aepsl synth and aepsl run (default: theirs). Each heavy command is prefixed with
-# $SUITE_WRAP when it is set (e.g. a wrapper that takes a shared lock; `aepsl run` resumes
+# --threads goes to aepsl synth and aepsl run (default: theirs). Each heavy command is
+# prefixed with $SUITE_WRAP when it is set (e.g. a wrapper that takes a shared lock; `aepsl run` resumes
 # where an interrupted one stopped). $SUITE_EXTRA adds a member,
 # "name|tier|axis|synth options" (e.g. a tiny one to try the script).
 # Columns: CAM-only and AE masks are train mIoU (the pseudo masks, scored on the training
@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --config) config="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --list) list=1 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/p}' "$0"; exit 0 ;;
     *) echo "suite.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
