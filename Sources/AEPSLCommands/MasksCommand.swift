@@ -35,6 +35,9 @@ struct MasksCommand: ParsableCommand {
   @Option(help: "Label an object only where the cue is at least this (0-1): erased regions spill over their object's edge. A mined pixel below it is left at 255 (background below --background-threshold). 0: every mined pixel (the paper).")
   var objectThreshold: Float = MaskConfiguration().objectThreshold
 
+  @Option(help: "on: each salient region (cue at least --object-threshold) that holds object labels gives its unlabelled pixels their class; where it holds several classes, each pixel the one with the higher CAM. off is the paper's masks. Default: \(MaskConfiguration().fillObjects ? "on" : "off").")
+  var fillObjects: Switch = MaskConfiguration().fillObjects ? .on : .off
+
   @Option(help: "Merge only the first N erasing steps (1 = CAM-only baseline). Default: the steps the stopping rule chose.")
   var steps: Int?
 
@@ -46,6 +49,7 @@ struct MasksCommand: ParsableCommand {
     try Check.fraction(backgroundThreshold, "--background-threshold")
     if let steps { try Check.atLeast(1, steps, "--steps") }
     try Check.fraction(objectThreshold, "--object-threshold")
+    if fillObjects.isOn && objectThreshold == 0 { throw ValidationError("--fill-objects on needs --object-threshold above 0.") }
     if saliencyDir != nil && background != .saliency { throw ValidationError("--saliency-dir needs --background saliency.") }
   }
 
@@ -53,6 +57,7 @@ struct MasksCommand: ParsableCommand {
     var c = MaskConfiguration()
     (c.background, c.saliencyDirectory, c.backgroundThreshold) = (background, saliencyDir, backgroundThreshold)
     (c.steps, c.output, c.onBadImage, c.objectThreshold) = (steps, out, badImages.onBadImage, objectThreshold)
+    c.fillObjects = fillObjects.isOn
     let (dir, root) = try runStage { communicator in
       try MaskStage.run(c, run: runDirectory.url, progress: progress.options,
                         sharding: StageSharding(communicator: communicator, shard: shard.value))

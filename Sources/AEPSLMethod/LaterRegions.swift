@@ -53,29 +53,9 @@ public struct StepRegions: Sendable {
 
   /// The 8-connected components of `region` that have a pixel in `near`.
   static func parts(of region: [Bool], near: [Bool], width: Int) -> [Bool] {
-    let height = region.count / width
     var kept = [Bool](repeating: false, count: region.count)
-    var seen = [Bool](repeating: false, count: region.count)
-    var component: [Int] = []
-    for start in region.indices where region[start] && !seen[start] {
-      component.removeAll(keepingCapacity: true)
-      component.append(start)
-      seen[start] = true
-      var touches = false
-      var next = 0
-      while next < component.count {
-        let p = component[next]
-        next += 1
-        if near[p] { touches = true }
-        let (x, y) = (p % width, p / width)
-        for ny in max(0, y - 1)...min(height - 1, y + 1) {
-          for nx in max(0, x - 1)...min(width - 1, x + 1) where region[ny * width + nx] && !seen[ny * width + nx] {
-            seen[ny * width + nx] = true
-            component.append(ny * width + nx)
-          }
-        }
-      }
-      if touches { for p in component { kept[p] = true } }
+    ConnectedComponents.forEach(in: region, width: width) { component in
+      if component.contains(where: { near[$0] }) { for p in component { kept[p] = true } }
     }
     return kept
   }

@@ -42,4 +42,21 @@ public enum PseudoMask {
     for i in 0..<n where mask[i] == ignore && isBackground[i] { mask[i] = background }
     return mask
   }
+
+  /// `mask` with the ignored pixels of each 8-connected salient component that holds object
+  /// labels given a class: the one class labelled in it, or where it holds several, per pixel
+  /// the one of them with the higher CAM (`strength`). Background labels and components
+  /// without object labels are left as they are.
+  public static func filled(_ mask: [UInt8], salient: [Bool], width: Int, strength: [Int: [Float]]) -> [UInt8] {
+    precondition(salient.count == mask.count, "salient cue has \(salient.count) pixels, mask \(mask.count)")
+    var out = mask
+    ConnectedComponents.forEach(in: salient, width: width) { component in
+      let classes = Set(component.lazy.map { mask[$0] }.filter { $0 != background && $0 != ignore }).sorted()
+      guard let only = classes.first else { return }
+      for p in component where out[p] == ignore {
+        out[p] = classes.count == 1 ? only : classes.max { (strength[Int($0)]?[p] ?? 0) < (strength[Int($1)]?[p] ?? 0) }!
+      }
+    }
+    return out
+  }
 }

@@ -101,6 +101,21 @@ struct ErasingTests {
     #expect(PseudoMask.build(mined, isBackground: [true, false, false, true]) == [2, 2, 2, 0])
   }
 
+  @Test func aSalientRegionTakesTheClassOfItsObjectLabels() {
+    // 5x2: salient columns 0-1 (class 1 labelled at one pixel) and 3-4 (classes 2 and 3);
+    // column 2 is not salient and keeps its labels.
+    let salient = [true, true, false, true, true,
+                   true, true, false, true, true]
+    let mask: [UInt8] = [1, 255, 255, 2, 255,
+                         255, 0, 255, 255, 3]
+    let strength: [Int: [Float]] = [2: [0, 0, 0, 0.9, 0.8, 0, 0, 0, 0.2, 0.1], 3: [0, 0, 0, 0.1, 0.2, 0, 0, 0, 0.7, 0.9]]
+    #expect(PseudoMask.filled(mask, salient: salient, width: 5, strength: strength)
+            == [1, 1, 255, 2, 2,
+                1, 0, 255, 3, 3])
+    // A salient region without object labels stays as it was.
+    #expect(PseudoMask.filled([255, 0, 255], salient: [true, true, true], width: 3, strength: [:]) == [255, 0, 255])
+  }
+
   @Test func backgroundCueFillsUncoveredPixels() {
     let mined = MinedRegions(width: 3, height: 1)
     #expect(PseudoMask.build(mined, isBackground: [true, false, true]) == [0, 255, 0])

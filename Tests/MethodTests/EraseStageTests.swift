@@ -295,6 +295,18 @@ struct EraseStageEndToEndTests {
       fewer += try LabelMap(contentsOf: masks.appendingPathComponent("\(sample.id).png")).labels.filter { $0 != 0 && $0 != 255 }.count
     }
     #expect(fewer < objectPixels.merged)
+
+    // Filling salient regions is a setting of its own too, and labels more object pixels.
+    maskConfig.fillObjects = true
+    _ = try MaskStage.run(maskConfig, run: run, progress: quiet, log: { _ in })
+    #expect(try StageManifest.read(from: masks)?.parameters["fill_objects"] == "on")
+    var filled = 0
+    for sample in set.samples {
+      filled += try LabelMap(contentsOf: masks.appendingPathComponent("\(sample.id).png")).labels.filter { $0 != 0 && $0 != 255 }.count
+    }
+    #expect(filled > fewer)
+    maskConfig.objectThreshold = 0
+    #expect(throws: AEPSLError.self) { try MaskStage.run(maskConfig, run: run, progress: quiet, log: { _ in }) }
   }
 
   /// A classifier whose CAMs are zero everywhere (its linear weights zero) erases nothing:

@@ -136,7 +136,7 @@ struct RunConfigurationTests {
   }
 
   /// A run made before the object threshold existed: its config.json has no
-  /// masks.objectThreshold, which reads as 0 (what made its masks), so the default redoes the
+  /// masks.objectThreshold (nor fillObjects), which reads as 0 (and off: what made its masks), so the default redoes the
   /// masks and what follows and keeps the erasing; a config that sets 0 keeps everything.
   @Test func aRunMadeBeforeTheObjectThresholdRedoesItsMasks() throws {
     let run = FileManager.default.temporaryDirectory.appendingPathComponent("aepsl-old-\(UUID().uuidString)")
@@ -147,6 +147,7 @@ struct RunConfigurationTests {
     var old = try #require(try JSONSerialization.jsonObject(with: now.encoded()) as? [String: Any])
     var masks = try #require(old["masks"] as? [String: Any])
     masks["objectThreshold"] = nil
+    masks["fillObjects"] = nil
     old["masks"] = masks
     try JSONSerialization.data(withJSONObject: old).write(to: run.appendingPathComponent("config.json"))
     #expect(try Pipeline(run: run, config: now, log: { _ in }).changedStage() == .masks)
