@@ -1,5 +1,6 @@
 import AEPSLData
 import AEPSLDistributed
+import AEPSLFiles
 import AEPSLMethod
 import ArgumentParser
 import Foundation
@@ -46,20 +47,21 @@ struct MasksCommand: ParsableCommand {
   @OptionGroup var progress: ProgressOptions
 
   func validate() throws {
-    try Check.fraction(backgroundThreshold, "--background-threshold")
-    if let steps { try Check.atLeast(1, steps, "--steps") }
-    try Check.fraction(objectThreshold, "--object-threshold")
-    if fillObjects.isOn && objectThreshold == 0 { throw ValidationError("--fill-objects on needs --object-threshold above 0.") }
+    do { try maskConfiguration.check() } catch let error as AEPSLError { throw ValidationError(error.description) }
     if saliencyDir != nil && background != .saliency { throw ValidationError("--saliency-dir needs --background saliency.") }
   }
 
-  func run() throws {
+  var maskConfiguration: MaskConfiguration {
     var c = MaskConfiguration()
     (c.background, c.saliencyDirectory, c.backgroundThreshold) = (background, saliencyDir, backgroundThreshold)
     (c.steps, c.output, c.onBadImage, c.objectThreshold) = (steps, out, badImages.onBadImage, objectThreshold)
     c.fillObjects = fillObjects.isOn
+    return c
+  }
+
+  func run() throws {
     let (dir, root) = try runStage { communicator in
-      try MaskStage.run(c, run: runDirectory.url, progress: progress.options,
+      try MaskStage.run(maskConfiguration, run: runDirectory.url, progress: progress.options,
                         sharding: StageSharding(communicator: communicator, shard: shard.value))
     }
     guard root else { return }

@@ -67,6 +67,30 @@ public struct MaskConfiguration: Sendable, Codable, Equatable {
     output = try c.decodeIfPresent(String.self, forKey: .output)
     onBadImage = try c.decode(BadImagePolicy.self, forKey: .onBadImage)
   }
+
+  /// Throws when these settings cannot make masks, naming the config key and the option:
+  /// the one check, made by the masks stage and by `aepsl run` when it reads its
+  /// configuration (so that a bad masks section fails before erasing, not after it).
+  public func check() throws {
+    let defaults = MaskConfiguration()
+    for (value, key, option, standard) in [
+      (backgroundThreshold, "backgroundThreshold", "--background-threshold", defaults.backgroundThreshold),
+      (objectThreshold, "objectThreshold", "--object-threshold", defaults.objectThreshold),
+    ] {
+      guard value >= 0 && value <= 1 else {
+        throw AEPSLError(kind: .badArgument, problem: "masks.\(key) (\(option)) is \(value), outside [0, 1]",
+                         fix: "Set it between 0 and 1; the default is \(standard).")
+      }
+    }
+    if let steps, steps < 1 {
+      throw AEPSLError(kind: .badArgument, problem: "masks.steps (--steps) is \(steps)",
+                       fix: "Merge at least 1 step (1 is the CAM-only baseline), or leave it out for the steps the stopping rule chose.")
+    }
+    guard !fillObjects || objectThreshold > 0 else {
+      throw AEPSLError(kind: .badArgument, problem: "filling salient regions (masks.fillObjects, --fill-objects on) needs an object threshold above 0 (with 0 the whole image is one region)",
+                       fix: "Set masks.objectThreshold (--object-threshold) above 0, e.g. the default \(defaults.objectThreshold), or turn the fill off.")
+    }
+  }
 }
 
 public enum MaskStage {
@@ -76,6 +100,7 @@ public enum MaskStage {
   @discardableResult
   public static func run(_ config: MaskConfiguration, run: URL, progress: ProgressReporter.Options = .init(),
                          log: @escaping (String) -> Void = { print($0) }, sharding: StageSharding = .single) throws -> URL {
+    try config.check()
     let log = sharding.communicator.rootOnly(log)
     let progress = progress.onlyOn(sharding.communicator)
     let layout = EraseLayout(run: run)
@@ -85,10 +110,6 @@ public enum MaskStage {
     guard let erase = try EraseStage.configuration(run: run) else {
       throw AEPSLError(file: layout.configurationFile.path, problem: "is missing: the erasing stage was made by an older aepsl",
                         fix: "Delete \(layout.root.path) and run `aepsl erase` again.")
-    }
-    guard !config.fillObjects || config.objectThreshold > 0 else {
-      throw AEPSLError(kind: .badArgument, problem: "filling salient regions needs an object threshold above 0 (with 0 the whole image is one region)",
-                       fix: "Set --object-threshold (masks.objectThreshold) above 0, e.g. the default \(MaskConfiguration().objectThreshold), or turn --fill-objects off.")
     }
     let summary = try EraseStage.decodeSummary(eraseManifest)
     let merged = config.steps.map { Array(1...min($0, max(summary.finalLosses.count, 1))) } ?? summary.mergedSteps

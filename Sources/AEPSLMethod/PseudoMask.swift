@@ -52,9 +52,9 @@ public enum PseudoMask {
     var out = mask
     ConnectedComponents.forEach(in: salient, width: width) { component in
       let classes = Set(component.lazy.map { mask[$0] }.filter { $0 != background && $0 != ignore }).sorted()
-      guard let only = classes.first else { return }
+      guard let first = classes.first else { return }
       for p in component where out[p] == ignore {
-        out[p] = classes.count == 1 ? only : classes.max { (strength[Int($0)]?[p] ?? 0) < (strength[Int($1)]?[p] ?? 0) }!
+        out[p] = classes.count == 1 ? first : classes.max { (strength[Int($0)]?[p] ?? 0) < (strength[Int($1)]?[p] ?? 0) }!
       }
     }
     return out

@@ -163,6 +163,7 @@ public struct RunConfiguration: Codable, Sendable, Equatable {
     }
     if eraseSection["imageSide"] == nil { config.erase.imageSide = config.imageSide }
     if segSection["imageSide"] == nil { config.segmentation.imageSide = config.imageSide }
+    do { try config.masks.check() } catch let error as AEPSLError { throw error.attributed(to: URL(fileURLWithPath: file)) }
     return config
   }
 

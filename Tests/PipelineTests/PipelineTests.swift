@@ -93,6 +93,8 @@ struct RunConfigurationTests {
     (#"{"eras": {}}"#, "unknown option 'eras'"),
     (#"{"erase": {"maxSteps": "three"}}"#, "wrong type"),
     (#"[1, 2]"#, "is not a JSON object"),
+    (#"{"masks": {"objectThreshold": 1.5}}"#, "masks.objectThreshold (--object-threshold) is 1.5, outside [0, 1]"),
+    (#"{"masks": {"fillObjects": true, "objectThreshold": 0}}"#, "needs an object threshold above 0"),
   ])
   func badConfigFilesAreNamedAndExplained(json: String, message: String) {
     #expect {
